@@ -1,0 +1,138 @@
+// An OpenAI-compatible upstream for the demo, end-to-end tests and benchmarks: bare Fastify, deterministic output,
+// OpenAI-shaped rate limits, billing errors and injectable faults. Shares no code with the gateway.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { SimulatorRuntime } from './runtime.js';
+import { sendBareError } from './exchange.js';
+import { errorBody, invalidJson, notFound, type SimulatedError } from './errors.js';
+import { registerChatRoutes } from './chat.js';
+import { registerResponsesRoutes } from './responses.js';
+import { registerEmbeddingRoutes } from './embeddings.js';
+import { registerModelRoutes } from './models.js';
+import { registerAudioRoutes } from './audio.js';
+import type { SimulatorStats } from './stats.js';
+
+export type { SimulatorStats, SimulatorCounters, SimulatorOrgStats } from './stats.js';
+export { FAULT_NAMES, type FaultName } from './faults.js';
+
+export interface SimulatedOrg {
+  /** `org-…` */
+  id: string;
+  /** Upstream `sk-…` keys that authenticate as this org. */
+  keys: string[];
+  /** Usage tier for default limits; 1 unless set. */
+  tier?: 1 | 2 | 3 | 4 | 5;
+  /** Every call answers 429 insufficient_quota. */
+  outOfCredit?: boolean;
+  /** Per model (exact id) or family (`gpt-4o` covers `gpt-4o-2024-08-06`) limits, overriding the tier defaults. */
+  limits?: Record<string, { rpm: number; tpm: number }>;
+  /** Tokens per minute shared by the calls that send an OpenAI-Project header. */
+  projectTpm?: number;
+}
+
+export interface SimulatorOptions {
+  /** 0 = a random free port. Default 0. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  orgs: SimulatedOrg[];
+  latency?: { ttftMs?: number; perTokenMs?: number };
+  /** Fraction (0..1) of admitted requests that fail with 500 or 503, drawn from a PRNG seeded by `seed`. */
+  errorRate?: number;
+  seed?: number;
+}
+
+export interface Simulator {
+  /** Base URL including `/v1`, e.g. http://127.0.0.1:PORT/v1 */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  stats(): SimulatorStats;
+  setOrg(org: SimulatedOrg): void;
+  /** Clears rate-limit buckets and stats. */
+  reset(): void;
+}
+
+const MAX_UPLOAD_BYTES = 26 * 1024 * 1024;
+const MAX_JSON_BYTES = 32 * 1024 * 1024;
+
+function toSimulatedError(error: FastifyError): SimulatedError {
+  const status = error.statusCode ?? 500;
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
+    return invalidJson();
+  }
+  if (status === 413) {
+    return { status, body: errorBody('The request body is too large.', 'invalid_request_error', null, 'request_too_large') };
+  }
+  if (status === 415) {
+    return {
+      status: 400,
+      body: errorBody(
+        `Unsupported content type: ${error.message}. Send application/json (or multipart/form-data for audio).`,
+        'invalid_request_error',
+        null,
+        null,
+      ),
+    };
+  }
+  if (status >= 400 && status < 500) {
+    return { status, body: errorBody(error.message, 'invalid_request_error', null, null) };
+  }
+  return { status: 500, body: errorBody('The server had an error while processing your request. Sorry about that!', 'server_error', null, 'server_error') };
+}
+
+export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: MAX_JSON_BYTES,
+    // Stalled streams must not keep close() waiting.
+    forceCloseConnections: true,
+    keepAliveTimeout: 75_000,
+  });
+
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    if (reply.sent || reply.raw.headersSent) return;
+    runtime.stats.arrived();
+    sendBareError(reply, toSimulatedError(error));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    runtime.stats.arrived();
+    sendBareError(reply, notFound(request.method, request.url.split('?')[0] ?? request.url));
+  });
+
+  app.get('/_sim/stats', async (_request, reply) => {
+    void reply.type('application/json').send(JSON.stringify(runtime.stats.snapshot()));
+  });
+  app.post('/_sim/reset', async (_request, reply) => {
+    runtime.reset();
+    void reply.code(204).send();
+  });
+
+  registerChatRoutes(app, runtime);
+  registerResponsesRoutes(app, runtime);
+  registerEmbeddingRoutes(app, runtime);
+  registerModelRoutes(app, runtime);
+  registerAudioRoutes(app, runtime);
+  return app;
+}
+
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  const runtime = new SimulatorRuntime(options);
+  const app = buildSimulatorApp(runtime);
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ port: options.port ?? 0, host });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('The simulator did not bind to a TCP port.');
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return {
+    url: `http://${urlHost}:${address.port}/v1`,
+    port: address.port,
+    close: () => app.close(),
+    stats: () => runtime.stats.snapshot(),
+    setOrg: (org) => runtime.setOrg(org),
+    reset: () => runtime.reset(),
+  };
+}
