@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseBuffer } from 'music-metadata';
 import type { SimulatorRuntime } from './runtime.js';
-import { admit, beginExchange, sendBody, sendError, type Exchange } from './exchange.js';
+import { admit, exchangeOf, sendBody, sendError, type Exchange } from './exchange.js';
 import { invalidRequest } from './errors.js';
 import { boundaryOf, parseMultipart, type FormPart } from './multipart.js';
 import { countTextTokens, hash32, pseudoTextPieces } from './tokens.js';
@@ -94,8 +94,7 @@ function field(parts: FormPart[], name: string): string | undefined {
 }
 
 async function handleAudio(task: AudioTask, runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const exchange = beginExchange(runtime, request, reply);
-  if (!exchange) return;
+  const exchange = exchangeOf(request);
   const boundary = boundaryOf(request.headers['content-type']);
   const parts = Buffer.isBuffer(request.body) && boundary ? parseMultipart(request.body, boundary) : undefined;
   if (!parts) return sendError(exchange, invalidRequest('Expected a multipart/form-data body with a file and a model.'));

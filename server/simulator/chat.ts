@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
-import { admit, beginExchange, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
+import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { snapshotOf } from './models.js';
 import {
@@ -144,8 +144,7 @@ function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage
 }
 
 async function chatCompletions(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const exchange = beginExchange(runtime, request, reply);
-  if (!exchange) return;
+  const exchange = exchangeOf(request);
   const body = asObject(request.body);
   if (!body) return sendError(exchange, notAnObject());
   const model = requireModel(body);
@@ -197,8 +196,7 @@ function legacyUsage(plan: CompletionPlan): JsonObject {
 }
 
 async function legacyCompletions(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const exchange = beginExchange(runtime, request, reply);
-  if (!exchange) return;
+  const exchange = exchangeOf(request);
   const body = asObject(request.body);
   if (!body) return sendError(exchange, notAnObject());
   const model = requireModel(body);

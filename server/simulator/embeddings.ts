@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
-import { admit, beginExchange, sendBody, sendError } from './exchange.js';
+import { admit, exchangeOf, sendBody, sendError } from './exchange.js';
 import { invalidRequest } from './errors.js';
 import { snapshotOf } from './models.js';
 import { asObject, notAnObject, optionalCount, requireModel } from './payload.js';
@@ -64,8 +64,7 @@ function encodeBase64(vector: Float32Array): string {
 }
 
 async function createEmbeddings(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const exchange = beginExchange(runtime, request, reply);
-  if (!exchange) return;
+  const exchange = exchangeOf(request);
   const body = asObject(request.body);
   if (!body) return sendError(exchange, notAnObject());
   const model = requireModel(body);
@@ -166,8 +165,7 @@ function moderationResult(item: ModerationInput): Record<string, unknown> {
 }
 
 async function createModeration(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const exchange = beginExchange(runtime, request, reply);
-  if (!exchange) return;
+  const exchange = exchangeOf(request);
   const body = asObject(request.body);
   if (!body) return sendError(exchange, notAnObject());
   const model = typeof body.model === 'string' && body.model !== '' ? body.model : 'omni-moderation-latest';

@@ -65,7 +65,23 @@ export function sendBareError(reply: FastifyReply, error: SimulatedError, reques
     .send(JSON.stringify(error.body));
 }
 
-/** Authenticates the bearer key; on failure the 401 is already sent and undefined is returned. */
+const exchanges = new WeakMap<FastifyRequest, Exchange>();
+
+/** The exchange the auth hook opened for this request (every /v1 route runs behind it). */
+export function exchangeOf(request: FastifyRequest): Exchange {
+  const exchange = exchanges.get(request);
+  if (!exchange) throw new Error(`No authenticated exchange for ${request.method} ${request.url}`);
+  return exchange;
+}
+
+export function existingExchange(request: FastifyRequest): Exchange | undefined {
+  return exchanges.get(request);
+}
+
+/**
+ * Authenticates the bearer key before the body is read, as OpenAI does; on failure the 401 is already sent
+ * and undefined is returned.
+ */
 export function beginExchange(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Exchange | undefined {
   const startedAt = Date.now();
   const requestId = newRequestId();
@@ -85,7 +101,7 @@ export function beginExchange(runtime: SimulatorRuntime, request: FastifyRequest
     return undefined;
   }
   runtime.stats.orgRequest(org.id);
-  return {
+  const exchange: Exchange = {
     runtime,
     request,
     reply,
@@ -99,6 +115,8 @@ export function beginExchange(runtime: SimulatorRuntime, request: FastifyRequest
     ttftMs: runtime.ttftMs + (headerMs(request, 'x-sim-latency-ms') ?? 0),
     perTokenMs: headerMs(request, 'x-sim-token-ms') ?? runtime.perTokenMs,
   };
+  exchanges.set(request, exchange);
+  return exchange;
 }
 
 /**

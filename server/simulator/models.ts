@@ -1,7 +1,7 @@
 // The model catalogue the simulator serves on GET /v1/models, and the dated snapshot each alias answers as.
 import type { FastifyInstance } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
-import { beginExchange, sendBody, sendError } from './exchange.js';
+import { exchangeOf, sendBody, sendError } from './exchange.js';
 import { modelNotFound } from './errors.js';
 
 /** Aliases answer with the snapshot they point at, as the real API does (`gpt-4o` → `gpt-4o-2024-08-06`). */
@@ -69,14 +69,12 @@ const LIST_BODY = JSON.stringify({ object: 'list', data: CATALOGUE });
 
 export function registerModelRoutes(app: FastifyInstance, runtime: SimulatorRuntime): void {
   app.get('/v1/models', async (request, reply) => {
-    const exchange = beginExchange(runtime, request, reply);
-    if (!exchange) return;
+      const exchange = exchangeOf(request);
     await sendBody(exchange, LIST_BODY, 'application/json', 0);
   });
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (request, reply) => {
-    const exchange = beginExchange(runtime, request, reply);
-    if (!exchange) return;
+      const exchange = exchangeOf(request);
     const entry = CATALOGUE_BY_ID.get(request.params.id);
     if (!entry) {
       sendError(exchange, modelNotFound(request.params.id));

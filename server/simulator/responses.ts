@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
-import { admit, beginExchange, sendBody, sendError, sendStream } from './exchange.js';
+import { admit, exchangeOf, sendBody, sendError, sendStream } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { snapshotOf } from './models.js';
 import {
@@ -157,8 +157,7 @@ function streamFrames(body: JsonObject, ids: ResponseIds, model: string, created
 }
 
 async function createResponse(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const exchange = beginExchange(runtime, request, reply);
-  if (!exchange) return;
+  const exchange = exchangeOf(request);
   const body = asObject(request.body);
   if (!body) return sendError(exchange, notAnObject());
   const model = requireModel(body);

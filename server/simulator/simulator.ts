@@ -2,7 +2,7 @@
 // OpenAI-shaped rate limits, billing errors and injectable faults. Shares no code with the gateway.
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { SimulatorRuntime } from './runtime.js';
-import { sendBareError } from './exchange.js';
+import { beginExchange, existingExchange, sendBareError, sendError } from './exchange.js';
 import { errorBody, invalidJson, notFound, type SimulatedError } from './errors.js';
 import { registerChatRoutes } from './chat.js';
 import { registerResponsesRoutes } from './responses.js';
@@ -93,14 +93,32 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
     done(null, body);
   });
 
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
+  // Authenticate every /v1 call before its body is parsed, so a bad key is a 401 whatever the body.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.url.startsWith('/v1/')) {
+      done();
+      return;
+    }
+    if (beginExchange(runtime, request, reply)) done();
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
     if (reply.sent || reply.raw.headersSent) return;
-    runtime.stats.arrived();
-    sendBareError(reply, toSimulatedError(error));
+    const exchange = existingExchange(request);
+    if (exchange) sendError(exchange, toSimulatedError(error));
+    else {
+      runtime.stats.arrived();
+      sendBareError(reply, toSimulatedError(error));
+    }
   });
   app.setNotFoundHandler((request, reply) => {
-    runtime.stats.arrived();
-    sendBareError(reply, notFound(request.method, request.url.split('?')[0] ?? request.url));
+    const error = notFound(request.method, request.url.split('?')[0] ?? request.url);
+    const exchange = existingExchange(request);
+    if (exchange) sendError(exchange, error);
+    else {
+      runtime.stats.arrived();
+      sendBareError(reply, error);
+    }
   });
 
   app.get('/_sim/stats', async (_request, reply) => {
