@@ -1,6 +1,5 @@
 // The model catalogue the simulator serves on GET /v1/models, and the dated snapshot each alias answers as.
 import type { FastifyInstance } from 'fastify';
-import type { SimulatorRuntime } from './runtime.js';
 import { exchangeOf, sendBody, sendError } from './exchange.js';
 import { modelNotFound } from './errors.js';
 
@@ -67,7 +66,7 @@ const CATALOGUE: ModelEntry[] = [...new Set([...BASE_MODELS, ...Object.values(SN
 const CATALOGUE_BY_ID = new Map(CATALOGUE.map((entry) => [entry.id, entry]));
 const LIST_BODY = JSON.stringify({ object: 'list', data: CATALOGUE });
 
-export function registerModelRoutes(app: FastifyInstance, runtime: SimulatorRuntime): void {
+export function registerModelRoutes(app: FastifyInstance): void {
   app.get('/v1/models', async (request, reply) => {
       const exchange = exchangeOf(request);
     await sendBody(exchange, LIST_BODY, 'application/json', 0);

@@ -132,7 +132,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerChatRoutes(app, runtime);
   registerResponsesRoutes(app, runtime);
   registerEmbeddingRoutes(app, runtime);
-  registerModelRoutes(app, runtime);
+  registerModelRoutes(app);
   registerAudioRoutes(app, runtime);
   return app;
 }

@@ -5,13 +5,15 @@ import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 const EXACT_COUNT_MAX_CHARS = 20_000;
 const COUNT_CACHE_MAX = 10_000;
 const countCache = new Map<string, number>();
+// Prompts may contain `<|endoftext|>` and friends as plain text; the tokenizer would throw on them by default.
+const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 export function countTextTokens(text: string): number {
   if (text.length === 0) return 0;
   if (text.length > EXACT_COUNT_MAX_CHARS) return Math.ceil(text.length / 4);
   const cached = countCache.get(text);
   if (cached !== undefined) return cached;
-  const count = countTokens(text);
+  const count = countTokens(text, AS_PLAIN_TEXT);
   if (countCache.size >= COUNT_CACHE_MAX) countCache.clear();
   countCache.set(text, count);
   return count;

@@ -199,6 +199,11 @@ describe('OpenAI simulator', () => {
       expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('stop');
     });
 
+    it('treats special-token text in a prompt as plain text', async () => {
+      const data = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'a <|endoftext|> b' }] });
+      expect(data.usage?.prompt_tokens).toBeGreaterThan(0);
+    });
+
     it('serves legacy completions', async () => {
       const data = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Once upon a time' });
       expect(data.object).toBe('text_completion');
@@ -329,7 +334,7 @@ describe('OpenAI simulator', () => {
       expect(result.text.length).toBeGreaterThan(0);
       expect(result).not.toHaveProperty('usage');
       const verbose = await client.audio.translations.create({ model: 'whisper-1', file: await file(), response_format: 'verbose_json' });
-      expect(verbose.duration).toBeCloseTo(3.5, 2);
+      expect(verbose).toMatchObject({ duration: expect.closeTo(3.5, 2) });
     });
 
     it('rejects bytes that are not audio', async () => {
