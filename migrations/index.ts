@@ -1,0 +1,7 @@
+// Every migration, in order. Imported explicitly so the app, the CLI and the tests (which run
+// TypeScript sources) load the same list without globbing compiled files.
+import { Orgs1732579200000 } from './1732579200000-Orgs.js';
+import { Prices1732579300000 } from './1732579300000-Prices.js';
+import { Ledger1732579400000 } from './1732579400000-Ledger.js';
+
+export const migrations = [Orgs1732579200000, Prices1732579300000, Ledger1732579400000];

@@ -1,0 +1,31 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { AppConfig } from './config/config.js';
+import { ConfigModule } from './config/config.module.js';
+import { dataSourceOptions } from './database/data-source.js';
+import { GatewayModule } from './gateway/gateway.module.js';
+import { HealthController } from './health/health.controller.js';
+import { OpenAIErrorFilter } from './http/error.filter.js';
+import { LedgerModule } from './ledger/ledger.module.js';
+import { OrgsModule } from './orgs/orgs.module.js';
+import { PricingModule } from './pricing/pricing.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, databaseUrl: string): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        TypeOrmModule.forRoot(dataSourceOptions(databaseUrl)),
+        LedgerModule,
+        PricingModule,
+        OrgsModule,
+        GatewayModule,
+      ],
+      controllers: [HealthController],
+      providers: [{ provide: APP_FILTER, useClass: OpenAIErrorFilter }],
+    };
+  }
+}

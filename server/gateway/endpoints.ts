@@ -1,0 +1,26 @@
+// The OpenAI endpoints Tallygate serves under /v1, and how each one is metered.
+
+export type BodyKind = 'json' | 'multipart' | 'none';
+
+export interface Endpoint {
+  /** Ledger name of the endpoint, e.g. `chat.completions`. */
+  name: string;
+  method: 'GET' | 'POST';
+  /** Path under /v1 (Fastify syntax). */
+  path: string;
+  body: BodyKind;
+  /** Streams can carry stream_options.include_usage (chat and legacy completions). */
+  usageOption: boolean;
+}
+
+export const ENDPOINTS: readonly Endpoint[] = [
+  { name: 'chat.completions', method: 'POST', path: '/chat/completions', body: 'json', usageOption: true },
+  { name: 'completions', method: 'POST', path: '/completions', body: 'json', usageOption: true },
+  { name: 'responses', method: 'POST', path: '/responses', body: 'json', usageOption: false },
+  { name: 'embeddings', method: 'POST', path: '/embeddings', body: 'json', usageOption: false },
+  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false },
+  { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false },
+  { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false },
+  { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false },
+  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false },
+];

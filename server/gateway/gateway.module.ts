@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { LedgerModule } from '../ledger/ledger.module.js';
+import { OrgsModule } from '../orgs/orgs.module.js';
+import { PricingModule } from '../pricing/pricing.module.js';
+import { GatewayController } from './gateway.controller.js';
+import { ProxyService } from './proxy.service.js';
+import { UpstreamClient } from './upstream.client.js';
+
+@Module({
+  imports: [LedgerModule, OrgsModule, PricingModule],
+  controllers: [GatewayController],
+  providers: [ProxyService, UpstreamClient],
+})
+export class GatewayModule {}

@@ -1,0 +1,292 @@
+// The hot path: authenticate, forward to the org's upstream, relay status, headers and bytes as
+// they arrive, and hand one usage event to the ledger queue. Nothing here waits for Postgres.
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Injectable, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors as undiciErrors } from 'undici';
+import { OpenAIError } from '../http/openai-error.js';
+import { LedgerWriter } from '../ledger/ledger.writer.js';
+import type { Outcome, UsageEvent, UsageSource } from '../ledger/usage-event.js';
+import { RouteResolver, type Route } from '../orgs/route-resolver.js';
+import type { MeteredUsage } from '../pricing/cost.js';
+import { PricingService } from '../pricing/pricing.service.js';
+import { classifyError, parseRateLimitHeaders, type ErrorKind } from '../ratelimits/rate-limit-headers.js';
+import type { Endpoint } from './endpoints.js';
+import { estimateUsage, readJsonBody, SseMeter, type MeterReading } from './usage-meter.js';
+import { UpstreamClient, type UpstreamResponse } from './upstream.client.js';
+
+/** Request headers never forwarded: hop-by-hop, ours (auth, org), and ones we set ourselves. */
+const DROP_REQUEST = new Set([
+  'host', 'connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
+  'upgrade', 'authorization', 'openai-organization', 'openai-project', 'cookie', 'content-length',
+  // Metering must read the body, so ask for it uncompressed.
+  'accept-encoding',
+]);
+/** Response headers never relayed: hop-by-hop, and cookies set for OpenAI's own domain. */
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'set-cookie', 'alt-svc']);
+/** Non-streamed bodies up to this size are parsed whole for usage; larger ones are relayed unparsed. */
+const PARSE_LIMIT = 8 * 1024 * 1024;
+
+type JsonBody = Record<string, unknown>;
+
+/** Everything learnt about one call, turned into its usage event at the end. */
+class Call {
+  readonly id = randomUUID();
+  readonly createdAt = new Date();
+  readonly started = performance.now();
+  route?: Route;
+  model: string | null = null;
+  streamed = false;
+  status = 0;
+  ttfbMs: number | null = null;
+  upstream?: UpstreamResponse;
+  reading: MeterReading = {};
+  outcome: Outcome = 'ok';
+  errorKind: ErrorKind | null = null;
+  gatewayError?: OpenAIError;
+  estimated?: MeteredUsage;
+  meter?: SseMeter;
+
+  constructor(readonly endpoint: Endpoint, readonly retryCount: number) {}
+}
+
+@Injectable()
+export class ProxyService {
+  private readonly logger = new Logger('gateway');
+
+  constructor(
+    private readonly resolver: RouteResolver,
+    private readonly upstream: UpstreamClient,
+    private readonly ledger: LedgerWriter,
+    private readonly pricing: PricingService,
+  ) {}
+
+  async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const call = new Call(endpoint, retryCount(req.headers));
+    reply.hijack();
+    const abort = new AbortController();
+    const res = reply.raw;
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    let body: JsonBody | undefined;
+    try {
+      call.route = await this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
+      const outgoing = this.prepareBody(endpoint, req, call);
+      body = outgoing.json;
+      const url = call.route.org.baseUrl + req.url.slice(req.url.indexOf('/v1') + 3);
+      call.upstream = await this.upstream.send(url, {
+        method: endpoint.method,
+        headers: upstreamHeaders(req.headers, call.route, outgoing.contentType),
+        body: outgoing.bytes,
+        signal: abort.signal,
+      });
+      await this.relay(call, outgoing.hideUsageChunk, res, abort.signal);
+    } catch (error) {
+      this.fail(call, error, res, abort.signal.aborted);
+    } finally {
+      // Cut short before OpenAI reported usage: count what was asked and what was relayed.
+      const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
+      if (cutShort && body && !call.reading.usage && call.status < 400) {
+        call.estimated = estimateUsage(body, call.meter?.relayedText() ?? '');
+      }
+      this.ledger.record(this.toEvent(call));
+    }
+  }
+
+  private prepareBody(endpoint: Endpoint, req: FastifyRequest, call: Call) {
+    if (endpoint.body === 'none') return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
+    if (endpoint.body === 'multipart') {
+      return { bytes: req.raw, hideUsageChunk: false, contentType: req.headers['content-type'] };
+    }
+    const json = req.body as JsonBody | undefined;
+    if (!json || typeof json !== 'object' || Array.isArray(json)) {
+      throw new OpenAIError(400, 'The request body must be a JSON object.', 'invalid_request_error', 'invalid_json');
+    }
+    call.model = typeof json.model === 'string' ? json.model : null;
+    call.streamed = json.stream === true;
+    let bytes = (req as FastifyRequest & { rawBody?: Buffer }).rawBody ?? Buffer.from(JSON.stringify(json));
+    let hideUsageChunk = false;
+    // Ask for exact usage on streams; the client only sees the usage chunk if it asked itself.
+    if (call.streamed && endpoint.usageOption) {
+      const options = json.stream_options;
+      const asked = typeof options === 'object' && options !== null && (options as JsonBody).include_usage === true;
+      if (!asked) {
+        hideUsageChunk = true;
+        bytes = Buffer.from(JSON.stringify({ ...json, stream_options: { ...(options as object), include_usage: true } }));
+      }
+    }
+    return { bytes, hideUsageChunk, contentType: 'application/json', json };
+  }
+
+  private async relay(call: Call, hideUsageChunk: boolean, res: FastifyReply['raw'], signal: AbortSignal): Promise<void> {
+    const upstream = call.upstream!;
+    call.status = upstream.statusCode;
+    const contentType = String(upstream.headers['content-type'] ?? '');
+    const isStream = contentType.startsWith('text/event-stream');
+    const meter = isStream ? new SseMeter(hideUsageChunk) : undefined;
+    call.meter = meter;
+    res.writeHead(upstream.statusCode, responseHeaders(upstream.headers, hideUsageChunk && isStream, call.id));
+    const collected: Buffer[] = [];
+    let collectedBytes = 0;
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      call.ttfbMs ??= Math.round(performance.now() - call.started);
+      let out: Buffer | null = chunk;
+      if (meter) out = meter.push(chunk);
+      else if (collectedBytes <= PARSE_LIMIT) {
+        collected.push(chunk);
+        collectedBytes += chunk.length;
+      }
+      if (out && !res.write(out)) await once(res, 'drain', { signal });
+    }
+    const tail = meter?.end();
+    res.end(tail ?? undefined);
+    if (meter) {
+      call.reading = meter.reading;
+      if (!meter.finished) call.outcome = 'upstream_aborted'; // upstream closed without [DONE]
+    } else if (collectedBytes <= PARSE_LIMIT && contentType.includes('json')) {
+      call.reading = readJsonBody(Buffer.concat(collected, collectedBytes).toString('utf8'));
+    }
+  }
+
+  /** Maps what went wrong to the right answer (if the client can still get one) and outcome. */
+  private fail(call: Call, error: unknown, res: FastifyReply['raw'], aborted: boolean): void {
+    if (call.meter) call.reading = call.meter.reading;
+    if (aborted && (res.destroyed || !res.writable)) {
+      call.outcome = 'client_aborted';
+      call.errorKind = 'client_aborted';
+      return;
+    }
+    if (res.headersSent) {
+      // The upstream broke or stalled mid-body: end the client's stream cleanly instead of hanging.
+      call.outcome = 'upstream_aborted';
+      call.errorKind = error instanceof undiciErrors.BodyTimeoutError ? 'upstream_timeout' : 'upstream_aborted';
+      res.end();
+      return;
+    }
+    const gatewayError = toGatewayError(error);
+    if (gatewayError.status >= 500) this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
+    call.gatewayError = gatewayError;
+    call.status = gatewayError.status;
+    call.outcome = 'error';
+    res.writeHead(gatewayError.status, { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id });
+    res.end(JSON.stringify(gatewayError.body()));
+  }
+
+  private toEvent(call: Call): UsageEvent {
+    const reading = call.reading;
+    const upstreamError = reading.error;
+    const failed = call.gatewayError || call.status >= 400 || upstreamError || call.outcome !== 'ok';
+    if (failed && call.outcome === 'ok') call.outcome = 'error';
+    const errorType = call.gatewayError?.type ?? upstreamError?.type ?? null;
+    const errorCode = call.gatewayError?.code ?? upstreamError?.code ?? null;
+    const errorKind = !failed
+      ? null
+      : call.errorKind ??
+        (call.gatewayError && !call.upstream ? gatewayKind(call.gatewayError) : upstreamError || call.status >= 400
+          ? call.status < 400 ? 'stream_error' : classifyError(call.status, errorType, errorCode, upstreamError?.message)
+          : call.outcome === 'upstream_aborted' ? 'upstream_aborted' : 'gateway');
+    const usage = reading.usage ?? call.estimated;
+    const usageSource: UsageSource = reading.usage ? 'reported' : call.estimated ? 'estimated' : 'none';
+    const model = call.model ?? reading.model ?? null;
+    const serviceTier = reading.serviceTier ?? null;
+    const priced = usage && hasUsage(usage) ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage) : { costNanos: 0n, priceId: null };
+    const headers = call.upstream?.headers ?? {};
+    return {
+      id: call.id,
+      createdAt: call.createdAt,
+      orgId: call.route?.org.orgId ?? null,
+      featureId: call.route?.featureId ?? null,
+      gatewayKeyId: call.route?.gatewayKeyId ?? null,
+      endpoint: call.endpoint.name,
+      model,
+      serviceTier,
+      streamed: call.streamed,
+      status: call.status,
+      outcome: call.outcome,
+      errorKind,
+      errorType,
+      errorCode,
+      inputTokens: usage?.inputTokens ?? 0,
+      cachedTokens: usage?.cachedTokens ?? 0,
+      outputTokens: usage?.outputTokens ?? 0,
+      reasoningTokens: usage?.reasoningTokens ?? 0,
+      audioInputTokens: usage?.audioInputTokens ?? 0,
+      audioSeconds: usage?.audioSeconds ?? null,
+      audioSource: usage?.audioSeconds !== undefined ? 'reported' : null,
+      usageSource,
+      costNanos: priced.costNanos === null ? null : priced.costNanos.toString(),
+      priceId: priced.priceId,
+      latencyMs: Math.round(performance.now() - call.started),
+      ttfbMs: call.ttfbMs,
+      upstreamRequestId: header(headers, 'x-request-id') ?? null,
+      retryCount: call.retryCount,
+      rateLimits: parseRateLimitHeaders(headers),
+    };
+  }
+}
+
+const hasUsage = (u: MeteredUsage) => u.inputTokens > 0 || u.outputTokens > 0 || (u.audioSeconds ?? 0) > 0;
+
+function header(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function retryCount(headers: IncomingHttpHeaders): number {
+  const n = Number(header(headers, 'x-stainless-retry-count'));
+  return Number.isInteger(n) && n >= 0 && n < 1000 ? n : 0;
+}
+
+function upstreamHeaders(incoming: IncomingHttpHeaders, route: Route, contentType: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || DROP_REQUEST.has(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  if (contentType) out['content-type'] = contentType;
+  const length = header(incoming, 'content-length');
+  if (contentType?.startsWith('multipart/') && length) out['content-length'] = length;
+  out.authorization = `Bearer ${route.org.upstreamKey}`;
+  out['openai-organization'] = route.org.openaiOrgId;
+  if (route.org.projectId) out['openai-project'] = route.org.projectId;
+  return out;
+}
+
+function responseHeaders(upstream: Record<string, string | string[] | undefined>, bodyChanged: boolean, eventId: string) {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || DROP_RESPONSE.has(name) || (bodyChanged && name === 'content-length')) continue;
+    out[name] = value;
+  }
+  out['x-tallygate-event-id'] = eventId;
+  return out;
+}
+
+function toGatewayError(error: unknown): OpenAIError {
+  if (error instanceof OpenAIError) return error;
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+    return new OpenAIError(504, 'The upstream OpenAI API did not answer in time.', 'server_error', 'upstream_timeout', null, true);
+  }
+  if (error instanceof undiciErrors.ConnectTimeoutError) {
+    return new OpenAIError(504, 'Timed out connecting to the upstream OpenAI API.', 'server_error', 'upstream_timeout', null, true);
+  }
+  if (error instanceof undiciErrors.RequestContentLengthMismatchError) {
+    return new OpenAIError(400, 'The request body was shorter or longer than its Content-Length.', 'invalid_request_error', 'invalid_body');
+  }
+  const code = (error as { code?: string }).code;
+  if (code === 'TALLYGATE_BODY_TOO_LARGE') {
+    return new OpenAIError(413, 'The upload is larger than this gateway accepts (AUDIO_LIMIT_BYTES).', 'invalid_request_error', 'request_too_large');
+  }
+  return new OpenAIError(502, 'Could not reach the upstream OpenAI API. Try again shortly.', 'server_error', 'upstream_unreachable', null, true);
+}
+
+function gatewayKind(error: OpenAIError): ErrorKind {
+  if (error.status === 401 || error.status === 403) return 'auth';
+  if (error.code === 'upstream_timeout') return 'upstream_timeout';
+  if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
+  if (error.status < 500) return 'invalid_request';
+  return 'gateway';
+}

@@ -1,0 +1,93 @@
+// The ledger's write statement: one round trip inserts a batch of usage events (idempotently:
+// a batch written again after a failed attempt adds nothing) and folds exactly the rows that
+// were inserted into the rollups, so rollups and ledger cannot drift apart.
+import type { UsageEvent } from './usage-event.js';
+
+type Column = readonly [name: string, pgType: string, value: (e: UsageEvent) => unknown];
+
+const COLUMNS: readonly Column[] = [
+  ['id', 'uuid', (e) => e.id],
+  ['created_at', 'timestamptz', (e) => e.createdAt.toISOString()],
+  ['org_id', 'uuid', (e) => e.orgId],
+  ['feature_id', 'uuid', (e) => e.featureId],
+  ['gateway_key_id', 'uuid', (e) => e.gatewayKeyId],
+  ['endpoint', 'text', (e) => e.endpoint],
+  ['model', 'text', (e) => e.model],
+  ['service_tier', 'text', (e) => e.serviceTier],
+  ['streamed', 'boolean', (e) => e.streamed],
+  ['status', 'smallint', (e) => e.status],
+  ['outcome', 'text', (e) => e.outcome],
+  ['error_kind', 'text', (e) => e.errorKind],
+  ['error_type', 'text', (e) => e.errorType],
+  ['error_code', 'text', (e) => e.errorCode],
+  ['input_tokens', 'integer', (e) => e.inputTokens],
+  ['cached_tokens', 'integer', (e) => e.cachedTokens],
+  ['output_tokens', 'integer', (e) => e.outputTokens],
+  ['reasoning_tokens', 'integer', (e) => e.reasoningTokens],
+  ['audio_input_tokens', 'integer', (e) => e.audioInputTokens],
+  ['audio_seconds', 'numeric', (e) => e.audioSeconds],
+  ['audio_source', 'text', (e) => e.audioSource],
+  ['usage_source', 'text', (e) => e.usageSource],
+  ['cost_nanos', 'bigint', (e) => e.costNanos],
+  ['price_id', 'integer', (e) => e.priceId],
+  ['latency_ms', 'integer', (e) => e.latencyMs],
+  ['ttfb_ms', 'integer', (e) => e.ttfbMs],
+  ['upstream_request_id', 'text', (e) => e.upstreamRequestId],
+  ['retry_count', 'smallint', (e) => e.retryCount],
+  ['rl_limit_requests', 'integer', (e) => e.rateLimits.limitRequests ?? null],
+  ['rl_remaining_requests', 'integer', (e) => e.rateLimits.remainingRequests ?? null],
+  ['rl_reset_requests_ms', 'integer', (e) => e.rateLimits.resetRequestsMs ?? null],
+  ['rl_limit_tokens', 'bigint', (e) => e.rateLimits.limitTokens ?? null],
+  ['rl_remaining_tokens', 'bigint', (e) => e.rateLimits.remainingTokens ?? null],
+  ['rl_reset_tokens_ms', 'integer', (e) => e.rateLimits.resetTokensMs ?? null],
+  ['rl_limit_project_tokens', 'bigint', (e) => e.rateLimits.limitProjectTokens ?? null],
+  ['rl_remaining_project_tokens', 'bigint', (e) => e.rateLimits.remainingProjectTokens ?? null],
+  ['rl_reset_project_tokens_ms', 'integer', (e) => e.rateLimits.resetProjectTokensMs ?? null],
+];
+
+/**
+ * Rollups fed from the rows the insert actually wrote (`ins`). Each is one data-modifying CTE;
+ * add a rollup by adding an entry here (and its table in a migration).
+ */
+export const ROLLUPS: readonly string[] = [
+  `usage_hourly_rollup AS (
+    INSERT INTO usage_hourly AS h (hour, org_id, feature_id, model, endpoint, requests, errors,
+      input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_seconds, cost_nanos,
+      estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum)
+    SELECT date_trunc('hour', created_at, 'UTC'), org_id, feature_id, model, endpoint, count(*),
+      count(*) FILTER (WHERE outcome <> 'ok'),
+      sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens),
+      coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
+      coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0),
+      count(*) FILTER (WHERE usage_source = 'estimated'),
+      count(*) FILTER (WHERE cost_nanos IS NULL), sum(latency_ms)
+    FROM ins GROUP BY 1, 2, 3, 4, 5
+    ON CONFLICT (hour, org_id, feature_id, model, endpoint) DO UPDATE SET
+      requests = h.requests + excluded.requests,
+      errors = h.errors + excluded.errors,
+      input_tokens = h.input_tokens + excluded.input_tokens,
+      cached_tokens = h.cached_tokens + excluded.cached_tokens,
+      output_tokens = h.output_tokens + excluded.output_tokens,
+      reasoning_tokens = h.reasoning_tokens + excluded.reasoning_tokens,
+      audio_seconds = h.audio_seconds + excluded.audio_seconds,
+      cost_nanos = h.cost_nanos + excluded.cost_nanos,
+      estimated_cost_nanos = h.estimated_cost_nanos + excluded.estimated_cost_nanos,
+      estimated_requests = h.estimated_requests + excluded.estimated_requests,
+      unpriced_requests = h.unpriced_requests + excluded.unpriced_requests,
+      latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum
+  )`,
+];
+
+export const INSERT_BATCH_SQL = `
+WITH ins AS (
+  INSERT INTO usage_events (${COLUMNS.map(([name]) => name).join(', ')})
+  SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+  ON CONFLICT DO NOTHING
+  RETURNING *
+)${ROLLUPS.map((r) => `, ${r}`).join('')}
+SELECT count(*)::int AS inserted FROM ins`;
+
+/** One array per column, in COLUMNS order: a fixed number of parameters whatever the batch size. */
+export function batchParameters(events: readonly UsageEvent[]): unknown[][] {
+  return COLUMNS.map(([, , value]) => events.map(value));
+}

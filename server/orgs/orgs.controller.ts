@@ -1,0 +1,86 @@
+// Admin REST API for orgs, upstream keys, features and gateway keys. Thin: validate, call the service.
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { AdminTokenGuard } from '../auth/admin-token.guard.js';
+import { validate } from '../http/validate.js';
+import {
+  addUpstreamKeySchema,
+  createFeatureSchema,
+  createOrgSchema,
+  issueGatewayKeySchema,
+  updateFeatureSchema,
+  updateOrgSchema,
+} from './orgs.dto.js';
+import { OrgsService } from './orgs.service.js';
+
+const uuid = new ParseUUIDPipe({ version: '4' });
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('api/admin')
+export class OrgsController {
+  constructor(private readonly orgs: OrgsService) {}
+
+  @Get('orgs')
+  listOrgs() {
+    return this.orgs.listOrgs();
+  }
+
+  @Get('orgs/:id')
+  getOrg(@Param('id', uuid) id: string) {
+    return this.orgs.getOrg(id);
+  }
+
+  @Post('orgs')
+  createOrg(@Body() body: unknown) {
+    return this.orgs.createOrg(validate(createOrgSchema, body));
+  }
+
+  @Patch('orgs/:id')
+  updateOrg(@Param('id', uuid) id: string, @Body() body: unknown) {
+    return this.orgs.updateOrg(id, validate(updateOrgSchema, body));
+  }
+
+  @Post('orgs/:id/keys')
+  addUpstreamKey(@Param('id', uuid) id: string, @Body() body: unknown) {
+    const input = validate(addUpstreamKeySchema, body);
+    return this.orgs.addUpstreamKey(id, input.apiKey, input.label);
+  }
+
+  @Delete('orgs/:id/keys/:keyId')
+  revokeUpstreamKey(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string) {
+    return this.orgs.revokeUpstreamKey(id, keyId);
+  }
+
+  @Get('features')
+  listFeatures() {
+    return this.orgs.listFeatures();
+  }
+
+  @Post('features')
+  createFeature(@Body() body: unknown) {
+    return this.orgs.createFeature(validate(createFeatureSchema, body));
+  }
+
+  @Patch('features/:id')
+  updateFeature(@Param('id', uuid) id: string, @Body() body: unknown) {
+    return this.orgs.updateFeature(id, validate(updateFeatureSchema, body));
+  }
+
+  @Get('gateway-keys')
+  listGatewayKeys(@Query('feature', new ParseUUIDPipe({ version: '4', optional: true })) feature?: string) {
+    return this.orgs.listGatewayKeys(feature);
+  }
+
+  @Post('features/:id/gateway-keys')
+  @HttpCode(201)
+  issueGatewayKey(@Param('id', uuid) id: string, @Body() body: unknown) {
+    return this.orgs.issueGatewayKey(id, validate(issueGatewayKeySchema, body).name);
+  }
+
+  @Delete('gateway-keys/:id')
+  revokeGatewayKey(@Param('id', uuid) id: string) {
+    return this.orgs.revokeGatewayKey(id);
+  }
+}

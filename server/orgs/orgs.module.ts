@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Feature, FeatureOrg } from './feature.entity.js';
+import { GatewayKey } from './gateway-key.entity.js';
+import { Org } from './org.entity.js';
+import { OrgsController } from './orgs.controller.js';
+import { OrgsService } from './orgs.service.js';
+import { RouteResolver } from './route-resolver.js';
+import { UpstreamKey } from './upstream-key.entity.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey])],
+  controllers: [OrgsController],
+  providers: [OrgsService, RouteResolver],
+  exports: [OrgsService, RouteResolver],
+})
+export class OrgsModule {}

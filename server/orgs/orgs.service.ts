@@ -1,0 +1,236 @@
+// Organizations, their upstream keys, features and gateway keys: the admin operations behind
+// both the CLI and /api/admin. Secrets go in once and only their masked form comes back out.
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, In, IsNull, Repository } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { conflict, notFound } from '../http/openai-error.js';
+import { Feature, FeatureOrg } from './feature.entity.js';
+import { GatewayKey } from './gateway-key.entity.js';
+import { hashGatewayKey, KeySealer, maskSecret, newGatewayKey } from './key-sealer.js';
+import { Org } from './org.entity.js';
+import type { CreateFeature, CreateOrg, UpdateFeature, UpdateOrg } from './orgs.dto.js';
+import { UpstreamKey } from './upstream-key.entity.js';
+
+export interface OrgView extends Org {
+  upstreamKeys: UpstreamKey[];
+}
+export interface FeatureView extends Feature {
+  grantedOrgIds: string[];
+}
+export interface IssuedGatewayKey {
+  /** Shown once; only its hash is stored. */
+  key: string;
+  record: GatewayKey;
+}
+
+const UNIQUE_VIOLATION = '23505';
+const usdToNanos = (usd: number | null | undefined) => (usd === undefined ? undefined : usd === null ? null : Math.round(usd * 1e9));
+
+@Injectable()
+export class OrgsService {
+  readonly sealer: KeySealer;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @InjectRepository(Org) private readonly orgs: Repository<Org>,
+    @InjectRepository(UpstreamKey) private readonly upstreamKeys: Repository<UpstreamKey>,
+    @InjectRepository(Feature) private readonly features: Repository<Feature>,
+    @InjectRepository(FeatureOrg) private readonly featureOrgs: Repository<FeatureOrg>,
+    @InjectRepository(GatewayKey) private readonly gatewayKeys: Repository<GatewayKey>,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.sealer = new KeySealer(config.MASTER_KEY, config.MASTER_KEY_PREVIOUS);
+  }
+
+  /** Lets the gateway drop cached routes as soon as an admin change is made in this process. */
+  onChange(listener: () => void): void {
+    this.listeners.add(listener);
+  }
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  async listOrgs(): Promise<OrgView[]> {
+    const [orgs, keys] = await Promise.all([
+      this.orgs.find({ order: { name: 'ASC' } }),
+      this.upstreamKeys.find({ order: { createdAt: 'DESC' } }),
+    ]);
+    return orgs.map((org) => ({ ...org, upstreamKeys: keys.filter((k) => k.orgId === org.id) }));
+  }
+
+  async getOrg(id: string): Promise<OrgView> {
+    const org = await this.orgs.findOneBy({ id });
+    if (!org) throw notFound(`No organization with id ${id}.`);
+    const upstreamKeys = await this.upstreamKeys.find({ where: { orgId: id }, order: { createdAt: 'DESC' } });
+    return { ...org, upstreamKeys };
+  }
+
+  /** Finds an org by its id, its name or its OpenAI org id (handy on the command line). */
+  async findOrg(ref: string): Promise<Org> {
+    const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref);
+    const org = await this.orgs.findOne({ where: [...(isUuid ? [{ id: ref }] : []), { name: ref }, { openaiOrgId: ref }] });
+    if (!org) throw notFound(`No organization named or with id ${ref}.`);
+    return org;
+  }
+
+  async createOrg(input: CreateOrg): Promise<OrgView> {
+    const id = await this.unique(`An organization with that name or OpenAI org id already exists.`, () =>
+      this.dataSource.transaction(async (tx) => {
+        const org = await tx.getRepository(Org).save(
+          tx.getRepository(Org).create({
+            name: input.name,
+            openaiOrgId: input.openaiOrgId,
+            projectId: input.projectId ?? null,
+            baseUrl: input.baseUrl ?? 'https://api.openai.com/v1',
+            status: 'active',
+          }),
+        );
+        if (input.apiKey) await tx.getRepository(UpstreamKey).insert(this.sealedKey(org.id, input.apiKey, input.keyLabel));
+        return org.id;
+      }),
+    );
+    this.changed();
+    return this.getOrg(id);
+  }
+
+  async updateOrg(id: string, patch: UpdateOrg): Promise<OrgView> {
+    await this.getOrg(id);
+    await this.unique('An organization with that name already exists.', () => this.orgs.update({ id }, patch));
+    this.changed();
+    return this.getOrg(id);
+  }
+
+  /** Adds a key; the newest live key carries traffic, so adding one is the first step of a rotation. */
+  async addUpstreamKey(orgId: string, apiKey: string, label?: string): Promise<UpstreamKey> {
+    await this.getOrg(orgId);
+    const row = this.sealedKey(orgId, apiKey, label);
+    const { identifiers } = await this.upstreamKeys.insert(row);
+    this.changed();
+    return this.upstreamKeys.findOneByOrFail({ id: identifiers[0].id as string });
+  }
+
+  async revokeUpstreamKey(orgId: string, keyId: string): Promise<UpstreamKey> {
+    const key = await this.upstreamKeys.findOneBy({ id: keyId, orgId });
+    if (!key) throw notFound(`No upstream key ${keyId} in organization ${orgId}.`);
+    if (!key.revokedAt) await this.upstreamKeys.update({ id: keyId }, { revokedAt: new Date() });
+    this.changed();
+    return this.upstreamKeys.findOneByOrFail({ id: keyId });
+  }
+
+  async listFeatures(): Promise<FeatureView[]> {
+    const [features, grants] = await Promise.all([this.features.find({ order: { slug: 'ASC' } }), this.featureOrgs.find()]);
+    return features.map((f) => ({ ...f, grantedOrgIds: grants.filter((g) => g.featureId === f.id).map((g) => g.orgId) }));
+  }
+
+  async getFeature(id: string): Promise<FeatureView> {
+    const feature = await this.features.findOneBy({ id });
+    if (!feature) throw notFound(`No feature with id ${id}.`);
+    const grants = await this.featureOrgs.findBy({ featureId: id });
+    return { ...feature, grantedOrgIds: grants.map((g) => g.orgId) };
+  }
+
+  async findFeature(ref: string): Promise<Feature> {
+    const isUuid = /^[0-9a-f-]{36}$/i.test(ref);
+    const feature = await this.features.findOne({ where: [...(isUuid ? [{ id: ref }] : []), { slug: ref }] });
+    if (!feature) throw notFound(`No feature with slug or id ${ref}.`);
+    return feature;
+  }
+
+  async createFeature(input: CreateFeature): Promise<FeatureView> {
+    await this.requireOrgs([input.defaultOrgId, ...(input.grantedOrgIds ?? [])]);
+    const id = await this.unique(`A feature with slug ${input.slug} already exists.`, () =>
+      this.dataSource.transaction(async (tx) => {
+        const feature = await tx.getRepository(Feature).save(
+          tx.getRepository(Feature).create({
+            slug: input.slug,
+            name: input.name,
+            defaultOrgId: input.defaultOrgId,
+            monthlyBudgetNanos: usdToNanos(input.monthlyBudgetUsd) ?? null,
+          }),
+        );
+        await this.replaceGrants(tx.getRepository(FeatureOrg), feature.id, input.grantedOrgIds ?? []);
+        return feature.id;
+      }),
+    );
+    this.changed();
+    return this.getFeature(id);
+  }
+
+  async updateFeature(id: string, patch: UpdateFeature): Promise<FeatureView> {
+    await this.getFeature(id);
+    await this.requireOrgs([...(patch.defaultOrgId ? [patch.defaultOrgId] : []), ...(patch.grantedOrgIds ?? [])]);
+    await this.dataSource.transaction(async (tx) => {
+      const { grantedOrgIds, monthlyBudgetUsd, ...rest } = patch;
+      const budget = usdToNanos(monthlyBudgetUsd);
+      const changes = { ...rest, ...(budget !== undefined ? { monthlyBudgetNanos: budget } : {}) };
+      if (Object.keys(changes).length) await tx.getRepository(Feature).update({ id }, changes);
+      if (grantedOrgIds) await this.replaceGrants(tx.getRepository(FeatureOrg), id, grantedOrgIds);
+    });
+    this.changed();
+    return this.getFeature(id);
+  }
+
+  async listGatewayKeys(featureId?: string): Promise<GatewayKey[]> {
+    return this.gatewayKeys.find({ where: featureId ? { featureId } : {}, order: { createdAt: 'DESC' } });
+  }
+
+  async issueGatewayKey(featureId: string, name = ''): Promise<IssuedGatewayKey> {
+    await this.getFeature(featureId);
+    const key = newGatewayKey();
+    const { identifiers } = await this.gatewayKeys.insert({ featureId, name, keyHash: hashGatewayKey(key), masked: maskSecret(key) });
+    return { key, record: await this.gatewayKeys.findOneByOrFail({ id: identifiers[0].id as string }) };
+  }
+
+  async revokeGatewayKey(id: string): Promise<GatewayKey> {
+    const updated = await this.gatewayKeys.update({ id, revokedAt: IsNull() }, { revokedAt: new Date() });
+    const key = await this.gatewayKeys.findOneBy({ id });
+    if (!key) throw notFound(`No gateway key with id ${id}.`);
+    if (updated.affected) this.changed();
+    return key;
+  }
+
+  /**
+   * Re-seals every upstream key under the current master key (after MASTER_KEY was rotated and
+   * the old one moved to MASTER_KEY_PREVIOUS). Returns how many keys were re-sealed.
+   */
+  async resealUpstreamKeys(): Promise<number> {
+    const rows = await this.upstreamKeys.createQueryBuilder('k').addSelect('k.sealed').getMany();
+    let resealed = 0;
+    for (const row of rows) {
+      if (this.sealer.isCurrent(row.sealed)) continue;
+      await this.upstreamKeys.update({ id: row.id }, { sealed: this.sealer.seal(this.sealer.open(row.sealed)) });
+      resealed++;
+    }
+    this.changed();
+    return resealed;
+  }
+
+  private sealedKey(orgId: string, apiKey: string, label = '') {
+    return { orgId, label, sealed: this.sealer.seal(apiKey), masked: maskSecret(apiKey) };
+  }
+
+  private async requireOrgs(ids: string[]): Promise<void> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return;
+    const found = await this.orgs.countBy({ id: In(unique) });
+    if (found !== unique.length) throw notFound('One of the organizations given does not exist.');
+  }
+
+  private async replaceGrants(repo: Repository<FeatureOrg>, featureId: string, orgIds: string[]): Promise<void> {
+    await repo.delete({ featureId });
+    if (orgIds.length) await repo.insert([...new Set(orgIds)].map((orgId) => ({ featureId, orgId })));
+  }
+
+  private async unique<T>(message: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION || (error as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+        throw conflict(message);
+      }
+      throw error;
+    }
+  }
+}

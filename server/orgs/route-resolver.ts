@@ -1,0 +1,143 @@
+// Turns a gateway key (and an optional OpenAI-Organization header) into where the request goes:
+// feature, org, base URL and the org's live upstream key. One indexed query per key, cached for
+// KEY_CACHE_TTL_MS (revocations made in this process apply at once, elsewhere within the TTL).
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { OpenAIError } from '../http/openai-error.js';
+import { hashGatewayKey, maskSecret } from './key-sealer.js';
+import { OrgsService } from './orgs.service.js';
+
+export interface OrgRoute {
+  orgId: string;
+  openaiOrgId: string;
+  projectId: string | null;
+  baseUrl: string;
+  suspended: boolean;
+  /** The newest live upstream key, in clear; null when the org has none. */
+  upstreamKey: string | null;
+}
+
+export interface KeyRoutes {
+  gatewayKeyId: string;
+  featureId: string;
+  featureSlug: string;
+  defaultOrgId: string;
+  monthlyBudgetNanos: number | null;
+  /** Orgs this feature may use, by OpenAI org id. */
+  orgs: Map<string, OrgRoute>;
+}
+
+export interface Route {
+  gatewayKeyId: string;
+  featureId: string;
+  featureSlug: string;
+  monthlyBudgetNanos: number | null;
+  org: OrgRoute;
+}
+
+interface CacheEntry {
+  routes: KeyRoutes | null;
+  expires: number;
+}
+
+interface RouteRow {
+  gateway_key_id: string;
+  revoked: boolean;
+  feature_id: string;
+  slug: string;
+  default_org_id: string;
+  monthly_budget_nanos: string | null;
+  org_id: string;
+  openai_org_id: string;
+  project_id: string | null;
+  base_url: string;
+  status: string;
+  sealed: string | null;
+}
+
+const ROUTES_SQL = `
+  SELECT gk.id AS gateway_key_id, gk.revoked_at IS NOT NULL AS revoked, f.id AS feature_id, f.slug,
+         f.default_org_id, f.monthly_budget_nanos, o.id AS org_id, o.openai_org_id, o.project_id,
+         o.base_url, o.status,
+         (SELECT u.sealed FROM upstream_keys u WHERE u.org_id = o.id AND u.revoked_at IS NULL
+           ORDER BY u.created_at DESC LIMIT 1) AS sealed
+  FROM gateway_keys gk
+  JOIN features f ON f.id = gk.feature_id
+  JOIN orgs o ON o.id = f.default_org_id
+    OR o.id IN (SELECT fo.org_id FROM feature_orgs fo WHERE fo.feature_id = f.id)
+  WHERE gk.key_hash = $1`;
+
+const MAX_CACHED = 50_000;
+
+@Injectable()
+export class RouteResolver {
+  private cache = new Map<string, CacheEntry>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly orgsService: OrgsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    orgsService.onChange(() => this.cache.clear());
+  }
+
+  /** Resolves or throws the OpenAI-shaped error the caller should get. */
+  async resolve(authorization: string | undefined, requestedOrg: string | undefined): Promise<Route> {
+    const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+    if (!key) {
+      throw new OpenAIError(401, "You didn't provide an API key. Use your Tallygate gateway key as the bearer token (the SDK's apiKey).", 'invalid_request_error', 'missing_api_key');
+    }
+    const routes = await this.routesFor(key);
+    if (!routes) {
+      throw new OpenAIError(401, `Incorrect API key provided: ${maskSecret(key)}. Use a gateway key issued by Tallygate; it may have been revoked.`, 'invalid_request_error', 'invalid_api_key');
+    }
+    const org = requestedOrg ? routes.orgs.get(requestedOrg.trim()) : [...routes.orgs.values()].find((o) => o.orgId === routes.defaultOrgId);
+    if (!org) {
+      throw new OpenAIError(403, `Feature ${routes.featureSlug} is not allowed to use organization ${requestedOrg}. Ask an admin to grant it, or omit the organization to use the feature's default.`, 'invalid_request_error', 'organization_not_allowed', null, false);
+    }
+    if (org.suspended) {
+      throw new OpenAIError(403, `Organization ${org.openaiOrgId} is suspended in Tallygate. Ask an admin to reactivate it.`, 'invalid_request_error', 'organization_suspended');
+    }
+    if (!org.upstreamKey) {
+      throw new OpenAIError(503, `Organization ${org.openaiOrgId} has no live upstream API key. Ask an admin to add one.`, 'server_error', 'no_upstream_key');
+    }
+    return { gatewayKeyId: routes.gatewayKeyId, featureId: routes.featureId, featureSlug: routes.featureSlug, monthlyBudgetNanos: routes.monthlyBudgetNanos, org };
+  }
+
+  private async routesFor(key: string): Promise<KeyRoutes | null> {
+    const hash = hashGatewayKey(key);
+    const cacheKey = hash.toString('base64');
+    const now = Date.now();
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.expires > now) return hit.routes;
+    const rows = (await this.dataSource.query(ROUTES_SQL, [hash])) as RouteRow[];
+    const routes = rows.length === 0 || rows[0].revoked ? null : this.toRoutes(rows);
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(cacheKey, { routes, expires: now + this.config.KEY_CACHE_TTL_MS });
+    return routes;
+  }
+
+  private toRoutes(rows: RouteRow[]): KeyRoutes {
+    const first = rows[0];
+    const orgs = new Map<string, OrgRoute>();
+    for (const row of rows) {
+      orgs.set(row.openai_org_id, {
+        orgId: row.org_id,
+        openaiOrgId: row.openai_org_id,
+        projectId: row.project_id,
+        baseUrl: row.base_url,
+        suspended: row.status !== 'active',
+        upstreamKey: row.sealed ? this.orgsService.sealer.open(row.sealed) : null,
+      });
+    }
+    return {
+      gatewayKeyId: first.gateway_key_id,
+      featureId: first.feature_id,
+      featureSlug: first.slug,
+      defaultOrgId: first.default_org_id,
+      monthlyBudgetNanos: first.monthly_budget_nanos === null ? null : Number(first.monthly_budget_nanos),
+      orgs,
+    };
+  }
+}

@@ -1,0 +1,100 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { costNanos, MeteredUsage, modelFamily } from './cost.js';
+import { Price, ServiceTier } from './price.entity.js';
+import priceList from './price-list.json' with { type: 'json' };
+
+interface PriceListFile {
+  source: string;
+  effective_from: string;
+  prices: Array<{
+    model: string;
+    service_tier?: ServiceTier;
+    input?: string;
+    cached_input?: string;
+    output?: string;
+    audio_input?: string;
+    per_audio_minute?: string;
+  }>;
+}
+
+export interface PricedUsage {
+  costNanos: bigint | null;
+  priceId: number | null;
+}
+
+const REFRESH_MS = 60_000;
+
+/** Prices live in Postgres (admins edit them); this keeps an in-memory copy for the hot path. */
+@Injectable()
+export class PricingService implements OnModuleDestroy {
+  private readonly logger = new Logger(PricingService.name);
+  /** `${model}|${tier}` → prices, newest effective date first. */
+  private byModel = new Map<string, Price[]>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(@InjectRepository(Price) private readonly prices: Repository<Price>) {}
+
+  /** Loads the shipped price list; rows already present (possibly edited by an admin) are kept. */
+  async syncPriceList(): Promise<number> {
+    const file: PriceListFile = priceList as PriceListFile;
+    const rows = file.prices.map((p) => ({
+      model: p.model,
+      serviceTier: p.service_tier ?? 'default',
+      effectiveFrom: new Date(file.effective_from),
+      inputPerMtok: p.input ?? null,
+      cachedInputPerMtok: p.cached_input ?? null,
+      outputPerMtok: p.output ?? null,
+      audioInputPerMtok: p.audio_input ?? null,
+      perAudioMinute: p.per_audio_minute ?? null,
+      source: file.source,
+    }));
+    const result = await this.prices
+      .createQueryBuilder()
+      .insert()
+      .values(rows)
+      .orIgnore()
+      .execute();
+    await this.reload();
+    return result.identifiers.filter(Boolean).length;
+  }
+
+  async reload(): Promise<void> {
+    const all = await this.prices.find({ order: { effectiveFrom: 'DESC' } });
+    const byModel = new Map<string, Price[]>();
+    for (const price of all) {
+      const key = `${price.model}|${price.serviceTier}`;
+      byModel.set(key, [...(byModel.get(key) ?? []), price]);
+    }
+    this.byModel = byModel;
+  }
+
+  /** Keeps the in-memory copy fresh so edits made on another replica apply within a minute. */
+  startRefreshing(): void {
+    this.timer ??= setInterval(() => this.reload().catch((e: Error) => this.logger.warn(`price reload failed: ${e.message}`)), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The price in effect at `at` for the model (or its family) and tier; default tier as fallback. */
+  priceFor(model: string, tier: string | undefined, at: Date): Price | undefined {
+    const tiers = tier && tier !== 'default' ? [tier, 'default'] : ['default'];
+    for (const name of new Set([model, modelFamily(model)])) {
+      for (const t of tiers) {
+        const found = this.byModel.get(`${name}|${t}`)?.find((p) => p.effectiveFrom.getTime() <= at.getTime());
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
+  price(model: string | undefined, tier: string | undefined, at: Date, usage: MeteredUsage): PricedUsage {
+    const price = model ? this.priceFor(model, tier, at) : undefined;
+    if (!price) return { costNanos: null, priceId: null };
+    return { costNanos: costNanos(price, usage), priceId: price.id };
+  }
+}
