@@ -29,6 +29,13 @@ function silentWav(seconds: number): Buffer {
   return wav;
 }
 
+/** `frames` silent MPEG-1 Layer III frames (128 kbps, 44.1 kHz, 1152 samples ≈ 26.1 ms each). */
+function silentMp3(frames: number): Buffer {
+  const frame = Buffer.alloc(417);
+  frame.set([0xff, 0xfb, 0x90, 0x00]);
+  return Buffer.concat(Array.from({ length: frames }, () => frame));
+}
+
 async function apiError(promise: Promise<unknown>): Promise<APIError> {
   try {
     await promise;
@@ -319,6 +326,13 @@ describe('OpenAI simulator', () => {
       const srt = await client.audio.transcriptions.create({ model: 'whisper-1', file: await file(), response_format: 'srt' });
       expect(srt).toContain('00:00:00,000 --> 00:00:03,500');
       expect(simulator.stats().orgs['org-main']?.models['whisper-1']?.usage.audioSeconds).toBe(16);
+    });
+
+    it('measures an MP3’s duration too', async () => {
+      const mp3 = await toFile(silentMp3(134), 'speech.mp3', { type: 'audio/mpeg' });
+      const verbose = await client.audio.transcriptions.create({ model: 'whisper-1', file: mp3, response_format: 'verbose_json' });
+      expect(verbose.duration).toBeCloseTo(3.5, 2);
+      expect(verbose.usage).toEqual({ type: 'duration', seconds: 4 });
     });
 
     it('reports token usage for gpt-4o-transcribe', async () => {
