@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { AccessGuard } from './auth/access.guard.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -25,7 +26,10 @@ export class AppModule {
         GatewayModule,
       ],
       controllers: [HealthController],
-      providers: [{ provide: APP_FILTER, useClass: OpenAIErrorFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: OpenAIErrorFilter },
+        { provide: APP_GUARD, useClass: AccessGuard },
+      ],
     };
   }
 }

@@ -1,10 +1,12 @@
 import { Controller, Get, HttpCode } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/roles.decorator.js';
 import { DataSource } from 'typeorm';
 import { migrationsApplied } from '../database/migrate.js';
 import { OpenAIError } from '../http/openai-error.js';
 
 @ApiTags('operations')
+@Public()
 @Controller()
 export class HealthController {
   constructor(private readonly dataSource: DataSource) {}

@@ -1,7 +1,7 @@
 // Admin REST API for orgs, upstream keys, features and gateway keys. Thin: validate, call the service.
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { AdminTokenGuard } from '../auth/admin-token.guard.js';
+import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
 import {
   addUpstreamKeySchema,
@@ -17,7 +17,7 @@ const uuid = new ParseUUIDPipe({ version: '4' });
 
 @ApiTags('admin')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@Roles('admin')
 @Controller('api/admin')
 export class OrgsController {
   constructor(private readonly orgs: OrgsService) {}
