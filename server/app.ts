@@ -1,5 +1,7 @@
 // Builds the application (not yet listening): the one place main, the demo and the tests share.
 import 'reflect-metadata';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -20,6 +22,14 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     requestIdHeader: false,
     return503OnClosing: true,
+    // Client address (sign-in limits, audit) and https (Secure cookies) from X-Forwarded-* only when configured.
+    trustProxy: config.TRUST_PROXY,
+  });
+  adapter.getInstance().addHook('onRoute', (route) => {
+    // The admin and analytics APIs take small forms; the generous limit is for /v1 payloads only.
+    if (route.url.startsWith('/api/')) route.bodyLimit ??= config.API_BODY_LIMIT_BYTES;
+    // The gateway relays OpenAI's headers and answers SDKs, not browsers: no helmet work on the hot path.
+    if (route.url.startsWith('/v1/')) route.config = Object.assign(route.config ?? {}, { helmet: { skipRoute: true } });
   });
   // Audio uploads stream straight through to OpenAI: leave the body unread (size capped in the proxy).
   adapter.getInstance().addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null));
@@ -27,7 +37,30 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     rawBody: true,
     logger: new NestPinoLogger(logger),
   });
-  app.enableShutdownHooks();
+  await app.register(cookie);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      // The dashboard bundles its own scripts (Chart.js included); Chart.js sets inline styles.
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'", 'data:'],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+  });
+  // CORS stays off (same-origin dashboard) unless origins are configured explicitly.
+  if (config.CORS_ORIGINS) {
+    app.enableCors({ origin: config.CORS_ORIGINS.split(',').map((o) => o.trim()), credentials: true, allowedHeaders: ['content-type', 'authorization', 'x-csrf-token'] });
+  }
 
   const docs = new DocumentBuilder()
     .setTitle('Tallygate API')
@@ -44,4 +77,19 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return app;
+}
+
+/**
+ * Graceful stop: refuse new connections, give in-flight requests (long streams included) up to
+ * graceMs to finish, then cut what is left; only then close Nest, which flushes the ledger
+ * before TypeORM closes its pool.
+ */
+export async function shutdown(app: NestFastifyApplication, graceMs: number): Promise<void> {
+  const server = app.getHttpServer() as import('node:http').Server;
+  const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), graceMs);
+  await drained;
+  clearTimeout(force);
+  await app.close();
 }

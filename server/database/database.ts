@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import pg from 'pg';
 import type { AppConfig } from '../config/config.js';
 import { ensureDatabase, startEmbeddedPostgres } from './embedded-postgres.js';
 
@@ -8,10 +9,28 @@ export interface DatabaseHandle {
   stop(): Promise<void>;
 }
 
-/** DATABASE_URL when given; otherwise an embedded Postgres kept under DATA_DIR/pg. */
+/**
+ * DATABASE_URL when given; otherwise the embedded Postgres under DATA_DIR/pg. If that one is
+ * already running (the demo or the server is up and the CLI is called), it is shared, not restarted.
+ */
 export async function openDatabase(config: AppConfig): Promise<DatabaseHandle> {
   if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, stop: async () => {} };
-  const pg = await startEmbeddedPostgres(resolve(config.DATA_DIR, 'pg'), config.EMBEDDED_PG_PORT);
-  const url = await ensureDatabase(pg.serverUrl, 'tallygate');
-  return { url, embedded: true, stop: pg.stop };
+  const serverUrl = `postgres://postgres:postgres@127.0.0.1:${config.EMBEDDED_PG_PORT}`;
+  if (await answers(serverUrl)) {
+    return { url: await ensureDatabase(serverUrl, 'tallygate'), embedded: true, stop: async () => {} };
+  }
+  const server = await startEmbeddedPostgres(resolve(config.DATA_DIR, 'pg'), config.EMBEDDED_PG_PORT);
+  return { url: await ensureDatabase(server.serverUrl, 'tallygate'), embedded: true, stop: server.stop };
+}
+
+async function answers(serverUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: `${serverUrl}/postgres`, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

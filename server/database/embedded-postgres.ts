@@ -14,7 +14,7 @@ export interface RunningPostgres {
 
 export async function startEmbeddedPostgres(dir: string, port: number): Promise<RunningPostgres> {
   const databaseDir = resolve(dir);
-  await mkdir(resolve(databaseDir, '..'), { recursive: true });
+  await mkdir(resolve(databaseDir, '..'), { recursive: true, mode: 0o755 });
   const server = new EmbeddedPostgres({
     databaseDir,
     port,

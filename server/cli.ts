@@ -1,0 +1,157 @@
+// `npm run cli -- <command>`: bootstrap and administer Tallygate without the dashboard.
+// Secrets can be read from standard input (`--api-key -`) so they stay out of shell history.
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { Module, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuthModule } from './auth/auth.module.js';
+import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
+import { ConfigModule } from './config/config.module.js';
+import { dataSourceOptions } from './database/data-source.js';
+import { openDatabase } from './database/database.js';
+import { migrate } from './database/migrate.js';
+import { OpenAIError } from './http/openai-error.js';
+import { validate } from './http/validate.js';
+import { createFeatureSchema, createOrgSchema } from './orgs/orgs.dto.js';
+import { OrgsModule } from './orgs/orgs.module.js';
+import { OrgsService } from './orgs/orgs.service.js';
+import { PricingModule } from './pricing/pricing.module.js';
+import { PricingService } from './pricing/pricing.service.js';
+
+@Module({})
+class CliModule {
+  static forRoot(config: AppConfig, url: string): DynamicModule {
+    return {
+      module: CliModule,
+      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule],
+    };
+  }
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+type Command = { usage: string; run(ctx: INestApplicationContext, args: string[], flags: Flags): Promise<unknown> };
+
+const orgs = (ctx: INestApplicationContext) => ctx.get(OrgsService);
+const need = (value: string | boolean | undefined, name: string): string => {
+  if (typeof value !== 'string' || value === '') throw new Error(`missing --${name}`);
+  return value;
+};
+
+async function secret(value: string | boolean | undefined, name: string): Promise<string> {
+  const given = need(value, name);
+  if (given !== '-') return given;
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text.trim();
+}
+
+const COMMANDS: Record<string, Command> = {
+  migrate: {
+    usage: 'migrate                                   apply pending migrations',
+    run: async (ctx) => ({ applied: await migrate(ctx.get(DataSource)) }),
+  },
+  'orgs:create': {
+    usage: 'orgs:create --name N --org-id org-… [--project proj_…] [--base-url URL] [--api-key sk-…|-]',
+    run: async (ctx, _a, f) =>
+      orgs(ctx).createOrg(
+        validate(createOrgSchema, {
+          name: f.name,
+          openaiOrgId: f['org-id'],
+          projectId: f.project,
+          baseUrl: f['base-url'],
+          apiKey: f['api-key'] ? await secret(f['api-key'], 'api-key') : undefined,
+        }),
+      ),
+  },
+  'orgs:list': { usage: 'orgs:list', run: (ctx) => orgs(ctx).listOrgs() },
+  'orgs:suspend': {
+    usage: 'orgs:suspend <org>                        stop all traffic to an org',
+    run: async (ctx, [ref]) => orgs(ctx).updateOrg((await orgs(ctx).findOrg(need(ref, 'org'))).id, { status: 'suspended' }),
+  },
+  'orgs:activate': {
+    usage: 'orgs:activate <org>',
+    run: async (ctx, [ref]) => orgs(ctx).updateOrg((await orgs(ctx).findOrg(need(ref, 'org'))).id, { status: 'active' }),
+  },
+  'keys:add': {
+    usage: 'keys:add <org> --api-key sk-…|- [--label L]  add an upstream key (newest carries traffic)',
+    run: async (ctx, [ref], f) =>
+      orgs(ctx).addUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, await secret(f['api-key'], 'api-key'), f.label as string | undefined),
+  },
+  'keys:revoke': {
+    usage: 'keys:revoke <org> <key-id>',
+    run: async (ctx, [ref, keyId]) => orgs(ctx).revokeUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, need(keyId, 'key-id')),
+  },
+  'keys:reseal': {
+    usage: 'keys:reseal                               re-seal upstream keys under the current MASTER_KEY',
+    run: async (ctx) => ({ resealed: await orgs(ctx).resealUpstreamKeys() }),
+  },
+  'features:create': {
+    usage: 'features:create --slug S --name N --org <org> [--grant <org>,<org>] [--budget-usd X]',
+    run: async (ctx, _a, f) => {
+      const service = orgs(ctx);
+      const grants = typeof f.grant === 'string' ? await Promise.all(f.grant.split(',').map((r) => service.findOrg(r.trim()))) : [];
+      return service.createFeature(
+        validate(createFeatureSchema, {
+          slug: f.slug,
+          name: f.name,
+          defaultOrgId: (await service.findOrg(need(f.org, 'org'))).id,
+          grantedOrgIds: grants.map((g) => g.id),
+          monthlyBudgetUsd: f['budget-usd'],
+        }),
+      );
+    },
+  },
+  'features:list': { usage: 'features:list', run: (ctx) => orgs(ctx).listFeatures() },
+  'gateway-keys:issue': {
+    usage: 'gateway-keys:issue <feature> [--name N]    prints the key once',
+    run: async (ctx, [ref], f) => {
+      const issued = await orgs(ctx).issueGatewayKey((await orgs(ctx).findFeature(need(ref, 'feature'))).id, (f.name as string) ?? '');
+      return { ...issued, note: 'Store this key now: Tallygate keeps only its hash and cannot show it again.' };
+    },
+  },
+  'gateway-keys:list': {
+    usage: 'gateway-keys:list [feature]',
+    run: async (ctx, [ref]) => orgs(ctx).listGatewayKeys(ref ? (await orgs(ctx).findFeature(ref)).id : undefined),
+  },
+  'gateway-keys:revoke': { usage: 'gateway-keys:revoke <key-id>', run: (ctx, [id]) => orgs(ctx).revokeGatewayKey(need(id, 'key-id')) },
+  'prices:sync': {
+    usage: 'prices:sync                               load the shipped price list (keeps edited rows)',
+    run: async (ctx) => ({ inserted: await ctx.get(PricingService).syncPriceList() }),
+  },
+};
+
+function help(): string {
+  return ['Usage: npm run cli -- <command> [options]', '', ...Object.values(COMMANDS).map((c) => `  ${c.usage}`)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({ allowPositionals: true, strict: false });
+  const [name, ...args] = positionals;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) {
+    console.error(name ? `Unknown command: ${name}\n\n${help()}` : help());
+    return name ? 2 : 0;
+  }
+  const config = loadConfig();
+  const database = await openDatabase(config);
+  const ctx = await NestFactory.createApplicationContext(CliModule.forRoot(config, database.url), { logger: ['error'] });
+  try {
+    if (name !== 'migrate') await migrate(ctx.get(DataSource));
+    console.log(JSON.stringify(await command.run(ctx, args, values), null, 2));
+    return 0;
+  } finally {
+    await ctx.close();
+    await database.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const message = error instanceof OpenAIError || error instanceof ConfigError || error instanceof Error ? error.message : String(error);
+    console.error(`error: ${message}`);
+    process.exit(1);
+  },
+);

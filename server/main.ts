@@ -1,0 +1,32 @@
+// `npm start`: the gateway, its API and the dashboard, against DATABASE_URL or the embedded Postgres.
+import { createApp, shutdown } from './app.js';
+import { ConfigError, loadConfig } from './config/config.js';
+import { openDatabase } from './database/database.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const database = await openDatabase(config);
+  const app = await createApp(config, database.url);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  console.log(`Tallygate listening on http://${config.HOST}:${config.PORT} (OpenAI base URL: http://${config.HOST}:${config.PORT}/v1)`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: draining in-flight requests (up to ${config.SHUTDOWN_GRACE_MS} ms) and flushing the ledger`);
+    void shutdown(app, config.SHUTDOWN_GRACE_MS)
+      .then(() => database.stop())
+      .then(() => process.exit(0))
+      .catch((error: Error) => {
+        console.error(`shutdown failed: ${error.message}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : `Tallygate failed to start: ${(error as Error).stack ?? String(error)}`);
+  process.exit(1);
+});
