@@ -6,32 +6,45 @@ import type { FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
+import { API_TOKEN_PREFIX, ApiTokensService } from './api-tokens.service.js';
 import { PUBLIC_KEY, ROLES_KEY, type Role } from './roles.decorator.js';
+import { SESSION_COOKIE, SessionsService, type SessionPrincipal } from './sessions.service.js';
 
 export interface Principal {
   kind: 'admin_token' | 'session' | 'api_token';
+  /** User id, API token id, or 'admin-token'. */
   id: string;
   email?: string;
+  /** How an API token shows up in the audit log. */
+  name?: string;
   role: Role;
 }
+export type GuardedRequest = FastifyRequest & { principal?: Principal | SessionPrincipal };
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const unauthenticated = () =>
+  new OpenAIError(401, 'Sign in first (POST /api/auth/sign-in), or send Authorization: Bearer <API token>.', 'authentication_error', 'unauthenticated');
 
 @Injectable()
 export class AccessGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
+    private readonly sessions: SessionsService,
+    private readonly apiTokens: ApiTokensService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const request = context.switchToHttp().getRequest<FastifyRequest & { principal?: Principal }>();
-    if (!request.url.startsWith('/api/')) return true;
+    const request = context.switchToHttp().getRequest<GuardedRequest>();
+    // The matched route pattern, not the raw URL: encoded or doubled slashes cannot dodge the check.
+    const route = request.routeOptions?.url ?? request.url;
+    if (!route.startsWith('/api/')) return true;
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (!roles) throw new OpenAIError(403, 'This route has no access rule and is closed.', 'permission_error', 'no_access_rule');
-    const principal = this.authenticate(request);
+    const principal = await this.authenticate(request);
     if (principal.role !== 'admin' && !roles.includes(principal.role)) {
       throw new OpenAIError(403, `Your role (${principal.role}) may not use this.`, 'permission_error', 'forbidden');
     }
@@ -39,11 +52,34 @@ export class AccessGuard implements CanActivate {
     return true;
   }
 
-  /** For now: the ADMIN_TOKEN bearer token is an admin. Sessions and API tokens come with sign-in. */
-  private authenticate(request: FastifyRequest): Principal {
-    const given = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-    const expected = this.config.ADMIN_TOKEN;
-    if (given && expected && timingSafeEqual(digest(given), digest(expected))) return { kind: 'admin_token', id: 'admin-token', role: 'admin' };
-    throw new OpenAIError(401, 'Sign in first (or send Authorization: Bearer <token>).', 'authentication_error', 'unauthenticated');
+  /**
+   * A bearer token (API token `tga-…`, or the break-glass ADMIN_TOKEN) or else the session cookie.
+   * Only cookie auth needs the CSRF header: a browser never attaches a bearer token on its own.
+   */
+  private async authenticate(request: FastifyRequest): Promise<Principal> {
+    const authorization = request.headers.authorization;
+    if (authorization !== undefined) {
+      const given = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+      if (!given) throw unauthenticated();
+      if (given.startsWith(API_TOKEN_PREFIX)) {
+        const principal = await this.apiTokens.authenticate(given);
+        if (principal) return principal;
+        throw new OpenAIError(401, 'This API token is unknown, expired or revoked. Ask an admin for a new one.', 'authentication_error', 'invalid_api_token');
+      }
+      const expected = this.config.ADMIN_TOKEN;
+      if (expected && timingSafeEqual(digest(given), digest(expected))) return { kind: 'admin_token', id: 'admin-token', role: 'admin' };
+      throw unauthenticated();
+    }
+    const token = request.cookies?.[SESSION_COOKIE];
+    if (!token) throw unauthenticated();
+    const principal = await this.sessions.validate(token);
+    if (!principal) throw new OpenAIError(401, 'Your session has ended. Sign in again.', 'authentication_error', 'session_expired');
+    if (!SAFE_METHODS.has(request.method)) {
+      const header = request.headers['x-csrf-token'];
+      if (typeof header !== 'string' || !timingSafeEqual(digest(header), digest(principal.csrfToken))) {
+        throw new OpenAIError(403, 'Missing or wrong x-csrf-token header (the dashboard gets it from sign-in or GET /api/auth/me).', 'permission_error', 'csrf_failed');
+      }
+    }
+    return principal;
   }
 }

@@ -24,7 +24,7 @@ export class AuditService {
   constructor(private readonly dataSource: DataSource) {}
 
   async record(actor: Principal | string, entry: AuditEntry, ip?: string, runner: { query: DataSource['query'] } = this.dataSource): Promise<void> {
-    const who = typeof actor === 'string' ? { name: actor, role: null } : { name: actor.email ?? actor.id, role: actor.role };
+    const who = typeof actor === 'string' ? { name: actor, role: null } : { name: actor.email ?? actor.name ?? actor.id, role: actor.role };
     await runner.query(
       `INSERT INTO audit_log (actor, actor_role, action, target_type, target_id, details, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [who.name, who.role, entry.action, entry.targetType ?? null, entry.targetId ?? null, JSON.stringify(entry.details ?? {}), ip ?? null],

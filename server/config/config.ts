@@ -23,7 +23,7 @@ export const configSchema = z.object({
     .string()
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
     .optional(),
-  /** Bearer token for /api/admin until dashboard sign-in exists; admin API is off when unset. */
+  /** Break-glass bearer token that acts as an admin on /api (bootstrap, automation of last resort); off when unset. */
   ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
   /** Largest JSON request body accepted on /v1 (OpenAI accepts images inline, so this is generous). */
   BODY_LIMIT_BYTES: bytes(32 * 1024 * 1024),
@@ -42,6 +42,31 @@ export const configSchema = z.object({
   /** Events held in memory while Postgres is slow or down; past this they spill to DATA_DIR/spill. */
   LEDGER_MAX_QUEUE: z.coerce.number().int().positive().default(100_000),
   SHUTDOWN_GRACE_MS: ms(30_000),
+  /** First admin, created on start only while there are no users at all (one-time bootstrap). */
+  ADMIN_EMAIL: z.string().email().optional(),
+  ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  /** A session ends after this long without a request. */
+  SESSION_IDLE_MINUTES: z.coerce.number().int().positive().default(30),
+  /** A session ends this long after sign-in, however active. */
+  SESSION_MAX_HOURS: z.coerce.number().int().positive().default(12),
+  /** Failed sign-ins for one email within SIGN_IN_WINDOW_MINUTES before it is locked for that window. */
+  SIGN_IN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
+  /** Failed sign-ins from one address within the window before that address is refused. */
+  SIGN_IN_MAX_FAILURES_PER_IP: z.coerce.number().int().positive().default(20),
+  SIGN_IN_WINDOW_MINUTES: z.coerce.number().int().positive().default(15),
+  /**
+   * Behind a reverse proxy: true (trust any), or comma-separated proxy addresses/CIDRs (e.g.
+   * loopback,10.0.0.0/8). Makes the client address (sign-in limits, audit) and https (Secure
+   * cookies) come from X-Forwarded-For/-Proto. Leave false when clients connect directly.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | string[] => (v === 'true' ? true : v === 'false' ? false : v.split(',').map((a) => a.trim()))),
+  /** Origins allowed to call /api from a browser (comma-separated); CORS is off when unset. */
+  CORS_ORIGINS: z.string().optional(),
+  /** Largest JSON body accepted on /api (the admin and analytics APIs take small forms). */
+  API_BODY_LIMIT_BYTES: bytes(64 * 1024),
 });
 
 export type AppConfig = Readonly<z.infer<typeof configSchema>>;

@@ -1,6 +1,8 @@
 // Admin REST API for orgs, upstream keys, features and gateway keys. Thin: validate, call the service.
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { AuditService } from '../auth/audit.service.js';
+import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
 import {
@@ -20,7 +22,10 @@ const uuid = new ParseUUIDPipe({ version: '4' });
 @Roles('admin')
 @Controller('api/admin')
 export class OrgsController {
-  constructor(private readonly orgs: OrgsService) {}
+  constructor(
+    private readonly orgs: OrgsService,
+    private readonly audit: AuditService,
+  ) {}
 
   @Get('orgs')
   listOrgs() {
@@ -33,24 +38,34 @@ export class OrgsController {
   }
 
   @Post('orgs')
-  createOrg(@Body() body: unknown) {
-    return this.orgs.createOrg(validate(createOrgSchema, body));
+  async createOrg(@Body() body: unknown, @CurrentCaller() caller: Caller) {
+    const org = await this.orgs.createOrg(validate(createOrgSchema, body));
+    const details = { name: org.name, openaiOrgId: org.openaiOrgId, baseUrl: org.baseUrl, upstreamKeys: org.upstreamKeys.map((k) => k.masked) };
+    await this.audit.record(caller.principal, { action: 'org.create', targetType: 'org', targetId: org.id, details }, caller.ip);
+    return org;
   }
 
   @Patch('orgs/:id')
-  updateOrg(@Param('id', uuid) id: string, @Body() body: unknown) {
-    return this.orgs.updateOrg(id, validate(updateOrgSchema, body));
+  async updateOrg(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    const patch = validate(updateOrgSchema, body);
+    const org = await this.orgs.updateOrg(id, patch);
+    await this.audit.record(caller.principal, { action: 'org.update', targetType: 'org', targetId: id, details: patch }, caller.ip);
+    return org;
   }
 
   @Post('orgs/:id/keys')
-  addUpstreamKey(@Param('id', uuid) id: string, @Body() body: unknown) {
+  async addUpstreamKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
     const input = validate(addUpstreamKeySchema, body);
-    return this.orgs.addUpstreamKey(id, input.apiKey, input.label);
+    const key = await this.orgs.addUpstreamKey(id, input.apiKey, input.label);
+    await this.audit.record(caller.principal, { action: 'upstream_key.add', targetType: 'upstream_key', targetId: key.id, details: { orgId: id, masked: key.masked, label: key.label } }, caller.ip);
+    return key;
   }
 
   @Delete('orgs/:id/keys/:keyId')
-  revokeUpstreamKey(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string) {
-    return this.orgs.revokeUpstreamKey(id, keyId);
+  async revokeUpstreamKey(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string, @CurrentCaller() caller: Caller) {
+    const key = await this.orgs.revokeUpstreamKey(id, keyId);
+    await this.audit.record(caller.principal, { action: 'upstream_key.revoke', targetType: 'upstream_key', targetId: keyId, details: { orgId: id, masked: key.masked } }, caller.ip);
+    return key;
   }
 
   @Get('features')
@@ -59,13 +74,19 @@ export class OrgsController {
   }
 
   @Post('features')
-  createFeature(@Body() body: unknown) {
-    return this.orgs.createFeature(validate(createFeatureSchema, body));
+  async createFeature(@Body() body: unknown, @CurrentCaller() caller: Caller) {
+    const input = validate(createFeatureSchema, body);
+    const feature = await this.orgs.createFeature(input);
+    await this.audit.record(caller.principal, { action: 'feature.create', targetType: 'feature', targetId: feature.id, details: input }, caller.ip);
+    return feature;
   }
 
   @Patch('features/:id')
-  updateFeature(@Param('id', uuid) id: string, @Body() body: unknown) {
-    return this.orgs.updateFeature(id, validate(updateFeatureSchema, body));
+  async updateFeature(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    const patch = validate(updateFeatureSchema, body);
+    const feature = await this.orgs.updateFeature(id, patch);
+    await this.audit.record(caller.principal, { action: 'feature.update', targetType: 'feature', targetId: id, details: patch }, caller.ip);
+    return feature;
   }
 
   @Get('gateway-keys')
@@ -75,12 +96,17 @@ export class OrgsController {
 
   @Post('features/:id/gateway-keys')
   @HttpCode(201)
-  issueGatewayKey(@Param('id', uuid) id: string, @Body() body: unknown) {
-    return this.orgs.issueGatewayKey(id, validate(issueGatewayKeySchema, body).name);
+  async issueGatewayKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    const issued = await this.orgs.issueGatewayKey(id, validate(issueGatewayKeySchema, body).name);
+    const { record } = issued;
+    await this.audit.record(caller.principal, { action: 'gateway_key.issue', targetType: 'gateway_key', targetId: record.id, details: { featureId: id, name: record.name, masked: record.masked } }, caller.ip);
+    return issued;
   }
 
   @Delete('gateway-keys/:id')
-  revokeGatewayKey(@Param('id', uuid) id: string) {
-    return this.orgs.revokeGatewayKey(id);
+  async revokeGatewayKey(@Param('id', uuid) id: string, @CurrentCaller() caller: Caller) {
+    const key = await this.orgs.revokeGatewayKey(id);
+    await this.audit.record(caller.principal, { action: 'gateway_key.revoke', targetType: 'gateway_key', targetId: id, details: { masked: key.masked } }, caller.ip);
+    return key;
   }
 }
