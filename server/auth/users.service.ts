@@ -19,6 +19,7 @@ export interface User {
 
 const COLUMNS = `id, email, name, role, created_at AS "createdAt", updated_at AS "updatedAt", disabled_at AS "disabledAt"`;
 const UNIQUE_VIOLATION = '23505';
+const UNDEFINED_TABLE = '42P01';
 
 @Injectable()
 export class UsersService implements OnApplicationBootstrap {
@@ -33,7 +34,14 @@ export class UsersService implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     const { ADMIN_EMAIL, ADMIN_PASSWORD } = this.config;
     if (!ADMIN_EMAIL || !ADMIN_PASSWORD) return;
-    const created = await this.bootstrapAdmin(ADMIN_EMAIL, ADMIN_PASSWORD);
+    let created: User | null;
+    try {
+      created = await this.bootstrapAdmin(ADMIN_EMAIL, ADMIN_PASSWORD);
+    } catch (error) {
+      // The CLI boots Nest before it migrates a brand-new database; the next start bootstraps.
+      if ((error as { code?: string }).code === UNDEFINED_TABLE || (error as { driverError?: { code?: string } }).driverError?.code === UNDEFINED_TABLE) return;
+      throw error;
+    }
     if (created) this.logger.log(`Created the first admin user ${created.email} from ADMIN_EMAIL; you may now unset ADMIN_PASSWORD.`);
   }
 
@@ -47,6 +55,24 @@ export class UsersService implements OnApplicationBootstrap {
       [email.trim().toLowerCase(), passwordHash],
     )) as User[];
     return rows[0] ?? null;
+  }
+
+  async findByEmail(email: string): Promise<User> {
+    const [user] = (await this.dataSource.query(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [email.trim().toLowerCase()])) as User[];
+    if (!user) throw notFound(`No user with email ${email}.`);
+    return user;
+  }
+
+  /** For the demo only: creates the user, or resets its role and password and re-enables it. */
+  async upsertForDemo(input: CreateUser): Promise<User> {
+    const passwordHash = await hashPassword(input.password);
+    const [user] = (await this.dataSource.query(
+      `INSERT INTO users (email, name, password_hash, role) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, disabled_at = NULL, updated_at = now()
+       RETURNING ${COLUMNS}`,
+      [input.email, input.name ?? '', passwordHash, input.role],
+    )) as User[];
+    return user;
   }
 
   list(): Promise<User[]> {
