@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthController } from './health/health.controller.js';
@@ -26,6 +27,7 @@ export class AppModule {
         PricingModule,
         OrgsModule,
         GatewayModule,
+        DashboardModule,
       ],
       controllers: [HealthController],
       providers: [
