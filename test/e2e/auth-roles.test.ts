@@ -1,0 +1,185 @@
+// The role matrix: every /api route the router knows, called as anonymous, finance, engineer and
+// admin. Routes come from Fastify's own route table, so a route added without a rule (or with a
+// rule that breaks the policy below) fails here.
+import { PATH_METADATA, METHOD_METADATA } from '@nestjs/common/constants.js';
+import { RequestMethod } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLIC_KEY, ROLES_KEY, type Role } from '../../server/auth/roles.decorator.js';
+import { UsersService } from '../../server/auth/users.service.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+type Who = 'anonymous' | Role;
+const WHO: Who[] = ['anonymous', 'finance', 'engineer', 'admin'];
+
+/**
+ * What each part of the API may allow (admin may always; anonymous never unless public).
+ * required: roles that must be declared; optional: roles a route may add. First matching prefix wins.
+ */
+interface Policy {
+  prefix: string;
+  public?: boolean;
+  required?: Role[];
+  optional?: Role[];
+  /** Writes (non-GET) are admin-only under this prefix. */
+  adminWrites?: boolean;
+  /** Money routes never open to engineers. */
+  noEngineerOn?: RegExp;
+}
+const MONEY = /spend|cost|statement|export|budget|forecast|invoice/i;
+const POLICY: Policy[] = [
+  { prefix: '/api/auth/sign-in', public: true },
+  { prefix: '/api/auth/', required: ['finance', 'engineer'] },
+  { prefix: '/api/admin/', required: [] },
+  { prefix: '/api/analytics/', optional: ['finance', 'engineer'], noEngineerOn: MONEY },
+  { prefix: '/api/budgets', required: ['finance'], noEngineerOn: MONEY },
+  { prefix: '/api/headroom/', required: ['engineer'] },
+  { prefix: '/api/throttling/', required: ['engineer'] },
+  { prefix: '/api/latency', required: ['engineer'], optional: ['finance'] },
+  { prefix: '/api/usage', optional: ['finance', 'engineer'] },
+  { prefix: '/api/prices', optional: ['finance', 'engineer'], adminWrites: true },
+];
+// Served by Fastify plugins, not Nest controllers: the public OpenAPI document and its UI (no data).
+const NOT_NEST = /^\/api\/docs(\/|-|$)/;
+
+interface RouteRule {
+  method: string;
+  path: string;
+  public: boolean;
+  roles: Role[] | undefined;
+}
+
+/** Parses Fastify's printRoutes() tree into method + full path pairs. */
+function fastifyRoutes(tree: string): Array<{ method: string; path: string }> {
+  const routes: Array<{ method: string; path: string }> = [];
+  const stack: string[] = [];
+  for (const line of tree.split('\n')) {
+    const match = /^([│ ]*)[├└]── (.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!match) continue;
+    const depth = [...match[1]].length / 4;
+    stack.length = depth;
+    stack.push(match[2]);
+    for (const method of match[3]?.split(', ') ?? []) if (method !== 'HEAD') routes.push({ method, path: stack.join('') });
+  }
+  return routes;
+}
+
+/** Every Nest handler with its route and its declared access rule (method first, then class, as the guard reads it). */
+function nestRules(stack: Stack): RouteRule[] {
+  const rules: RouteRule[] = [];
+  for (const module of stack.app.get(ModulesContainer).values()) {
+    for (const wrapper of module.controllers.values()) {
+      const controller = wrapper.metatype as (new (...args: never[]) => object) | null;
+      if (!controller) continue;
+      const base = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '');
+      for (const name of Object.getOwnPropertyNames(controller.prototype)) {
+        const handler = (controller.prototype as Record<string, unknown>)[name];
+        if (typeof handler !== 'function' || name === 'constructor') continue;
+        const sub = Reflect.getMetadata(PATH_METADATA, handler) as string | undefined;
+        if (sub === undefined) continue;
+        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
+        const path = `/${[base, sub].map((p) => p.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/')}`;
+        const roles = (Reflect.getMetadata(ROLES_KEY, handler) ?? Reflect.getMetadata(ROLES_KEY, controller)) as Role[] | undefined;
+        const isPublic = Boolean(Reflect.getMetadata(PUBLIC_KEY, handler) ?? Reflect.getMetadata(PUBLIC_KEY, controller));
+        rules.push({ method, path, public: isPublic, roles });
+      }
+    }
+  }
+  return rules;
+}
+
+/** Who the declared rule lets in. */
+function allowedBy(rule: RouteRule): Set<Who> {
+  if (rule.public) return new Set(WHO);
+  return new Set<Who>(['admin', ...(rule.roles ?? [])]);
+}
+
+let stack: Stack;
+let routes: RouteRule[];
+const sessions = new Map<Who, { cookie: string; csrf: string }>();
+
+beforeAll(async () => {
+  stack = await startStack();
+  const users = stack.app.get(UsersService);
+  for (const role of ['admin', 'finance', 'engineer'] as const) {
+    const password = `matrix password for ${role}`;
+    await users.create({ email: `${role}@matrix.test`, password, role });
+    const response = await fetch(`${stack.url}/api/auth/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `${role}@matrix.test`, password }),
+    });
+    const { csrfToken } = (await response.json()) as { csrfToken: string };
+    sessions.set(role, { cookie: response.headers.get('set-cookie')!.split(';')[0], csrf: csrfToken });
+  }
+  const nest = nestRules(stack);
+  const table = fastifyRoutes(stack.app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }));
+  routes = table
+    .filter((r) => r.path.startsWith('/api') && !NOT_NEST.test(r.path))
+    .map((r) => nest.find((n) => n.method === r.method && n.path === r.path) ?? { ...r, public: false, roles: undefined, unknown: true });
+});
+afterAll(() => stack?.close());
+
+describe('role matrix', () => {
+  it('finds the API routes in the router (sanity: the table is not empty)', () => {
+    const paths = routes.map((r) => `${r.method} ${r.path}`);
+    expect(paths).toContain('GET /api/admin/orgs');
+    expect(paths).toContain('POST /api/auth/sign-in');
+    expect(paths).toContain('DELETE /api/admin/users/:id');
+    expect(routes.length).toBeGreaterThan(15);
+  });
+
+  it('every /api route is a guarded Nest route with an access rule that fits the policy', () => {
+    const problems: string[] = [];
+    for (const route of routes) {
+      const name = `${route.method} ${route.path}`;
+      if ('unknown' in route) {
+        problems.push(`${name}: registered outside Nest controllers, so AccessGuard never sees it`);
+        continue;
+      }
+      const policy = POLICY.find((p) => route.path === p.prefix || route.path.startsWith(p.prefix));
+      if (!policy) {
+        problems.push(`${name}: no entry in this test's POLICY table; add one for its prefix`);
+        continue;
+      }
+      if (!route.public && !route.roles) problems.push(`${name}: no @Roles or @Public`);
+      if (route.public !== Boolean(policy.public)) problems.push(`${name}: ${route.public ? 'public but policy says signed-in only' : 'must be @Public'}`);
+      if (route.public) continue;
+      const declared = new Set((route.roles ?? []).filter((r) => r !== 'admin'));
+      const writes = route.method !== 'GET' && policy.adminWrites;
+      for (const role of writes ? [] : (policy.required ?? [])) if (!declared.has(role)) problems.push(`${name}: must allow ${role}`);
+      const permitted = new Set(writes ? [] : [...(policy.required ?? []), ...(policy.optional ?? [])]);
+      for (const role of declared) if (!permitted.has(role)) problems.push(`${name}: must not allow ${role}`);
+      if (policy.noEngineerOn?.test(route.path) && declared.has('engineer')) problems.push(`${name}: money data is not for engineers`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the guard enforces the declared rule for anonymous, finance, engineer and admin on every route', async () => {
+    const mismatches: string[] = [];
+    // Sign-out last: it ends the session the other calls use.
+    const ordered = [...routes].sort((a, b) => Number(a.path.endsWith('/sign-out')) - Number(b.path.endsWith('/sign-out')));
+    for (const who of WHO) {
+      for (const route of ordered) {
+        if ('unknown' in route) continue;
+        const session = sessions.get(who);
+        const url = stack.url + route.path.replace(/:[A-Za-z]+/g, '00000000-0000-4000-8000-000000000000');
+        const write = route.method !== 'GET';
+        const response = await fetch(url, {
+          method: route.method,
+          headers: {
+            ...(session ? { cookie: session.cookie, 'x-csrf-token': session.csrf } : {}),
+            ...(write ? { 'content-type': 'application/json' } : {}),
+          },
+          body: write ? '{}' : undefined,
+        });
+        await response.arrayBuffer();
+        const allowed = allowedBy(route).has(who);
+        const expected = allowed ? 'allowed' : who === 'anonymous' ? '401' : '403';
+        const got = response.status === 401 ? '401' : response.status === 403 ? '403' : response.status >= 500 ? `error ${response.status}` : 'allowed';
+        if (got !== expected) mismatches.push(`${who} ${route.method} ${route.path}: expected ${expected}, got ${response.status}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
