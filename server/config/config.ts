@@ -42,6 +42,21 @@ export const configSchema = z.object({
   /** Events held in memory while Postgres is slow or down; past this they spill to DATA_DIR/spill. */
   LEDGER_MAX_QUEUE: z.coerce.number().int().positive().default(100_000),
   SHUTDOWN_GRACE_MS: ms(30_000),
+  /** Hold requests an org has no rate-limit room for until its window resets, for every org (docs/operations.md, "Pacing"). */
+  PACING_ENABLED: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Pace only these orgs (comma-separated OpenAI org ids, `org-…`), even when PACING_ENABLED is false. */
+  PACING_ORGS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  /** Longest a paced request waits for room; past it the gateway answers 429 with retry-after. */
+  PACING_MAX_WAIT_MS: ms(10_000),
+  /** Requests held per org and model at most; more are answered 429 at once. */
+  PACING_MAX_QUEUE: z.coerce.number().int().positive().default(1_000),
+  /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`; otherwise firewall it. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Days of per-minute headroom and throttling history kept (older minutes are deleted hourly). */
+  RATELIMIT_HISTORY_DAYS: z.coerce.number().int().positive().default(90),
   /** First admin, created on start only while there are no users at all (one-time bootstrap). */
   ADMIN_EMAIL: z.string().email().optional(),
   ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),

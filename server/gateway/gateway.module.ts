@@ -2,12 +2,13 @@ import { Module } from '@nestjs/common';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
+import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
 import { GatewayController } from './gateway.controller.js';
 import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule],
+  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
   controllers: [GatewayController],
   providers: [ProxyService, UpstreamClient],
 })

@@ -13,6 +13,8 @@ import { RouteResolver, type Route } from '../orgs/route-resolver.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 import { PricingService } from '../pricing/pricing.service.js';
 import { classifyError, parseRateLimitHeaders, type ErrorKind } from '../ratelimits/rate-limit-headers.js';
+import { PacingService, type PacingTicket } from '../ratelimits/pacing.service.js';
+import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
 import type { Endpoint } from './endpoints.js';
 import { estimateUsage, readJsonBody, SseMeter, type MeterReading } from './usage-meter.js';
 import { UpstreamClient, type UpstreamResponse } from './upstream.client.js';
@@ -48,6 +50,10 @@ class Call {
   gatewayError?: OpenAIError;
   estimated?: MeteredUsage;
   meter?: SseMeter;
+  /** Rate-limit bookkeeping: pacing ticket, when the upstream call started and when its body ended. */
+  paced?: PacingTicket;
+  upstreamAt = 0;
+  upstreamDoneAt = 0;
 
   constructor(readonly endpoint: Endpoint, readonly retryCount: number) {}
 }
@@ -61,6 +67,8 @@ export class ProxyService {
     private readonly upstream: UpstreamClient,
     private readonly ledger: LedgerWriter,
     private readonly pricing: PricingService,
+    private readonly pacing: PacingService,
+    private readonly rateLimits: RateLimitObserver,
   ) {}
 
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -77,6 +85,8 @@ export class ProxyService {
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
       const url = call.route.org.baseUrl + req.url.slice(req.url.indexOf('/v1') + 3);
+      call.paced = await this.pacing.admit(call.route.org, call.model, outgoing);
+      call.upstreamAt = performance.now();
       call.upstream = await this.upstream.send(url, {
         method: endpoint.method,
         headers: upstreamHeaders(req.headers, call.route, outgoing.contentType),
@@ -92,7 +102,9 @@ export class ProxyService {
       if (cutShort && body && !call.reading.usage && call.status < 400) {
         call.estimated = estimateUsage(body, call.meter?.relayedText() ?? '');
       }
-      this.ledger.record(this.toEvent(call));
+      const event = this.toEvent(call);
+      this.ledger.record(event);
+      this.rateLimits.observe(event, call);
     }
   }
 
@@ -141,6 +153,7 @@ export class ProxyService {
       }
       if (out && !res.write(out)) await once(res, 'drain', { signal });
     }
+    call.upstreamDoneAt = performance.now();
     const tail = meter?.end();
     res.end(tail ?? undefined);
     if (meter) {
@@ -285,6 +298,7 @@ function toGatewayError(error: unknown): OpenAIError {
 
 function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.status === 401 || error.status === 403) return 'auth';
+  if (error.code === 'gateway_paced') return 'paced';
   if (error.code === 'upstream_timeout') return 'upstream_timeout';
   if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
   if (error.status < 500) return 'invalid_request';

@@ -1,6 +1,7 @@
 // The ledger's write statement: one round trip inserts a batch of usage events (idempotently:
 // a batch written again after a failed attempt adds nothing) and folds exactly the rows that
 // were inserted into the rollups, so rollups and ledger cannot drift apart.
+import { RATELIMIT_ROLLUPS } from '../ratelimits/ratelimits.rollups.js';
 import type { UsageEvent } from './usage-event.js';
 
 type Column = readonly [name: string, pgType: string, value: (e: UsageEvent) => unknown];
@@ -76,6 +77,7 @@ export const ROLLUPS: readonly string[] = [
       unpriced_requests = h.unpriced_requests + excluded.unpriced_requests,
       latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum
   )`,
+  ...RATELIMIT_ROLLUPS,
 ];
 
 export const INSERT_BATCH_SQL = `

@@ -77,6 +77,8 @@ export type ErrorKind =
   | 'stream_error'
   | 'client_aborted'
   | 'upstream_aborted'
+  /** Held by the gateway's own pacing past its bound and answered 429 without calling OpenAI. */
+  | 'paced'
   | 'gateway';
 
 const QUOTA_CODES = new Set([

@@ -1,0 +1,305 @@
+// Reads behind /api/headroom and /api/throttling: the per-minute history the ledger's rollups keep
+// (so every replica answers the same), and a projection of each org's headroom to "now".
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import type { LatestQuery, RangeQuery } from './ratelimits.dto.js';
+
+export interface OrgRef {
+  id: string;
+  name: string;
+  openaiOrgId: string;
+}
+
+export interface Headroom {
+  limit: number;
+  remaining: number;
+  /** Time from the observation until the window was full again. */
+  resetMs: number | null;
+  resetAt: string | null;
+  /** 1 - remaining / limit, when observed. */
+  utilisation: number;
+  /** The same, refilled linearly until resetAt: what is left of it now. */
+  utilisationNow: number;
+}
+
+export interface LatestHeadroom {
+  org: OrgRef;
+  model: string;
+  observedAt: string;
+  requests: Headroom | null;
+  tokens: Headroom | null;
+  projectTokens: Headroom | null;
+  /** The highest utilisationNow of the three. */
+  utilisationNow: number;
+}
+
+export interface HeadroomPoint {
+  minute: string;
+  observedAt: string;
+  requestsUtilisation: number | null;
+  tokensUtilisation: number | null;
+  projectTokensUtilisation: number | null;
+  /** From the lowest remaining value seen during the minute. */
+  peakRequestsUtilisation: number | null;
+  peakTokensUtilisation: number | null;
+  limitRequests: number | null;
+  remainingRequests: number | null;
+  limitTokens: number | null;
+  remainingTokens: number | null;
+  observations: number;
+}
+
+export interface ThrottleCounts {
+  requests: number;
+  rateLimitRequests: number;
+  rateLimitTokens: number;
+  requestTooLarge: number;
+  /** Billing (insufficient_quota and its newer codes): not throttling. */
+  quota: number;
+  /** Answered 429 by the gateway's own pacing, without calling OpenAI. */
+  paced: number;
+  retries: number;
+  /** rateLimitRequests + rateLimitTokens + requestTooLarge. */
+  throttled: number;
+}
+
+export interface FeatureRef {
+  id: string | null;
+  slug: string | null;
+}
+
+const ORG_FILTER = `($1::text IS NULL OR o.id::text = $1 OR o.openai_org_id = $1)`;
+const MODEL_FILTER = (column: string) => `($3::text IS NULL OR ${column} = model_family($3))`;
+// Headroom is per org: a feature filter keeps the orgs that feature may use.
+const FEATURE_ORGS_FILTER = `($2::text IS NULL OR r.org_id IN (
+  SELECT f.default_org_id FROM features f WHERE f.id::text = $2 OR f.slug = $2
+  UNION SELECT fo.org_id FROM feature_orgs fo JOIN features f ON f.id = fo.feature_id WHERE f.id::text = $2 OR f.slug = $2))`;
+const FEATURE_FILTER = `($2::text IS NULL OR f.id::text = $2 OR f.slug = $2)`;
+// "Latest" looks this far back: a minute row older than that says nothing about now.
+const LATEST_LOOKBACK = `interval '7 days'`;
+
+interface HeadroomRow {
+  org_id: string;
+  org_name: string;
+  openai_org_id: string;
+  model: string;
+  minute: Date;
+  observed_at: Date;
+  limit_requests: number | null;
+  remaining_requests: number | null;
+  reset_requests_ms: number | null;
+  limit_tokens: string | null;
+  remaining_tokens: string | null;
+  reset_tokens_ms: number | null;
+  limit_project_tokens: string | null;
+  remaining_project_tokens: string | null;
+  reset_project_tokens_ms: number | null;
+  min_remaining_requests: number | null;
+  min_remaining_tokens: string | null;
+  observations: number;
+}
+
+interface ThrottleRow {
+  minute?: Date;
+  org_id: string;
+  org_name: string;
+  openai_org_id: string;
+  feature_id: string | null;
+  feature_slug: string | null;
+  model: string | null;
+  requests: number;
+  rate_limit_requests: number;
+  rate_limit_tokens: number;
+  request_too_large: number;
+  quota: number;
+  paced: number;
+  retries: number;
+}
+
+const HEADROOM_COLUMNS = `r.org_id, o.name AS org_name, o.openai_org_id, r.model, r.minute, r.observed_at,
+  r.limit_requests, r.remaining_requests, r.reset_requests_ms, r.limit_tokens, r.remaining_tokens, r.reset_tokens_ms,
+  r.limit_project_tokens, r.remaining_project_tokens, r.reset_project_tokens_ms, r.min_remaining_requests,
+  r.min_remaining_tokens, r.observations`;
+
+const THROTTLE_SUMS = `sum(t.requests)::int AS requests, sum(t.rate_limit_requests)::int AS rate_limit_requests,
+  sum(t.rate_limit_tokens)::int AS rate_limit_tokens, sum(t.request_too_large)::int AS request_too_large,
+  sum(t.quota)::int AS quota, sum(t.paced)::int AS paced, sum(t.retries)::int AS retries`;
+
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
+const utilisation = (limit: number | null, remaining: number | null) =>
+  limit === null || remaining === null || limit <= 0 ? null : Math.min(1, Math.max(0, 1 - remaining / limit));
+
+function headroom(limitValue: string | number | null, remainingValue: string | number | null, resetMs: number | null, observedAt: Date, now: number): Headroom | null {
+  const limit = num(limitValue);
+  const remaining = num(remainingValue);
+  const used = utilisation(limit, remaining);
+  if (limit === null || remaining === null || used === null) return null;
+  const resetAt = resetMs === null ? null : observedAt.getTime() + resetMs;
+  // OpenAI refills continuously: what was used is given back evenly until the reset.
+  // Without a reset time there is nothing to project: report the observation as is.
+  const left = resetMs === null ? 1 : resetMs === 0 ? 0 : Math.max(0, observedAt.getTime() + resetMs - now) / resetMs;
+  return {
+    limit,
+    remaining,
+    resetMs,
+    resetAt: resetAt === null ? null : new Date(resetAt).toISOString(),
+    utilisation: used,
+    utilisationNow: used * Math.min(1, left),
+  };
+}
+
+function orgRef(row: { org_id: string; org_name: string; openai_org_id: string }): OrgRef {
+  return { id: row.org_id, name: row.org_name, openaiOrgId: row.openai_org_id };
+}
+
+function counts(row: ThrottleRow): ThrottleCounts {
+  return {
+    requests: row.requests,
+    rateLimitRequests: row.rate_limit_requests,
+    rateLimitTokens: row.rate_limit_tokens,
+    requestTooLarge: row.request_too_large,
+    quota: row.quota,
+    paced: row.paced,
+    retries: row.retries,
+    throttled: row.rate_limit_requests + row.rate_limit_tokens + row.request_too_large,
+  };
+}
+
+@Injectable()
+export class HeadroomService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ratelimits');
+  private pruneTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.pruneTimer = setInterval(() => void this.prune(), 3_600_000);
+    this.pruneTimer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.pruneTimer);
+  }
+
+  /** Deletes minutes older than RATELIMIT_HISTORY_DAYS; harmless when several replicas run it. */
+  async prune(): Promise<void> {
+    const days = this.config.RATELIMIT_HISTORY_DAYS;
+    try {
+      for (const table of ['ratelimit_minutes', 'throttle_minutes']) {
+        await this.dataSource.query(`DELETE FROM ${table} WHERE minute < now() - make_interval(days => $1)`, [days]);
+      }
+    } catch (error) {
+      this.logger.warn(`pruning rate-limit history failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The newest observation per org and model (from any replica), projected to now. */
+  async latest(query: Omit<LatestQuery, 'limit'>): Promise<LatestHeadroom[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT DISTINCT ON (r.org_id, r.model) ${HEADROOM_COLUMNS}
+       FROM ratelimit_minutes r JOIN orgs o ON o.id = r.org_id
+       WHERE r.minute >= now() - ${LATEST_LOOKBACK} AND ${ORG_FILTER} AND ${FEATURE_ORGS_FILTER} AND ${MODEL_FILTER('r.model')}
+       ORDER BY r.org_id, r.model, r.minute DESC`,
+      [query.org ?? null, query.feature ?? null, query.model ?? null],
+    )) as HeadroomRow[];
+    const now = Date.now();
+    return rows
+      .map((row) => {
+        const requests = headroom(row.limit_requests, row.remaining_requests, row.reset_requests_ms, row.observed_at, now);
+        const tokens = headroom(row.limit_tokens, row.remaining_tokens, row.reset_tokens_ms, row.observed_at, now);
+        const projectTokens = headroom(row.limit_project_tokens, row.remaining_project_tokens, row.reset_project_tokens_ms, row.observed_at, now);
+        return {
+          org: orgRef(row),
+          model: row.model,
+          observedAt: row.observed_at.toISOString(),
+          requests,
+          tokens,
+          projectTokens,
+          utilisationNow: Math.max(requests?.utilisationNow ?? 0, tokens?.utilisationNow ?? 0, projectTokens?.utilisationNow ?? 0),
+        };
+      })
+      .sort((a, b) => a.org.name.localeCompare(b.org.name) || a.model.localeCompare(b.model));
+  }
+
+  /** Org and model pairs sorted by how little room they have now. */
+  async closest(query: LatestQuery): Promise<LatestHeadroom[]> {
+    const all = await this.latest(query);
+    return all.sort((a, b) => b.utilisationNow - a.utilisationNow).slice(0, query.limit);
+  }
+
+  async series(query: RangeQuery): Promise<Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }>> {
+    const rows = (await this.dataSource.query(
+      `SELECT ${HEADROOM_COLUMNS}
+       FROM ratelimit_minutes r JOIN orgs o ON o.id = r.org_id
+       WHERE r.minute >= date_trunc('minute', $4::timestamptz, 'UTC') AND r.minute < $5
+         AND ${ORG_FILTER} AND ${FEATURE_ORGS_FILTER} AND ${MODEL_FILTER('r.model')}
+       ORDER BY o.name, r.model, r.minute`,
+      [query.org ?? null, query.feature ?? null, query.model ?? null, query.from, query.to],
+    )) as HeadroomRow[];
+    const series = new Map<string, { org: OrgRef; model: string; points: HeadroomPoint[] }>();
+    for (const row of rows) {
+      const key = `${row.org_id}|${row.model}`;
+      let entry = series.get(key);
+      if (!entry) series.set(key, (entry = { org: orgRef(row), model: row.model, points: [] }));
+      entry.points.push({
+        minute: row.minute.toISOString(),
+        observedAt: row.observed_at.toISOString(),
+        requestsUtilisation: utilisation(row.limit_requests, row.remaining_requests),
+        tokensUtilisation: utilisation(num(row.limit_tokens), num(row.remaining_tokens)),
+        projectTokensUtilisation: utilisation(num(row.limit_project_tokens), num(row.remaining_project_tokens)),
+        peakRequestsUtilisation: utilisation(row.limit_requests, row.min_remaining_requests),
+        peakTokensUtilisation: utilisation(num(row.limit_tokens), num(row.min_remaining_tokens)),
+        limitRequests: row.limit_requests,
+        remainingRequests: row.remaining_requests,
+        limitTokens: num(row.limit_tokens),
+        remainingTokens: num(row.remaining_tokens),
+        observations: row.observations,
+      });
+    }
+    return [...series.values()];
+  }
+
+  async throttlingSeries(query: RangeQuery): Promise<Array<{ org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }>> {
+    const rows = (await this.dataSource.query(
+      `SELECT t.minute, t.org_id, o.name AS org_name, o.openai_org_id, t.feature_id, f.slug AS feature_slug, t.model,
+         t.requests, t.rate_limit_requests, t.rate_limit_tokens, t.request_too_large, t.quota, t.paced, t.retries
+       FROM throttle_minutes t JOIN orgs o ON o.id = t.org_id LEFT JOIN features f ON f.id = t.feature_id
+       WHERE t.minute >= date_trunc('minute', $4::timestamptz, 'UTC') AND t.minute < $5
+         AND ${ORG_FILTER} AND ${FEATURE_FILTER} AND ${MODEL_FILTER('t.model')}
+       ORDER BY o.name, f.slug, t.model, t.minute`,
+      [query.org ?? null, query.feature ?? null, query.model ?? null, query.from, query.to],
+    )) as ThrottleRow[];
+    const series = new Map<string, { org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }>();
+    for (const row of rows) {
+      const key = `${row.org_id}|${row.feature_id}|${row.model}`;
+      let entry = series.get(key);
+      if (!entry) {
+        series.set(key, (entry = { org: orgRef(row), feature: { id: row.feature_id, slug: row.feature_slug }, model: row.model, points: [] }));
+      }
+      entry.points.push({ minute: row.minute!.toISOString(), ...counts(row) });
+    }
+    return [...series.values()];
+  }
+
+  /** Totals per feature and org over the range, most throttled first. */
+  async throttlingSummary(query: RangeQuery): Promise<Array<{ org: OrgRef; feature: FeatureRef } & ThrottleCounts & { throttleRate: number }>> {
+    const rows = (await this.dataSource.query(
+      `SELECT t.org_id, o.name AS org_name, o.openai_org_id, t.feature_id, f.slug AS feature_slug, NULL AS model, ${THROTTLE_SUMS}
+       FROM throttle_minutes t JOIN orgs o ON o.id = t.org_id LEFT JOIN features f ON f.id = t.feature_id
+       WHERE t.minute >= date_trunc('minute', $4::timestamptz, 'UTC') AND t.minute < $5
+         AND ${ORG_FILTER} AND ${FEATURE_FILTER} AND ${MODEL_FILTER('t.model')}
+       GROUP BY t.org_id, o.name, o.openai_org_id, t.feature_id, f.slug`,
+      [query.org ?? null, query.feature ?? null, query.model ?? null, query.from, query.to],
+    )) as ThrottleRow[];
+    return rows
+      .map((row) => {
+        const c = counts(row);
+        return { org: orgRef(row), feature: { id: row.feature_id, slug: row.feature_slug }, ...c, throttleRate: c.requests ? c.throttled / c.requests : 0 };
+      })
+      .sort((a, b) => b.throttled - a.throttled || b.quota - a.quota || (a.feature.slug ?? '').localeCompare(b.feature.slug ?? ''));
+  }
+}

@@ -1,0 +1,198 @@
+// Prometheus metrics for engineers: rate-limit gauges per org and model, request/token/cost/429
+// counters per org, model and feature, and the latency the gateway adds. The hot path only bumps
+// numbers in a Map; prom-client reads them at scrape time. Labels are bounded: orgs x model
+// families x features, never per request (unknown model names past a cap share the label "other").
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { HeadroomSnapshot, type LiveHeadroom } from './headroom.snapshot.js';
+import { PacingService } from './pacing.service.js';
+
+export type ThrottleLabel = 'rate_limit_requests' | 'rate_limit_tokens' | 'request_too_large' | 'quota' | 'paced';
+const THROTTLE_LABELS: readonly ThrottleLabel[] = ['rate_limit_requests', 'rate_limit_tokens', 'request_too_large', 'quota', 'paced'];
+
+interface Tally {
+  labels: { org: string; model: string; feature: string };
+  requests: number;
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNanos: number;
+  retries: number;
+  throttled: Record<ThrottleLabel, number>;
+}
+
+export interface RequestSample {
+  openaiOrgId: string;
+  /** Model family, or null when the request named none. */
+  model: string | null;
+  feature: string;
+  failed: boolean;
+  inputTokens: number;
+  outputTokens: number;
+  costNanos: string | null;
+  retried: boolean;
+  throttle: ThrottleLabel | null;
+}
+
+const MAX_MODEL_LABELS = 100;
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  private readonly tallies = new Map<string, Tally>();
+  private readonly models = new Set<string>();
+  private readonly addedLatency: Histogram;
+  private readonly pacingWait: Histogram;
+
+  constructor(snapshot: HeadroomSnapshot, pacing: PacingService) {
+    const registers = [this.registry];
+    const tallies = this.tallies;
+    const resources = ['requests', 'tokens', 'project_tokens'] as const;
+    const headroomGauge = (name: string, help: string, read: (e: LiveHeadroom, r: (typeof resources)[number], now: number) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['org', 'model', 'resource'],
+        registers,
+        collect() {
+          this.reset();
+          const now = Date.now();
+          for (const entry of snapshot.all()) {
+            for (const resource of resources) {
+              const value = read(entry, resource, now);
+              if (value !== undefined) this.set({ org: entry.openaiOrgId, model: entry.model, resource }, value);
+            }
+          }
+        },
+      });
+    headroomGauge('tallygate_ratelimit_limit', 'Rate limit from the last x-ratelimit-limit-* header seen by this replica.', (e, r) =>
+      r === 'requests' ? e.limits.limitRequests : r === 'tokens' ? e.limits.limitTokens : e.limits.limitProjectTokens,
+    );
+    headroomGauge('tallygate_ratelimit_remaining', 'Remaining from the last x-ratelimit-remaining-* header seen by this replica.', (e, r) =>
+      r === 'requests' ? e.limits.remainingRequests : r === 'tokens' ? e.limits.remainingTokens : e.limits.remainingProjectTokens,
+    );
+    headroomGauge('tallygate_ratelimit_reset_seconds', 'Seconds from now until the window is full again, from the last x-ratelimit-reset-* header.', (e, r, now) => {
+      const ms = r === 'requests' ? e.limits.resetRequestsMs : r === 'tokens' ? e.limits.resetTokensMs : e.limits.resetProjectTokensMs;
+      return ms === undefined ? undefined : Math.max(0, e.observedAt + ms - now) / 1000;
+    });
+    new Gauge({
+      name: 'tallygate_ratelimit_observed_timestamp_seconds',
+      help: 'When this replica last saw rate-limit headers for the org and model.',
+      labelNames: ['org', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const e of snapshot.all()) this.set({ org: e.openaiOrgId, model: e.model }, e.observedAt / 1000);
+      },
+    });
+
+    const labelNames = ['org', 'model', 'feature'] as const;
+    const counter = (name: string, help: string, value: (t: Tally) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const t of tallies.values()) this.inc(t.labels, value(t));
+        },
+      });
+    counter('tallygate_requests_total', 'Requests through the gateway with a known org.', (t) => t.requests);
+    counter('tallygate_errors_total', 'Of those, requests that failed (any error, 429s included).', (t) => t.errors);
+    counter('tallygate_retries_total', 'Requests the OpenAI SDK sent as a retry (X-Stainless-Retry-Count > 0).', (t) => t.retries);
+    counter('tallygate_cost_usd_total', 'Cost of the requests in USD (the ledger has the exact nano-dollar amounts).', (t) => t.costNanos / 1e9);
+    new Counter({
+      name: 'tallygate_tokens_total',
+      help: 'Tokens reported (or estimated) for the requests, by direction.',
+      labelNames: [...labelNames, 'type'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of tallies.values()) {
+          this.inc({ ...t.labels, type: 'input' }, t.inputTokens);
+          this.inc({ ...t.labels, type: 'output' }, t.outputTokens);
+        }
+      },
+    });
+    new Counter({
+      name: 'tallygate_429_total',
+      help: '429s by kind: rate_limit_requests, rate_limit_tokens, request_too_large (throttling), quota (billing, not throttling), paced (the gateway\'s own).',
+      labelNames: [...labelNames, 'kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of tallies.values()) {
+          for (const kind of THROTTLE_LABELS) if (t.throttled[kind] > 0) this.inc({ ...t.labels, kind }, t.throttled[kind]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tallygate_pacing_queued_requests',
+      help: 'Requests this replica is holding for rate-limit room right now.',
+      registers,
+      collect() {
+        this.set(pacing.queued());
+      },
+    });
+    this.addedLatency = new Histogram({
+      name: 'tallygate_gateway_added_latency_seconds',
+      help: 'Time the gateway adds to a proxied call: before the upstream request is sent (pacing excluded) plus after the upstream body ended.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.pacingWait = new Histogram({
+      name: 'tallygate_pacing_wait_seconds',
+      help: 'Time paced requests were held for rate-limit room.',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+  }
+
+  count(sample: RequestSample): void {
+    const model = this.modelLabel(sample.model);
+    const key = `${sample.openaiOrgId}\u0000${model}\u0000${sample.feature}`;
+    let tally = this.tallies.get(key);
+    if (!tally) {
+      tally = {
+        labels: { org: sample.openaiOrgId, model, feature: sample.feature },
+        requests: 0,
+        errors: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        costNanos: 0,
+        retries: 0,
+        throttled: { rate_limit_requests: 0, rate_limit_tokens: 0, request_too_large: 0, quota: 0, paced: 0 },
+      };
+      this.tallies.set(key, tally);
+    }
+    tally.requests++;
+    if (sample.failed) tally.errors++;
+    tally.inputTokens += sample.inputTokens;
+    tally.outputTokens += sample.outputTokens;
+    if (sample.costNanos !== null) tally.costNanos += Number(sample.costNanos);
+    if (sample.retried) tally.retries++;
+    if (sample.throttle) tally.throttled[sample.throttle]++;
+  }
+
+  observeAddedLatency(ms: number): void {
+    this.addedLatency.observe(ms / 1000);
+  }
+
+  observePacingWait(ms: number): void {
+    this.pacingWait.observe(ms / 1000);
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private modelLabel(model: string | null): string {
+    if (model === null) return 'none';
+    if (this.models.has(model)) return model;
+    if (this.models.size >= MAX_MODEL_LABELS) return 'other';
+    this.models.add(model);
+    return model;
+  }
+}

@@ -1,0 +1,90 @@
+// What the proxy tells this module once per call, after the usage event is recorded: update the
+// live headroom, return the pacing ticket with the headers seen, and count the call for /metrics.
+import { Injectable } from '@nestjs/common';
+import type { UsageEvent } from '../ledger/usage-event.js';
+import { modelFamily } from '../pricing/cost.js';
+import { HeadroomSnapshot } from './headroom.snapshot.js';
+import { MetricsService, type ThrottleLabel } from './metrics.service.js';
+import { PacingService, type PacingTicket } from './pacing.service.js';
+import type { ErrorKind } from './rate-limit-headers.js';
+
+/** The parts of the proxy's call this needs (times are performance.now()). */
+export interface ObservedCall {
+  readonly started: number;
+  /** When the request went upstream (after any pacing wait); 0 if it never did. */
+  readonly upstreamAt: number;
+  /** When the upstream body ended; 0 if it did not end normally. */
+  readonly upstreamDoneAt: number;
+  readonly paced?: PacingTicket;
+  readonly upstream?: unknown;
+  readonly route?: { readonly featureSlug: string; readonly org: { readonly openaiOrgId: string } };
+}
+
+const THROTTLES: Partial<Record<ErrorKind, ThrottleLabel>> = {
+  rate_limit_requests: 'rate_limit_requests',
+  rate_limit_tokens: 'rate_limit_tokens',
+  request_too_large: 'request_too_large',
+  quota: 'quota',
+  paced: 'paced',
+};
+
+const FAMILY_CACHE_MAX = 1_000;
+
+@Injectable()
+export class RateLimitObserver {
+  private readonly families = new Map<string, string>();
+
+  constructor(
+    private readonly snapshot: HeadroomSnapshot,
+    private readonly pacing: PacingService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  /** On the request path, after the response ended: no I/O, never throws. */
+  observe(event: UsageEvent, call: ObservedCall): void {
+    try {
+      const family = event.model === null ? null : this.family(event.model);
+      const limits = event.rateLimits;
+      const hasLimits = limits.limitRequests !== undefined || limits.limitTokens !== undefined;
+      // Headers arrive with the first byte, not at the end of a long stream.
+      const observedAt = event.createdAt.getTime() + (event.ttfbMs ?? event.latencyMs);
+      if (hasLimits && family !== null && event.orgId && call.route) {
+        this.snapshot.record(event.orgId, call.route.org.openaiOrgId, family, limits, observedAt);
+      }
+      if (call.paced) {
+        this.pacing.release(call.paced, hasLimits ? limits : undefined, observedAt, call.upstream !== undefined);
+        if (call.paced.waitedMs > 0) this.metrics.observePacingWait(call.paced.waitedMs);
+      }
+      if (call.route) {
+        this.metrics.count({
+          openaiOrgId: call.route.org.openaiOrgId,
+          model: family,
+          feature: call.route.featureSlug,
+          failed: event.outcome !== 'ok',
+          inputTokens: event.inputTokens,
+          outputTokens: event.outputTokens,
+          costNanos: event.costNanos,
+          retried: event.retryCount > 0,
+          throttle: event.errorKind ? (THROTTLES[event.errorKind] ?? null) : null,
+        });
+      }
+      if (call.upstreamAt > 0 && call.upstreamDoneAt >= call.upstreamAt) {
+        const upstreamMs = call.upstreamDoneAt - call.upstreamAt;
+        const waited = call.paced?.waitedMs ?? 0;
+        this.metrics.observeAddedLatency(Math.max(0, performance.now() - call.started - upstreamMs - waited));
+      }
+    } catch {
+      // Metrics must never break a request; the ledger row is already queued.
+    }
+  }
+
+  private family(model: string): string {
+    let family = this.families.get(model);
+    if (family === undefined) {
+      family = modelFamily(model);
+      if (this.families.size >= FAMILY_CACHE_MAX) this.families.clear();
+      this.families.set(model, family);
+    }
+    return family;
+  }
+}

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { HeadroomController } from './headroom.controller.js';
+import { HeadroomService } from './headroom.service.js';
+import { HeadroomSnapshot } from './headroom.snapshot.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsService } from './metrics.service.js';
+import { PacingService } from './pacing.service.js';
+import { RateLimitObserver } from './rate-limit.observer.js';
+
+/** Rate-limit headroom, throttling, pacing and Prometheus metrics; the gateway uses PacingService and RateLimitObserver. */
+@Module({
+  controllers: [HeadroomController, MetricsController],
+  providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver],
+  exports: [PacingService, RateLimitObserver],
+})
+export class RateLimitsModule {}
