@@ -128,11 +128,9 @@ function select(name: string, label: string, value: string, options: Array<[stri
 }
 
 function renderFilters(used: FilterName[], f: Filters): void {
-  if (!used.length) {
-    filterBar.hidden = true;
-    return;
-  }
-  filterBar.hidden = false;
+  // Hide the whole strip (not just the form) so pages without filters have no empty bar.
+  filterBar.parentElement?.toggleAttribute('hidden', !used.length);
+  if (!used.length) return;
   const parts: HTMLElement[] = [];
   if (used.includes('range')) {
     parts.push(select('range', 'Range', f.range, Object.entries(RANGE_LABELS), (v) => updateFilters({ range: v as RangePreset })));
@@ -249,7 +247,8 @@ onFiltersChange((f) => {
   void refresh(false);
 });
 onCatalogChange(() => {
-  if (current) renderFilters(current.def.filters, readFilters());
+  // Never rebuild the filter bar under the user's focus (it would close an open select).
+  if (current && !filterBar.contains(document.activeElement)) renderFilters(current.def.filters, readFilters());
 });
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && current && live) void refresh(true);
