@@ -194,7 +194,8 @@ export class Pacer {
         head.resolve(this.dispatch(lane, head.tokens, now, now - head.queuedAt));
         continue;
       }
-      if (now >= head.deadline) {
+      // Room will come too late for this one (a finite estimate past its deadline): say so now.
+      if (now >= head.deadline || (wait !== Infinity && now + wait > head.deadline)) {
         lane.queue.shift();
         head.reject(new PaceRefusedError(this.refusal(lane, head.tokens, now, 'timed_out')));
         continue;
