@@ -16,6 +16,8 @@ export interface MeterReading {
   model?: string;
   serviceTier?: string;
   error?: UpstreamErrorInfo;
+  /** Exact seconds of audio from a verbose_json transcription or translation. */
+  audioDuration?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -56,10 +58,7 @@ export function readJsonBody(text: string): MeterReading {
   if (!isObject(body)) return {};
   const reading: MeterReading = { model: str(body.model), serviceTier: str(body.service_tier), error: errorFrom(body.error) };
   reading.usage = usageFrom(body.usage);
-  // verbose_json transcriptions and translations carry `duration` but (translations) no usage.
-  if (typeof body.duration === 'number' && !reading.usage?.audioSeconds && !reading.usage?.inputTokens) {
-    reading.usage = { ...EMPTY_USAGE, audioSeconds: body.duration };
-  }
+  if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = body.duration;
   return reading;
 }
 
