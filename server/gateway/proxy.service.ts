@@ -3,9 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
 import type { Outcome, UsageEvent, UsageSource } from '../ledger/usage-event.js';
@@ -15,8 +16,9 @@ import { PricingService } from '../pricing/pricing.service.js';
 import { classifyError, parseRateLimitHeaders, type ErrorKind } from '../ratelimits/rate-limit-headers.js';
 import { PacingService, type PacingTicket } from '../ratelimits/pacing.service.js';
 import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
+import { AudioUploadMeter } from './audio-meter.js';
 import type { Endpoint } from './endpoints.js';
-import { estimateUsage, readJsonBody, SseMeter, type MeterReading } from './usage-meter.js';
+import { EMPTY_USAGE, estimateUsage, readJsonBody, SseMeter, type MeterReading } from './usage-meter.js';
 import { UpstreamClient, type UpstreamResponse } from './upstream.client.js';
 
 /** Request headers never forwarded: hop-by-hop, ours (auth, org), and ones we set ourselves. */
@@ -50,6 +52,10 @@ class Call {
   gatewayError?: OpenAIError;
   estimated?: MeteredUsage;
   meter?: SseMeter;
+  audio?: AudioUploadMeter;
+  measuredAudioSeconds?: number;
+  /** When the client's response ended (latency stops here, not when the event is built). */
+  endedAt = 0;
   /** Rate-limit bookkeeping: pacing ticket, when the upstream call started and when its body ended. */
   paced?: PacingTicket;
   upstreamAt = 0;
@@ -67,6 +73,7 @@ export class ProxyService {
     private readonly upstream: UpstreamClient,
     private readonly ledger: LedgerWriter,
     private readonly pricing: PricingService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly pacing: PacingService,
     private readonly rateLimits: RateLimitObserver,
   ) {}
@@ -102,6 +109,8 @@ export class ProxyService {
       if (cutShort && body && !call.reading.usage && call.status < 400) {
         call.estimated = estimateUsage(body, call.meter?.relayedText() ?? '');
       }
+      call.endedAt ||= performance.now();
+      if (call.audio) await this.settleAudio(call);
       const event = this.toEvent(call);
       this.ledger.record(event);
       this.rateLimits.observe(event, call);
@@ -111,7 +120,14 @@ export class ProxyService {
   private prepareBody(endpoint: Endpoint, req: FastifyRequest, call: Call) {
     if (endpoint.body === 'none') return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
     if (endpoint.body === 'multipart') {
-      return { bytes: req.raw, hideUsageChunk: false, contentType: req.headers['content-type'] };
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > this.config.AUDIO_LIMIT_BYTES) {
+        throw new OpenAIError(413, `The upload is ${declared} bytes; this gateway accepts up to ${this.config.AUDIO_LIMIT_BYTES} (AUDIO_LIMIT_BYTES).`, 'invalid_request_error', 'request_too_large');
+      }
+      call.audio = new AudioUploadMeter(req.headers, this.config.AUDIO_LIMIT_BYTES);
+      req.raw.pipe(call.audio.body);
+      req.raw.once('error', (error) => call.audio?.body.destroy(error));
+      return { bytes: call.audio.body, hideUsageChunk: false, contentType: req.headers['content-type'] };
     }
     const json = req.body as JsonBody | undefined;
     if (!json || typeof json !== 'object' || Array.isArray(json)) {
@@ -156,6 +172,7 @@ export class ProxyService {
     call.upstreamDoneAt = performance.now();
     const tail = meter?.end();
     res.end(tail ?? undefined);
+    call.endedAt = performance.now();
     if (meter) {
       call.reading = meter.reading;
       if (!meter.finished) call.outcome = 'upstream_aborted'; // upstream closed without [DONE]
@@ -188,6 +205,13 @@ export class ProxyService {
     res.end(JSON.stringify(gatewayError.body()));
   }
 
+  /** Audio calls are priced by their form's model and the audio length, known once the upload ends. */
+  private async settleAudio(call: Call): Promise<void> {
+    const audio = call.audio!;
+    call.measuredAudioSeconds = await audio.durationSeconds();
+    call.model = audio.fields.model ?? null;
+  }
+
   private toEvent(call: Call): UsageEvent {
     const reading = call.reading;
     const upstreamError = reading.error;
@@ -201,8 +225,9 @@ export class ProxyService {
         (call.gatewayError && !call.upstream ? gatewayKind(call.gatewayError) : upstreamError || call.status >= 400
           ? call.status < 400 ? 'stream_error' : classifyError(call.status, errorType, errorCode, upstreamError?.message)
           : call.outcome === 'upstream_aborted' ? 'upstream_aborted' : 'gateway');
-    const usage = reading.usage ?? call.estimated;
-    const usageSource: UsageSource = reading.usage ? 'reported' : call.estimated ? 'estimated' : 'none';
+    const audio = audioSeconds(call);
+    const usage = audio ? { ...(reading.usage ?? EMPTY_USAGE), audioSeconds: audio.seconds } : (reading.usage ?? call.estimated);
+    const usageSource: UsageSource = reading.usage || audio ? 'reported' : call.estimated ? 'estimated' : 'none';
     const model = call.model ?? reading.model ?? null;
     const serviceTier = reading.serviceTier ?? null;
     const priced = usage && hasUsage(usage) ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage) : { costNanos: 0n, priceId: null };
@@ -227,18 +252,30 @@ export class ProxyService {
       outputTokens: usage?.outputTokens ?? 0,
       reasoningTokens: usage?.reasoningTokens ?? 0,
       audioInputTokens: usage?.audioInputTokens ?? 0,
-      audioSeconds: usage?.audioSeconds ?? null,
-      audioSource: usage?.audioSeconds !== undefined ? 'reported' : null,
+      audioSeconds: audio?.seconds ?? null,
+      audioSource: audio?.source ?? null,
       usageSource,
       costNanos: priced.costNanos === null ? null : priced.costNanos.toString(),
       priceId: priced.priceId,
-      latencyMs: Math.round(performance.now() - call.started),
+      latencyMs: Math.round((call.endedAt || performance.now()) - call.started),
       ttfbMs: call.ttfbMs,
       upstreamRequestId: header(headers, 'x-request-id') ?? null,
       retryCount: call.retryCount,
       rateLimits: parseRateLimitHeaders(headers),
     };
   }
+}
+
+/**
+ * The most precise duration there is: verbose_json's exact `duration`, else what the gateway
+ * measured from the upload, else whisper's whole-second `usage.seconds`. None for failed calls.
+ */
+function audioSeconds(call: Call): { seconds: number; source: 'reported' | 'measured' } | undefined {
+  if (!call.audio || call.status >= 400 || call.outcome !== 'ok') return undefined;
+  if (call.reading.audioDuration !== undefined) return { seconds: call.reading.audioDuration, source: 'reported' };
+  if (call.measuredAudioSeconds !== undefined) return { seconds: call.measuredAudioSeconds, source: 'measured' };
+  const reported = call.reading.usage?.audioSeconds;
+  return reported !== undefined ? { seconds: reported, source: 'reported' } : undefined;
 }
 
 const hasUsage = (u: MeteredUsage) => u.inputTokens > 0 || u.outputTokens > 0 || (u.audioSeconds ?? 0) > 0;
