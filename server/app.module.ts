@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AccessGuard } from './auth/access.guard.js';
+import { AnalyticsModule } from './analytics/analytics.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from './config/config.js';
@@ -27,6 +28,7 @@ export class AppModule {
         PricingModule,
         OrgsModule,
         GatewayModule,
+        AnalyticsModule,
         DashboardModule,
       ],
       controllers: [HealthController],

@@ -47,36 +47,66 @@ const COLUMNS: readonly Column[] = [
 ];
 
 /**
- * Rollups fed from the rows the insert actually wrote (`ins`). Each is one data-modifying CTE;
- * add a rollup by adding an entry here (and its table in a migration).
+ * Spend and usage per hour or UTC day x org x feature x model x endpoint x price: what the spend
+ * dashboard and statements read. Rows are upserted in key order so concurrent writers lock in one order.
  */
-export const ROLLUPS: readonly string[] = [
-  `usage_hourly_rollup AS (
-    INSERT INTO usage_hourly AS h (hour, org_id, feature_id, model, endpoint, requests, errors,
-      input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_seconds, cost_nanos,
+function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'): string {
+  return `${table}_rollup AS (
+    INSERT INTO ${table} AS h (${time}, org_id, feature_id, model, endpoint, price_id, requests, errors,
+      input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_seconds, cost_nanos,
       estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum)
-    SELECT date_trunc('hour', created_at, 'UTC'), org_id, feature_id, model, endpoint, count(*),
+    SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, price_id, count(*),
       count(*) FILTER (WHERE outcome <> 'ok'),
-      sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens),
+      sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens), sum(audio_input_tokens),
       coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
       coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0),
       count(*) FILTER (WHERE usage_source = 'estimated'),
       count(*) FILTER (WHERE cost_nanos IS NULL), sum(latency_ms)
-    FROM ins GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (hour, org_id, feature_id, model, endpoint) DO UPDATE SET
+    FROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (${time}, org_id, feature_id, model, endpoint, price_id) DO UPDATE SET
       requests = h.requests + excluded.requests,
       errors = h.errors + excluded.errors,
       input_tokens = h.input_tokens + excluded.input_tokens,
       cached_tokens = h.cached_tokens + excluded.cached_tokens,
       output_tokens = h.output_tokens + excluded.output_tokens,
       reasoning_tokens = h.reasoning_tokens + excluded.reasoning_tokens,
+      audio_input_tokens = h.audio_input_tokens + excluded.audio_input_tokens,
       audio_seconds = h.audio_seconds + excluded.audio_seconds,
       cost_nanos = h.cost_nanos + excluded.cost_nanos,
       estimated_cost_nanos = h.estimated_cost_nanos + excluded.estimated_cost_nanos,
       estimated_requests = h.estimated_requests + excluded.estimated_requests,
       unpriced_requests = h.unpriced_requests + excluded.unpriced_requests,
       latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum
-  )`,
+  )`;
+}
+
+/** Latency and time-to-first-byte histograms (fixed log-spaced buckets, see latency_bucket()). */
+function latencyRollup(table: 'usage_latency_hourly' | 'usage_latency_daily', time: 'hour' | 'day'): string {
+  return `${table}_rollup AS (
+    INSERT INTO ${table} AS l (${time}, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count)
+    SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.latency), sum(b.ttfb)
+    FROM ins CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, latency, ttfb)
+    WHERE b.bucket IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (${time}, org_id, feature_id, model, endpoint, bucket) DO UPDATE SET
+      latency_count = l.latency_count + excluded.latency_count,
+      ttfb_count = l.ttfb_count + excluded.ttfb_count
+  )`;
+}
+
+/** The rollups that carry cost: what a re-pricing recomputes from the ledger. */
+export const USAGE_HOURLY_ROLLUP = usageRollup('usage_hourly', 'hour');
+export const USAGE_DAILY_ROLLUP = usageRollup('usage_daily', 'day');
+
+/**
+ * Rollups fed from the rows the insert actually wrote (`ins`). Each is one data-modifying CTE;
+ * add a rollup by adding an entry here (and its table in a migration).
+ */
+export const ROLLUPS: readonly string[] = [
+  USAGE_HOURLY_ROLLUP,
+  USAGE_DAILY_ROLLUP,
+  latencyRollup('usage_latency_hourly', 'hour'),
+  latencyRollup('usage_latency_daily', 'day'),
   ...RATELIMIT_ROLLUPS,
 ];
 

@@ -88,3 +88,12 @@ export function costNanos(prices: UnitPrices, usage: MeteredUsage): bigint | nul
 export function modelFamily(model: string): string {
   return model.replace(/-(\d{4}-\d{2}-\d{2}|\d{4}|latest|stable)$/, '');
 }
+
+const NANOS_PER_USD = 1_000_000_000n;
+
+/** Integer nano-dollars as an exact USD decimal string: 1234567890n → "1.234567890". */
+export function nanosToUsd(nanos: bigint | string): string {
+  const value = BigInt(nanos);
+  const abs = value < 0n ? -value : value;
+  return `${value < 0n ? '-' : ''}${abs / NANOS_PER_USD}.${(abs % NANOS_PER_USD).toString().padStart(9, '0')}`;
+}

@@ -16,4 +16,7 @@ export class Price {
   @Column('numeric', { name: 'per_audio_minute', nullable: true }) perAudioMinute!: string | null;
   @Column('text') source!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  /** Set when a correction replaced this row; events priced with it keep pointing at it. */
+  @Column('timestamptz', { name: 'retired_at', nullable: true }) retiredAt!: Date | null;
+  @Column('text', { name: 'retired_by', nullable: true }) retiredBy!: string | null;
 }

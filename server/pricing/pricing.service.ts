@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { IsNull, Repository } from 'typeorm';
 import { costNanos, MeteredUsage, modelFamily } from './cost.js';
 import { Price, ServiceTier } from './price.entity.js';
 import priceList from './price-list.json' with { type: 'json' };
@@ -30,8 +30,7 @@ const REFRESH_MS = 60_000;
 @Injectable()
 export class PricingService implements OnModuleDestroy {
   private readonly logger = new Logger(PricingService.name);
-  /** `${model}|${tier}` → prices, newest effective date first. */
-  private byModel = new Map<string, Price[]>();
+  private book = new PriceBook([]);
   private timer?: NodeJS.Timeout;
 
   constructor(@InjectRepository(Price) private readonly prices: Repository<Price>) {}
@@ -61,13 +60,7 @@ export class PricingService implements OnModuleDestroy {
   }
 
   async reload(): Promise<void> {
-    const all = await this.prices.find({ order: { effectiveFrom: 'DESC' } });
-    const byModel = new Map<string, Price[]>();
-    for (const price of all) {
-      const key = `${price.model}|${price.serviceTier}`;
-      byModel.set(key, [...(byModel.get(key) ?? []), price]);
-    }
-    this.byModel = byModel;
+    this.book = new PriceBook(await this.prices.find({ where: { retiredAt: IsNull() } }));
   }
 
   /** Keeps the in-memory copy fresh so edits made on another replica apply within a minute. */
@@ -78,6 +71,28 @@ export class PricingService implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearInterval(this.timer);
+  }
+
+  /** The price in effect at `at` for the model (or its family) and tier; default tier as fallback. */
+  priceFor(model: string, tier: string | undefined, at: Date): Price | undefined {
+    return this.book.priceFor(model, tier, at);
+  }
+
+  price(model: string | undefined, tier: string | undefined, at: Date, usage: MeteredUsage): PricedUsage {
+    return this.book.price(model, tier, at, usage);
+  }
+}
+
+/** Current (not retired) prices, looked up the way the gateway prices a call; re-pricing uses the same rules. */
+export class PriceBook {
+  /** `${model}|${tier}` → prices, newest effective date first. */
+  private readonly byModel = new Map<string, Price[]>();
+
+  constructor(prices: readonly Price[]) {
+    for (const price of [...prices].sort((a, b) => b.effectiveFrom.getTime() - a.effectiveFrom.getTime())) {
+      const key = `${price.model}|${price.serviceTier}`;
+      this.byModel.set(key, [...(this.byModel.get(key) ?? []), price]);
+    }
   }
 
   /** The price in effect at `at` for the model (or its family) and tier; default tier as fallback. */

@@ -1,0 +1,63 @@
+// The analytics API (docs/api-analytics.md). Thin: validate the query, call a service.
+import { Controller, Get, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { Roles } from '../auth/roles.decorator.js';
+import { validate } from '../http/validate.js';
+import { eventsExportQuerySchema, monthToDateQuerySchema, statementQuerySchema, usageQuerySchema } from './analytics.dto.js';
+import { AnalyticsService } from './analytics.service.js';
+import { EventsExportService } from './events-export.service.js';
+import { StatementService } from './statement.service.js';
+
+@ApiTags('analytics')
+@ApiBearerAuth()
+@Controller('api/analytics')
+export class AnalyticsController {
+  constructor(
+    private readonly analytics: AnalyticsService,
+    private readonly statements: StatementService,
+    private readonly exports: EventsExportService,
+  ) {}
+
+  /** Spend, requests, errors, tokens, audio, latency/TTFB percentiles and estimated/unpriced shares. */
+  @Get('usage')
+  @Roles('finance', 'engineer')
+  usage(@Query() query: unknown) {
+    return this.analytics.usage(validate(usageQuerySchema, query));
+  }
+
+  /** The same series without the latency histograms: what spend charts need, a little cheaper. */
+  @Get('spend')
+  @Roles('finance', 'engineer')
+  spend(@Query() query: unknown) {
+    return this.analytics.usage(validate(usageQuerySchema, query), { latency: false });
+  }
+
+  @Get('month-to-date')
+  @Roles('finance', 'engineer')
+  monthToDate(@Query() query: unknown) {
+    return this.analytics.monthToDate(validate(monthToDateQuerySchema, query));
+  }
+
+  @Get('statements')
+  @Roles('finance')
+  async statement(@Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const input = validate(statementQuerySchema, query);
+    const statement = await this.statements.statement(input);
+    if (input.format === 'json') return statement;
+    const name = `statement-${statement.org.name.replace(/[^A-Za-z0-9_-]+/g, '_')}-${statement.month}.csv`;
+    reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`);
+    return this.statements.toCsv(statement);
+  }
+
+  @Get('exports/usage-events.csv')
+  @Roles('finance')
+  async exportEvents(@Query() query: unknown, @Res() reply: FastifyReply) {
+    const { body, filename } = await this.exports.stream(validate(eventsExportQuerySchema, query));
+    return reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${filename}"`)
+      .header('cache-control', 'no-store')
+      .send(body);
+  }
+}

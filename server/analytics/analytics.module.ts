@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AnalyticsController } from './analytics.controller.js';
+import { AnalyticsService } from './analytics.service.js';
+import { EventsExportService } from './events-export.service.js';
+import { StatementService } from './statement.service.js';
+
+@Module({
+  controllers: [AnalyticsController],
+  providers: [AnalyticsService, StatementService, EventsExportService],
+  exports: [AnalyticsService, StatementService],
+})
+export class AnalyticsModule {}

@@ -1,0 +1,212 @@
+// Reads the usage rollups for a time range cut into buckets in a time zone. Every bucket is split
+// into whole UTC days (read from the daily rollups) and the hours at its edges (hourly rollups), so
+// a query reads about (days + 2 x 23 hours per bucket) x keys rows whatever the number of events.
+// Boundaries that do not fall on a whole UTC hour (half-hour zones) take effect at the next whole hour.
+import type { DataSource } from 'typeorm';
+import type { Dimension, Interval } from './analytics.dto.js';
+import type { Histogram } from './percentiles.js';
+
+/** Statements also group by the price a row was charged at. */
+export type RollupDimension = Dimension | 'price';
+
+export interface RollupFilters {
+  org?: string[];
+  feature?: string[];
+  model?: string[];
+  endpoint?: string[];
+}
+
+export interface RollupRange {
+  from: Date;
+  to: Date;
+  tz: string;
+  interval?: Interval;
+  groupBy: readonly RollupDimension[];
+  filters: RollupFilters;
+}
+
+export interface UsageRow {
+  /** Start of the bucket (instant), null when the range is not bucketed. */
+  bucket: Date | null;
+  /** The bucket in the time zone: 2025-03-01, 2025-03 or 2025-03-01T08:00. */
+  label: string | null;
+  groups: Partial<Record<RollupDimension, string | null>>;
+  requests: bigint;
+  errors: bigint;
+  inputTokens: bigint;
+  cachedTokens: bigint;
+  outputTokens: bigint;
+  reasoningTokens: bigint;
+  audioInputTokens: bigint;
+  /** Exact decimal, 3 places. */
+  audioSeconds: string;
+  costNanos: bigint;
+  estimatedCostNanos: bigint;
+  estimatedRequests: bigint;
+  unpricedRequests: bigint;
+}
+
+export interface HistogramRow {
+  bucket: Date | null;
+  label: string | null;
+  groups: Partial<Record<RollupDimension, string | null>>;
+  latency: Histogram;
+  ttfb: Histogram;
+}
+
+const COLUMN: Record<RollupDimension, string> = {
+  org: 'org_id',
+  feature: 'feature_id',
+  model: 'model',
+  endpoint: 'endpoint',
+  price: 'price_id',
+};
+
+const FILTER: Record<keyof RollupFilters, string> = {
+  org: 'org_id = ANY($?::uuid[])',
+  feature: 'feature_id = ANY($?::uuid[])',
+  model: 'model = ANY($?::text[])',
+  endpoint: 'endpoint = ANY($?::text[])',
+};
+
+/** Buckets as (bucket instant, local label, lo, hi), clipped to [$1, $2). $3 is the time zone. */
+function bucketsSql(interval: Interval | undefined): string {
+  if (!interval) return `SELECT NULL::timestamptz AS bucket, NULL::text AS label, $1::timestamptz AS lo, $2::timestamptz AS hi`;
+  if (interval === 'hour') {
+    return `SELECT s AS bucket, to_char(s AT TIME ZONE $3, 'YYYY-MM-DD"T"HH24:MI') AS label, s AS lo, s + interval '1 hour' AS hi
+      FROM generate_series(date_trunc('hour', $1::timestamptz, 'UTC'), $2::timestamptz - interval '1 microsecond', interval '1 hour') AS s`;
+  }
+  const format = interval === 'day' ? 'YYYY-MM-DD' : 'YYYY-MM';
+  return `SELECT s AT TIME ZONE $3 AS bucket, to_char(s, '${format}') AS label,
+        greatest(s AT TIME ZONE $3, $1::timestamptz) AS lo, least((s + interval '1 ${interval}') AT TIME ZONE $3, $2::timestamptz) AS hi
+      FROM generate_series(date_trunc('${interval}', $1::timestamptz AT TIME ZONE $3),
+        ($2::timestamptz AT TIME ZONE $3) - interval '1 microsecond', interval '1 ${interval}') AS s`;
+}
+
+/** Each bucket's whole UTC days (daily rollups) and edge hours (hourly rollups). */
+function partsSql(interval: Interval | undefined): string {
+  return `buckets AS (${bucketsSql(interval)}),
+    spans AS (
+      SELECT bucket, label, lo, hi, date_trunc('day', lo + interval '1 day' - interval '1 microsecond', 'UTC') AS dlo,
+        date_trunc('day', hi, 'UTC') AS dhi
+      FROM buckets WHERE lo < hi AND $3::text IS NOT NULL), -- also gives $3 a type when buckets ignore the time zone
+    parts AS (
+      SELECT s.bucket, s.label, p.daily, p.lo, p.hi FROM spans s CROSS JOIN LATERAL (VALUES
+        (true, s.dlo, s.dhi),
+        (false, s.lo, CASE WHEN s.dlo < s.dhi THEN s.dlo ELSE s.hi END),
+        (false, CASE WHEN s.dlo < s.dhi THEN s.dhi ELSE s.hi END, s.hi)) AS p(daily, lo, hi)
+      WHERE p.lo < p.hi)`;
+}
+
+function filterSql(filters: RollupFilters, params: unknown[]): string {
+  let sql = '';
+  for (const key of Object.keys(FILTER) as (keyof RollupFilters)[]) {
+    const values = filters[key];
+    if (!values?.length) continue;
+    params.push(values);
+    sql += ` AND r.${FILTER[key].replace('$?', `$${params.length}`)}`;
+  }
+  return sql;
+}
+
+const USAGE_SUMS = [
+  'requests',
+  'errors',
+  'input_tokens',
+  'cached_tokens',
+  'output_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_seconds',
+  'cost_nanos',
+  'estimated_cost_nanos',
+  'estimated_requests',
+  'unpriced_requests',
+] as const;
+
+/**
+ * One lateral read per part: Postgres runs each as an index range scan on the rollup's time
+ * column, so the plan stays a handful of small scans however long the range is.
+ */
+function lateralSql(dims: readonly RollupDimension[], sums: string, daily: string, hourly: string, where: string, extraGroup = ''): string {
+  const groupCols = [...dims.map((d) => `r.${COLUMN[d]}`), ...(extraGroup ? [`r.${extraGroup}`] : [])];
+  const select = [...dims.map((d) => `r.${COLUMN[d]} AS g_${d}`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
+  const groupBy = groupCols.length ? `GROUP BY ${groupCols.join(', ')}` : '';
+  const one = (table: string, time: string, daySide: boolean) =>
+    `SELECT ${[...select, sums].join(', ')} FROM ${table} r
+      WHERE ${daySide ? '' : 'NOT '}p.daily AND r.${time} >= p.lo AND r.${time} < p.hi${where} ${groupBy} HAVING count(*) > 0`;
+  return `(${one(daily, 'day', true)} UNION ALL ${one(hourly, 'hour', false)}) x`;
+}
+
+function groupsOf(dims: readonly RollupDimension[], row: Record<string, unknown>): Partial<Record<RollupDimension, string | null>> {
+  const groups: Partial<Record<RollupDimension, string | null>> = {};
+  for (const d of dims) {
+    const value = row[`g_${d}`];
+    groups[d] = value === null || value === undefined ? null : String(value);
+  }
+  return groups;
+}
+
+export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRange): Promise<UsageRow[]> {
+  const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), range.tz];
+  const where = filterSql(range.filters, params);
+  const dims = range.groupBy;
+  const inner = USAGE_SUMS.map((c) => `sum(r.${c}) AS ${c}`).join(', ');
+  const outerGroups = dims.map((d) => `x.g_${d}`);
+  const sql = `WITH ${partsSql(range.interval)}
+    SELECT p.bucket, p.label, ${[...outerGroups, ...USAGE_SUMS.map((c) => `sum(x.${c})::text AS ${c}`)].join(', ')}
+    FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, 'usage_daily', 'usage_hourly', where)}
+    GROUP BY ${['p.bucket', 'p.label', ...outerGroups].join(', ')}
+    ORDER BY ${['p.bucket', ...outerGroups].join(', ')}`;
+  const rows = (await db.query(sql, params)) as Record<string, unknown>[];
+  return rows.map((r) => ({
+    bucket: (r.bucket as Date | null) ?? null,
+    label: (r.label as string | null) ?? null,
+    groups: groupsOf(dims, r),
+    requests: BigInt(r.requests as string),
+    errors: BigInt(r.errors as string),
+    inputTokens: BigInt(r.input_tokens as string),
+    cachedTokens: BigInt(r.cached_tokens as string),
+    outputTokens: BigInt(r.output_tokens as string),
+    reasoningTokens: BigInt(r.reasoning_tokens as string),
+    audioInputTokens: BigInt(r.audio_input_tokens as string),
+    audioSeconds: fixed3(r.audio_seconds as string),
+    costNanos: BigInt(r.cost_nanos as string),
+    estimatedCostNanos: BigInt(r.estimated_cost_nanos as string),
+    estimatedRequests: BigInt(r.estimated_requests as string),
+    unpricedRequests: BigInt(r.unpriced_requests as string),
+  }));
+}
+
+/** numeric sums come back as exact decimal text; normalise to 3 places without going through a float. */
+function fixed3(text: string): string {
+  const [whole, fraction = ''] = text.split('.');
+  return `${whole}.${fraction.padEnd(3, '0').slice(0, 3)}`;
+}
+
+export async function queryHistograms(db: Pick<DataSource, 'query'>, range: RollupRange): Promise<HistogramRow[]> {
+  const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), range.tz];
+  const where = filterSql(range.filters, params);
+  const dims = range.groupBy.filter((d) => d !== 'price');
+  const inner = 'sum(r.latency_count) AS latency_count, sum(r.ttfb_count) AS ttfb_count';
+  const outerGroups = dims.map((d) => `x.g_${d}`);
+  const sql = `WITH ${partsSql(range.interval)}
+    SELECT p.bucket, p.label, ${[...outerGroups, 'x.bucket AS histogram_bucket', 'sum(x.latency_count)::int8 AS latency_count', 'sum(x.ttfb_count)::int8 AS ttfb_count'].join(', ')}
+    FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, 'usage_latency_daily', 'usage_latency_hourly', where, 'bucket')}
+    GROUP BY ${['p.bucket', 'p.label', ...outerGroups, 'x.bucket'].join(', ')}`;
+  const rows = (await db.query(sql, params)) as Record<string, unknown>[];
+  const byKey = new Map<string, HistogramRow>();
+  for (const r of rows) {
+    const groups = groupsOf(dims, r);
+    const bucket = (r.bucket as Date | null) ?? null;
+    const key = `${bucket?.getTime() ?? ''}|${dims.map((d) => groups[d] ?? '').join('|')}`;
+    let entry = byKey.get(key);
+    if (!entry) byKey.set(key, (entry = { bucket, label: (r.label as string | null) ?? null, groups, latency: new Map(), ttfb: new Map() }));
+    const b = Number(r.histogram_bucket);
+    const latency = Number(r.latency_count);
+    const ttfb = Number(r.ttfb_count);
+    if (latency) entry.latency.set(b, latency);
+    if (ttfb) entry.ttfb.set(b, ttfb);
+  }
+  return [...byKey.values()];
+}

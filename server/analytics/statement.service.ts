@@ -1,0 +1,197 @@
+// Monthly statement per org: one line per feature, model and unit price, read from the rollups.
+// Line costs are sums of per-event integer nano-dollars, so the lines add up to the total exactly.
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { notFound } from '../http/openai-error.js';
+import { nanosToUsd } from '../pricing/cost.js';
+import type { StatementQueryInput } from './analytics.dto.js';
+import { AnalyticsService, labelOf } from './analytics.service.js';
+import { csvRow } from './csv.js';
+import { queryUsage, type UsageRow } from './rollup-query.js';
+
+export interface UnitPricesUsd {
+  priceId: number;
+  effectiveFrom: string;
+  serviceTier: string;
+  inputPerMtok: string | null;
+  cachedInputPerMtok: string | null;
+  outputPerMtok: string | null;
+  audioInputPerMtok: string | null;
+  perAudioMinute: string | null;
+  /** The price row was replaced by a later correction (the events were charged at it before). */
+  retired: boolean;
+}
+
+export interface StatementLine {
+  featureId: string | null;
+  feature: string;
+  model: string | null;
+  requests: number;
+  inputTokens: number;
+  cachedTokens: number;
+  audioInputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  audioSeconds: string;
+  /** Rounded to 4 decimals for reading; audioSeconds is exact. */
+  audioMinutes: string;
+  unitPrices: UnitPricesUsd | null;
+  costNanos: string;
+  costUsd: string;
+  estimatedRequests: number;
+  /** Requests with no price: tokens are counted, cost is unknown and not in costNanos. */
+  unpricedRequests: number;
+}
+
+export interface Statement {
+  org: { id: string; name: string };
+  month: string;
+  tz: string;
+  from: string;
+  to: string;
+  currency: 'USD';
+  approximate: boolean;
+  lines: StatementLine[];
+  total: Omit<StatementLine, 'featureId' | 'feature' | 'model' | 'unitPrices'>;
+}
+
+const minutes = (seconds: string) => {
+  const millis = BigInt(seconds.replace('.', ''));
+  const tenThousandths = (millis * 10n + 30n) / 60n; // minutes x 1e4, half up
+  return `${tenThousandths / 10_000n}.${(tenThousandths % 10_000n).toString().padStart(4, '0')}`;
+};
+
+const addSeconds = (a: string, b: string) => {
+  const sum = BigInt(a.replace('.', '')) + BigInt(b.replace('.', ''));
+  return `${sum / 1000n}.${(sum % 1000n).toString().padStart(3, '0')}`;
+};
+
+@Injectable()
+export class StatementService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly analytics: AnalyticsService,
+  ) {}
+
+  async statement(input: StatementQueryInput): Promise<Statement> {
+    const [org] = (await this.dataSource.query(`SELECT id, name FROM orgs WHERE id = $1`, [input.org])) as Array<{ id: string; name: string }>;
+    if (!org) throw notFound(`No org with id ${input.org}.`);
+    const [year, month] = input.month.split('-').map(Number);
+    const next = month === 12 ? `${year + 1}-01` : `${year}-${String(month + 1).padStart(2, '0')}`;
+    const range = await this.analytics.resolveRange(`${input.month}-01`, `${next}-01`, input.tz, { wholeHours: true });
+    const rows = await queryUsage(this.dataSource, {
+      from: range.from,
+      to: range.to,
+      tz: input.tz,
+      groupBy: ['feature', 'model', 'price'],
+      filters: { org: [org.id] },
+    });
+    const priceIds = [...new Set(rows.map((r) => r.groups.price).filter((p): p is string => p !== null && p !== undefined))].map(Number);
+    const prices = new Map<number, UnitPricesUsd>();
+    if (priceIds.length) {
+      const found = (await this.dataSource.query(
+        `SELECT id, service_tier, effective_from, input_per_mtok, cached_input_per_mtok, output_per_mtok, audio_input_per_mtok,
+           per_audio_minute, retired_at FROM prices WHERE id = ANY($1::int[])`,
+        [priceIds],
+      )) as Array<Record<string, unknown>>;
+      for (const p of found) {
+        const id = Number(p.id);
+        prices.set(id, {
+          priceId: id,
+          effectiveFrom: (p.effective_from as Date).toISOString(),
+          serviceTier: p.service_tier as string,
+          inputPerMtok: p.input_per_mtok as string | null,
+          cachedInputPerMtok: p.cached_input_per_mtok as string | null,
+          outputPerMtok: p.output_per_mtok as string | null,
+          audioInputPerMtok: p.audio_input_per_mtok as string | null,
+          perAudioMinute: p.per_audio_minute as string | null,
+          retired: p.retired_at !== null,
+        });
+      }
+    }
+    const labels = await this.analytics.labels();
+    const lines = rows.map((r) => this.line(r, labelOf(labels, 'feature', r.groups.feature ?? null), prices));
+    lines.sort((a, b) => a.feature.localeCompare(b.feature) || (a.model ?? '').localeCompare(b.model ?? '') || (a.unitPrices?.effectiveFrom ?? '').localeCompare(b.unitPrices?.effectiveFrom ?? ''));
+    const total = lines.reduce(
+      (t, l) => ({
+        requests: t.requests + l.requests,
+        inputTokens: t.inputTokens + l.inputTokens,
+        cachedTokens: t.cachedTokens + l.cachedTokens,
+        audioInputTokens: t.audioInputTokens + l.audioInputTokens,
+        outputTokens: t.outputTokens + l.outputTokens,
+        reasoningTokens: t.reasoningTokens + l.reasoningTokens,
+        audioSeconds: addSeconds(t.audioSeconds, l.audioSeconds),
+        audioMinutes: '',
+        costNanos: (BigInt(t.costNanos) + BigInt(l.costNanos)).toString(),
+        costUsd: '',
+        estimatedRequests: t.estimatedRequests + l.estimatedRequests,
+        unpricedRequests: t.unpricedRequests + l.unpricedRequests,
+      }),
+      { requests: 0, inputTokens: 0, cachedTokens: 0, audioInputTokens: 0, outputTokens: 0, reasoningTokens: 0, audioSeconds: '0.000', audioMinutes: '', costNanos: '0', costUsd: '', estimatedRequests: 0, unpricedRequests: 0 },
+    );
+    total.audioMinutes = minutes(total.audioSeconds);
+    total.costUsd = nanosToUsd(total.costNanos);
+    return {
+      org,
+      month: input.month,
+      tz: input.tz,
+      from: range.from.toISOString(),
+      to: range.to.toISOString(),
+      currency: 'USD',
+      approximate: range.approximate,
+      lines,
+      total,
+    };
+  }
+
+  private line(r: UsageRow, feature: string, prices: Map<number, UnitPricesUsd>): StatementLine {
+    const priceId = r.groups.price ? Number(r.groups.price) : null;
+    return {
+      featureId: r.groups.feature ?? null,
+      feature,
+      model: r.groups.model ?? null,
+      requests: Number(r.requests),
+      inputTokens: Number(r.inputTokens),
+      cachedTokens: Number(r.cachedTokens),
+      audioInputTokens: Number(r.audioInputTokens),
+      outputTokens: Number(r.outputTokens),
+      reasoningTokens: Number(r.reasoningTokens),
+      audioSeconds: r.audioSeconds,
+      audioMinutes: minutes(r.audioSeconds),
+      unitPrices: priceId === null ? null : (prices.get(priceId) ?? null),
+      costNanos: r.costNanos.toString(),
+      costUsd: nanosToUsd(r.costNanos),
+      estimatedRequests: Number(r.estimatedRequests),
+      unpricedRequests: Number(r.unpricedRequests),
+    };
+  }
+
+  static readonly CSV_HEADER = [
+    'org', 'month', 'time_zone', 'feature', 'model', 'service_tier', 'price_id', 'requests', 'input_tokens', 'cached_input_tokens',
+    'audio_input_tokens', 'output_tokens', 'reasoning_tokens', 'audio_minutes', 'input_usd_per_mtok', 'cached_input_usd_per_mtok',
+    'output_usd_per_mtok', 'audio_input_usd_per_mtok', 'usd_per_audio_minute', 'unpriced_requests', 'cost_nanos', 'cost_usd',
+  ];
+
+  /** The statement as CSV: a header, one row per line, and a TOTAL row. */
+  toCsv(s: Statement): string {
+    const rows = [csvRow(StatementService.CSV_HEADER)];
+    for (const l of s.lines) {
+      const p = l.unitPrices;
+      rows.push(
+        csvRow([
+          s.org.name, s.month, s.tz, l.feature, l.model, p?.serviceTier, p?.priceId, l.requests, l.inputTokens, l.cachedTokens,
+          l.audioInputTokens, l.outputTokens, l.reasoningTokens, l.audioMinutes, p?.inputPerMtok, p?.cachedInputPerMtok,
+          p?.outputPerMtok, p?.audioInputPerMtok, p?.perAudioMinute, l.unpricedRequests, l.costNanos, l.costUsd,
+        ]),
+      );
+    }
+    const t = s.total;
+    rows.push(
+      csvRow([
+        s.org.name, s.month, s.tz, 'TOTAL', null, null, null, t.requests, t.inputTokens, t.cachedTokens, t.audioInputTokens,
+        t.outputTokens, t.reasoningTokens, t.audioMinutes, null, null, null, null, null, t.unpricedRequests, t.costNanos, t.costUsd,
+      ]),
+    );
+    return rows.join('');
+  }
+}
