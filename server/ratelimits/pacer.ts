@@ -81,10 +81,14 @@ function available(bucket: Bucket, now: number): number {
 /** Milliseconds until `need` units are available; 0 when they are now. */
 function msUntil(bucket: Bucket | undefined, need: number, now: number): number {
   if (!bucket) return 0;
-  const wanted = Math.min(need, bucket.limit); // a request above the whole limit can never fit: let OpenAI say so
   const level = available(bucket, now);
-  if (level >= wanted) return 0;
-  return Math.ceil((wanted - level) / bucket.perMs) + SAFETY_MS;
+  if (level >= need) return 0;
+  return Math.ceil((need - level) / bucket.perMs) + SAFETY_MS;
+}
+
+/** For one request: one that needs more than the whole limit can never fit, so OpenAI should say so, not us. */
+function msUntilFits(bucket: Bucket | undefined, need: number, now: number): number {
+  return bucket && need > bucket.limit ? 0 : msUntil(bucket, need, now);
 }
 
 function update(current: Bucket | undefined, limit: number | undefined, remaining: number | undefined, resetMs: number | undefined, unconfirmed: number, now: number): Bucket | undefined {
@@ -169,10 +173,12 @@ export class Pacer {
   /** 0 when a request needing `tokens` may go now, else the estimated wait (Infinity: wait for the probe). */
   private waitMs(lane: Lane, tokens: number, now: number): number {
     if (!lane.known) return lane.inFlight === 0 ? 0 : Infinity;
-    return Math.max(msUntil(lane.requests, 1, now), msUntil(lane.tokens, tokens, now));
+    return Math.max(msUntil(lane.requests, 1, now), msUntilFits(lane.tokens, tokens, now));
   }
 
-  private dispatch(lane: Lane, tokens: number, now: number, waitedMs: number): PacingTicket {
+  private dispatch(lane: Lane, asked: number, now: number, waitedMs: number): PacingTicket {
+    // A request above the whole token limit will be refused without spending anything.
+    const tokens = lane.tokens && asked > lane.tokens.limit ? 0 : asked;
     lane.inFlight++;
     lane.inFlightTokens += tokens;
     if (lane.requests) lane.requests.level = available(lane.requests, now) - 1;
@@ -208,7 +214,7 @@ export class Pacer {
 
   private refusal(lane: Lane, tokens: number, now: number, reason: PaceRefusal['reason'], requests = 1): PaceRefusal {
     const requestsWait = msUntil(lane.requests, requests, now);
-    const tokensWait = msUntil(lane.tokens, tokens, now);
+    const tokensWait = msUntilFits(lane.tokens, tokens, now);
     // Unknown lane (the probe has not answered): suggest a short retry.
     const retryAfterMs = Math.max(requestsWait, tokensWait, lane.known ? 1 : 1000);
     return { resource: tokensWait > requestsWait ? 'tokens' : 'requests', reason, retryAfterMs };

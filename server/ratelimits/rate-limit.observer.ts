@@ -15,6 +15,8 @@ export interface ObservedCall {
   readonly upstreamAt: number;
   /** When the upstream body ended; 0 if it did not end normally. */
   readonly upstreamDoneAt: number;
+  /** When the client's response ended; 0 if unknown. */
+  readonly endedAt?: number;
   readonly paced?: PacingTicket;
   readonly upstream?: unknown;
   readonly route?: { readonly featureSlug: string; readonly org: { readonly openaiOrgId: string } };
@@ -71,7 +73,8 @@ export class RateLimitObserver {
       if (call.upstreamAt > 0 && call.upstreamDoneAt >= call.upstreamAt) {
         const upstreamMs = call.upstreamDoneAt - call.upstreamAt;
         const waited = call.paced?.waitedMs ?? 0;
-        this.metrics.observeAddedLatency(Math.max(0, performance.now() - call.started - upstreamMs - waited));
+        const total = (call.endedAt || performance.now()) - call.started;
+        this.metrics.observeAddedLatency(Math.max(0, total - upstreamMs - waited));
       }
     } catch {
       // Metrics must never break a request; the ledger row is already queued.

@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack.js';
 
+const METRICS_TOKEN = 'metrics-token-0123456789';
 const RPM = 120; // refills one request every 500 ms
 const BURST = RPM + 10;
 
@@ -16,7 +17,7 @@ beforeAll(async () => {
       // One request every 30 s: past the wait bound, the gateway answers 429 itself.
       { id: 'org-slow', limits: { 'gpt-4o-mini': { rpm: 2, tpm: 10_000_000 } } },
     ],
-    env: { PACING_ORGS: 'org-paced,org-slow', PACING_MAX_WAIT_MS: '15000', PACING_MAX_QUEUE: '500' },
+    env: { PACING_ORGS: 'org-paced,org-slow', PACING_MAX_WAIT_MS: '15000', PACING_MAX_QUEUE: '500', METRICS_TOKEN },
   });
 });
 afterAll(() => stack?.close());
@@ -88,5 +89,16 @@ describe('pacing', () => {
     expect(pacedEvents.every((e) => e.status === 429 && e.upstream_request_id === null)).toBe(true);
     const { rows } = await stack.db.query(`SELECT sum(paced)::int AS paced, sum(rate_limit_requests)::int AS rl FROM throttle_minutes WHERE org_id = $1`, [stack.orgs[2].id]);
     expect(rows[0]).toEqual({ paced: 3, rl: 0 });
+  });
+
+  it('reports the waits and the gateway\'s own 429s on /metrics, which asks for METRICS_TOKEN when one is set', async () => {
+    expect((await fetch(`${stack.url}/metrics`)).status).toBe(401);
+    const res = await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1]);
+    expect(value(/^tallygate_pacing_wait_seconds_count (\d+)$/m)).toBeGreaterThanOrEqual(10);
+    expect(value(/^tallygate_429_total\{[^}]*kind="paced"[^}]*\} (\d+)$/m)).toBe(3);
+    expect(value(/^tallygate_pacing_queued_requests (\d+)$/m)).toBe(0);
   });
 });
