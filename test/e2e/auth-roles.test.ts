@@ -26,10 +26,12 @@ interface Policy {
   /** Money routes never open to engineers. */
   noEngineerOn?: RegExp;
 }
-const MONEY = /spend|cost|statement|export|budget|forecast|invoice/i;
+const MONEY = /spend|cost|statement|export|budget|forecast|invoice|month-to-date/i;
 const POLICY: Policy[] = [
   { prefix: '/api/auth/sign-in', public: true },
   { prefix: '/api/auth/', required: ['finance', 'engineer'] },
+  // Finance reads the price table its statements are computed from; only admins change it.
+  { prefix: '/api/admin/prices', optional: ['finance'], adminWrites: true },
   { prefix: '/api/admin/', required: [] },
   { prefix: '/api/analytics/', optional: ['finance', 'engineer'], noEngineerOn: MONEY },
   { prefix: '/api/budgets', required: ['finance'], noEngineerOn: MONEY },
@@ -145,10 +147,10 @@ describe('role matrix', () => {
       if (!route.public && !route.roles) problems.push(`${name}: no @Roles or @Public`);
       if (route.public !== Boolean(policy.public)) problems.push(`${name}: ${route.public ? 'public but policy says signed-in only' : 'must be @Public'}`);
       if (route.public) continue;
-      const declared = new Set((route.roles ?? []).filter((r) => r !== 'admin'));
+      const declared = new Set<Role>((route.roles ?? []).filter((r) => r !== 'admin'));
       const writes = route.method !== 'GET' && policy.adminWrites;
       for (const role of writes ? [] : (policy.required ?? [])) if (!declared.has(role)) problems.push(`${name}: must allow ${role}`);
-      const permitted = new Set(writes ? [] : [...(policy.required ?? []), ...(policy.optional ?? [])]);
+      const permitted = new Set<Role>(writes ? [] : [...(policy.required ?? []), ...(policy.optional ?? [])]);
       for (const role of declared) if (!permitted.has(role)) problems.push(`${name}: must not allow ${role}`);
       if (policy.noEngineerOn?.test(route.path) && declared.has('engineer')) problems.push(`${name}: money data is not for engineers`);
     }
