@@ -20,35 +20,28 @@ export class OpenAIErrorFilter implements ExceptionFilter {
   }
 }
 
+/** Body-parsing failures reach us as Fastify errors or as Nest's HttpException mapping of them. */
+const PARSE_ERRORS: Record<number, { message: string; code: string }> = {
+  413: { message: 'Request body is larger than this gateway accepts (see BODY_LIMIT_BYTES).', code: 'request_too_large' },
+  415: { message: 'Unsupported content-type: send application/json (or multipart/form-data for audio).', code: 'unsupported_media_type' },
+};
+
 export function toOpenAIError(exception: unknown): OpenAIError {
   if (exception instanceof OpenAIError) return exception;
+  const known = exception as { statusCode?: number; code?: string; message?: string };
+  const status = exception instanceof HttpException ? exception.getStatus() : known.statusCode;
+  if (typeof status !== 'number' || status >= 500) {
+    return new OpenAIError(500, 'The gateway had an internal error while processing your request.', 'server_error', 'internal_error', null, true);
+  }
+  if (PARSE_ERRORS[status]) return new OpenAIError(status, PARSE_ERRORS[status].message, 'invalid_request_error', PARSE_ERRORS[status].code);
+  let message = known.message ?? 'Bad request';
   if (exception instanceof HttpException) {
-    const status = exception.getStatus();
     const response = exception.getResponse();
-    const message =
-      typeof response === 'object' && response && 'message' in response
-        ? [response.message].flat().join('; ')
-        : exception.message;
-    const type = status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
-    return new OpenAIError(status, message, type, status === 404 ? 'not_found' : null);
+    if (typeof response === 'object' && response && 'message' in response) message = [response.message].flat().join('; ');
   }
-  const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
-  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
-    return fastifyErrorToOpenAI(fastifyError.statusCode, fastifyError.code, fastifyError.message ?? 'Bad request');
+  if (known.code?.startsWith('FST_ERR_CTP') || /JSON/.test(message)) {
+    return new OpenAIError(400, 'We could not parse the JSON body of your request. The request body must be valid JSON.', 'invalid_request_error', 'invalid_json');
   }
-  return new OpenAIError(500, 'The gateway had an internal error while processing your request.', 'server_error', 'internal_error', null, true);
-}
-
-function fastifyErrorToOpenAI(status: number, code: string | undefined, message: string): OpenAIError {
-  switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new OpenAIError(413, 'Request body is larger than this gateway accepts (see BODY_LIMIT_BYTES).', 'invalid_request_error', 'request_too_large');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new OpenAIError(415, 'Unsupported content-type: send application/json (or multipart/form-data for audio).', 'invalid_request_error', 'unsupported_media_type');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new OpenAIError(400, 'We could not parse the JSON body of your request. The request body must be valid JSON.', 'invalid_request_error', 'invalid_json');
-    default:
-      return new OpenAIError(status, message, 'invalid_request_error', null);
-  }
+  const type = status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : 'invalid_request_error';
+  return new OpenAIError(status, message, type, status === 404 ? 'not_found' : null);
 }
