@@ -1,235 +1,317 @@
-// The dashboard's view of the analytics and rate-limit APIs. Pages ask for what they draw
-// (grouped series, totals, statements, headroom); this module knows the endpoints and their
-// shapes, so wiring to a changed API happens here and nowhere else.
+// The dashboard's view of the analytics API (/api/analytics, docs/api-analytics.md) and the
+// rate-limit API (/api/headroom, /api/throttling, docs/api-ratelimits.md). Pages ask for what they
+// draw; this module knows the endpoints and their shapes, so API changes are wired here only.
 import { api, type Query } from './api.js';
-import { remember, type Dimension } from './catalog.js';
-import { resolveRange, type Filters } from './filters.js';
+import { remember } from './catalog.js';
+import { resolveRange, type Bucket, type Filters } from './filters.js';
+import { formatBucket } from './format.js';
 
 export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint';
-export type Metric = 'cost' | 'requests' | 'tokens' | 'errors' | 'throttled';
+type Dim = 'org' | 'feature' | 'model';
+
+// ---------------------------------------------------------------- API shapes (as the server sends them)
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+export interface UsageTotals {
+  spendNanos: string;
+  requests: number;
+  errors: number;
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  estimatedRequests: number;
+  unpricedRequests: number;
+  latencyMs?: Percentiles;
+  ttfbMs?: Percentiles;
+}
+export interface UsagePoint extends UsageTotals {
+  bucket: string | null;
+  label: string | null;
+  group: Partial<Record<GroupBy, string | null>>;
+  groupLabel: string | null;
+}
+export interface UsageReport {
+  meta: { from: string; to: string; tz: string; approximate: boolean };
+  series: UsagePoint[];
+  totals: UsageTotals;
+}
+export interface MonthToDate {
+  meta: { tz: string; asOf: string; monthStart: string; through: string; previousFrom: string; previousTo: string };
+  lines: Array<{ group: string | null; groupLabel: string | null; spendNanos: string; forecastNanos: string; previousNanos: string; changePct: number | null; requests: number }>;
+  totals: { spendNanos: string; forecastNanos: string; previousNanos: string; changePct: number | null; requests: number };
+}
+export interface StatementLine {
+  featureId: string | null;
+  feature: string;
+  model: string | null;
+  requests: number;
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  audioMinutes: string;
+  costNanos: string;
+  estimatedRequests: number;
+  unpricedRequests: number;
+}
+export interface Statement {
+  org: { id: string; name: string };
+  month: string;
+  tz: string;
+  lines: StatementLine[];
+  total: Omit<StatementLine, 'featureId' | 'feature' | 'model'>;
+}
+interface OrgRef {
+  id: string;
+  name: string;
+  openaiOrgId: string;
+}
+export interface HeadroomValue {
+  limit: number;
+  remaining: number;
+  resetMs: number | null;
+  resetAt: string | null;
+  utilisation: number;
+  utilisationNow: number;
+}
+export interface LatestHeadroom {
+  org: OrgRef;
+  model: string;
+  observedAt: string;
+  requests: HeadroomValue | null;
+  tokens: HeadroomValue | null;
+  projectTokens: HeadroomValue | null;
+  utilisationNow: number;
+}
+interface HeadroomPoint {
+  minute: string;
+  limitRequests: number | null;
+  remainingRequests: number | null;
+  limitTokens: number | null;
+  remainingTokens: number | null;
+}
+export interface ThrottleCounts {
+  requests: number;
+  rateLimitRequests: number;
+  rateLimitTokens: number;
+  requestTooLarge: number;
+  quota: number;
+  paced: number;
+  retries: number;
+  throttled: number;
+}
+interface FeatureRef {
+  id: string | null;
+  slug: string | null;
+}
+
+// ---------------------------------------------------------------- queries
+
+const DAY = 86_400_000;
+/** The rate-limit API keeps per-minute history and answers at most 31 days at a time. */
+const RATE_LIMIT_MAX_MS = 31 * DAY;
+
+function range(f: Filters, maxMs = Infinity): { from: string; to: string } {
+  const { from, to } = resolveRange(f);
+  const start = Math.max(from.getTime(), to.getTime() - maxMs);
+  return { from: new Date(start).toISOString(), to: to.toISOString() };
+}
+
+const filterQuery = (f: Filters): Query => ({ org: f.org, feature: f.feature, model: f.model });
+
+const HOUR = 3_600_000;
+
+/** Usage is rolled up by the hour: the analytics API takes whole hours, so widen to them. */
+export function usageQuery(f: Filters, extra: Query = {}): Query {
+  const { from, to } = resolveRange(f);
+  const start = Math.floor(from.getTime() / HOUR) * HOUR;
+  const end = Math.ceil(to.getTime() / HOUR) * HOUR;
+  return { from: new Date(start).toISOString(), to: new Date(Math.max(end, start + HOUR)).toISOString(), tz: f.tz, ...filterQuery(f), ...extra };
+}
+
+function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
+  if (groupBy.length !== 1 || groupBy[0] === 'endpoint') return;
+  for (const p of points) remember(groupBy[0] as Dim, p.group[groupBy[0]], p.groupLabel);
+}
+
+export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean }, signal?: AbortSignal): Promise<UsageReport> {
+  let q = usageQuery(f, { interval: options.interval, groupBy: options.groupBy });
+  if (options.previous) {
+    const from = Date.parse(String(q.from));
+    const to = Date.parse(String(q.to));
+    q = { ...q, from: new Date(from - (to - from)).toISOString(), to: new Date(from).toISOString() };
+  }
+  const report = await api.get<UsageReport>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
+  rememberPoints(report.series, options.groupBy ? [options.groupBy] : []);
+  return report;
+}
 
 export interface Group {
   key: string;
   name: string;
-  /** One value per bucket: nano-dollars (decimal strings) for cost, counts otherwise. */
+  /** Nano-dollars per bucket (decimal strings). */
   values: string[];
-  totals: GroupTotals;
-}
-export interface GroupTotals {
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  costNanos: string;
-  /** Requests whose cost is unknown (model without a price): never counted as $0. */
-  unpricedRequests: number;
-  /** Requests whose tokens were estimated (aborted streams). */
-  estimatedRequests: number;
+  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; unpricedRequests: number; estimatedRequests: number };
 }
 export interface GroupedSeries {
   buckets: string[];
+  labels: string[];
   groups: Group[];
 }
 
-export function rangeQuery(f: Filters): Query {
-  const { from, to } = resolveRange(f);
-  return { from: from.toISOString(), to: to.toISOString(), tz: f.tz, org: f.org, feature: f.feature, model: f.model };
+/** Spend per bucket for each value of one dimension, from /api/analytics/spend. */
+export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal): Promise<GroupedSeries> {
+  const report = await usage(f, { interval: f.bucket, groupBy }, signal);
+  const buckets = [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
+  const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
+  const index = new Map(buckets.map((b, i) => [b, i]));
+  const groups = new Map<string, Group>();
+  for (const p of report.series) {
+    const key = p.group[groupBy] ?? '';
+    let g = groups.get(key);
+    if (!g) {
+      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0 } };
+      groups.set(key, g);
+    }
+    const i = index.get(p.bucket ?? '')!;
+    g.values[i] = (BigInt(g.values[i]) + BigInt(p.spendNanos)).toString();
+    g.totals.requests += p.requests;
+    g.totals.inputTokens += p.inputTokens;
+    g.totals.outputTokens += p.outputTokens;
+    g.totals.costNanos = (BigInt(g.totals.costNanos) + BigInt(p.spendNanos)).toString();
+    g.totals.unpricedRequests += p.unpricedRequests;
+    g.totals.estimatedRequests += p.estimatedRequests;
+  }
+  const sorted = [...groups.values()].sort((a, b) => (BigInt(b.totals.costNanos) > BigInt(a.totals.costNanos) ? 1 : -1));
+  return { buckets, labels, groups: sorted };
 }
 
-const asNumber = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : 0);
-const asNanos = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '0');
-
-type Row = Record<string, unknown>;
-
-/** Spend/requests per bucket grouped by a dimension. */
-export async function groupedSeries(f: Filters, groupBy: GroupBy, metric: Metric, signal?: AbortSignal): Promise<GroupedSeries> {
-  const body = await api.get<{ buckets?: string[]; series?: Row[]; rows?: Row[] }>('/api/analytics/series', { ...rangeQuery(f), bucket: f.bucket, groupBy, metric }, signal);
-  const buckets = body.buckets ?? [];
-  const groups = (body.series ?? []).map((s): Group => {
-    const key = String(s.key ?? s.id ?? '');
-    const name = String(s.name ?? s.label ?? key);
-    if (groupBy !== 'endpoint') remember(groupBy as Dimension, key, name);
-    const totals = (s.totals ?? {}) as Row;
-    return {
-      key,
-      name,
-      values: ((s.values ?? s.data ?? []) as unknown[]).map((v) => String(v ?? '0')),
-      totals: {
-        requests: asNumber(totals.requests),
-        inputTokens: asNumber(totals.inputTokens),
-        outputTokens: asNumber(totals.outputTokens),
-        costNanos: asNanos(totals.costNanos),
-        unpricedRequests: asNumber(totals.unpricedRequests),
-        estimatedRequests: asNumber(totals.estimatedRequests),
-      },
-    };
-  });
-  return { buckets, groups };
-}
-
-export interface Kpis {
-  mtdCostNanos: string;
-  forecastCostNanos: string | null;
-  previousMonthCostNanos: string | null;
-  requests: number;
-  previousRequests: number | null;
-  errorRate: number;
-  previousErrorRate: number | null;
-  throttledShare: number;
-  previousThrottledShare: number | null;
-  unpricedRequests: number;
-}
-
-export async function kpis(f: Filters, signal?: AbortSignal): Promise<Kpis> {
-  const body = await api.get<Row>('/api/analytics/summary', rangeQuery(f), signal);
-  const n = (k: string) => (body[k] === null || body[k] === undefined ? null : asNumber(body[k]));
-  return {
-    mtdCostNanos: asNanos(body.mtdCostNanos),
-    forecastCostNanos: body.forecastCostNanos == null ? null : asNanos(body.forecastCostNanos),
-    previousMonthCostNanos: body.previousMonthCostNanos == null ? null : asNanos(body.previousMonthCostNanos),
-    requests: asNumber(body.requests),
-    previousRequests: n('previousRequests'),
-    errorRate: asNumber(body.errorRate),
-    previousErrorRate: n('previousErrorRate'),
-    throttledShare: asNumber(body.throttledShare),
-    previousThrottledShare: n('previousThrottledShare'),
-    unpricedRequests: asNumber(body.unpricedRequests),
-  };
-}
-
-export interface StatementLine {
-  feature: string;
-  model: string;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  costNanos: string | null;
-  estimated: boolean;
-}
-export interface Statement {
-  org: string;
-  month: string;
-  lines: StatementLine[];
-  totalNanos: string;
-  unpricedRequests: number;
+export async function monthToDate(f: Filters, signal?: AbortSignal): Promise<MonthToDate> {
+  return api.get<MonthToDate>('/api/analytics/month-to-date', { tz: f.tz, org: f.org, feature: f.feature, groupBy: 'feature' }, signal);
 }
 
 export async function statement(orgId: string, month: string, tz: string, signal?: AbortSignal): Promise<Statement> {
-  const body = await api.get<Row>(`/api/analytics/statements/${orgId}`, { month, tz }, signal);
-  return {
-    org: String(body.orgName ?? body.org ?? orgId),
-    month,
-    lines: ((body.lines ?? []) as Row[]).map((l) => ({
-      feature: String(l.featureName ?? l.feature ?? '(none)'),
-      model: String(l.model ?? '(none)'),
-      requests: asNumber(l.requests),
-      inputTokens: asNumber(l.inputTokens),
-      outputTokens: asNumber(l.outputTokens),
-      costNanos: l.costNanos == null ? null : asNanos(l.costNanos),
-      estimated: !!l.estimated,
-    })),
-    totalNanos: asNanos(body.totalNanos ?? body.totalCostNanos),
-    unpricedRequests: asNumber(body.unpricedRequests),
-  };
+  return api.get<Statement>('/api/analytics/statements', { org: orgId, month, tz }, signal);
 }
-
-export const statementCsvPath = (orgId: string) => `/api/analytics/statements/${orgId}.csv`;
-export const seriesCsvPath = '/api/analytics/series.csv';
-export const eventsCsvPath = '/api/analytics/events.csv';
-
-// ---------------------------------------------------------------- rate limits
-
-export interface Headroom {
-  orgId: string;
-  orgName: string;
-  model: string;
-  buckets: string[];
-  limitRequests: Array<number | null>;
-  remainingRequests: Array<number | null>;
-  limitTokens: Array<number | null>;
-  remainingTokens: Array<number | null>;
-  resetRequestsSeconds: number | null;
-  resetTokensSeconds: number | null;
-}
-
-export async function headroom(f: Filters, signal?: AbortSignal): Promise<Headroom[]> {
-  const body = await api.get<{ series?: Row[] } | Row[]>('/api/headroom', { ...rangeQuery(f), bucket: f.bucket === 'month' ? 'day' : f.bucket }, signal);
-  const rows = Array.isArray(body) ? body : (body.series ?? []);
-  return rows.map((r) => {
-    const nums = (k: string) => ((r[k] ?? []) as unknown[]).map((v) => (v === null || v === undefined ? null : asNumber(v)));
-    remember('org', String(r.orgId), String(r.orgName ?? r.orgId));
-    remember('model', String(r.model), String(r.model));
-    return {
-      orgId: String(r.orgId),
-      orgName: String(r.orgName ?? r.orgId),
-      model: String(r.model),
-      buckets: (r.buckets ?? []) as string[],
-      limitRequests: nums('limitRequests'),
-      remainingRequests: nums('remainingRequests'),
-      limitTokens: nums('limitTokens'),
-      remainingTokens: nums('remainingTokens'),
-      resetRequestsSeconds: r.resetRequestsSeconds == null ? null : asNumber(r.resetRequestsSeconds),
-      resetTokensSeconds: r.resetTokensSeconds == null ? null : asNumber(r.resetTokensSeconds),
-    };
-  });
-}
-
-export interface ClosestToLimit {
-  orgId: string;
-  orgName: string;
-  model: string;
-  kind: 'requests' | 'tokens';
-  used: number;
-  limit: number;
-  remaining: number;
-  resetSeconds: number | null;
-  observedAt: string;
-}
-
-export async function closestToLimit(signal?: AbortSignal): Promise<ClosestToLimit[]> {
-  const body = await api.get<Row[] | { items?: Row[] }>('/api/headroom/closest', { limit: 5 }, signal);
-  const rows = Array.isArray(body) ? body : (body.items ?? []);
-  return rows.map((r) => ({
-    orgId: String(r.orgId),
-    orgName: String(r.orgName ?? r.orgId),
-    model: String(r.model),
-    kind: r.kind === 'tokens' ? 'tokens' : 'requests',
-    used: asNumber(r.usedShare ?? r.used),
-    limit: asNumber(r.limit),
-    remaining: asNumber(r.remaining),
-    resetSeconds: r.resetSeconds == null ? null : asNumber(r.resetSeconds),
-    observedAt: String(r.observedAt ?? ''),
-  }));
-}
-
-export interface ThrottlingByFeature {
-  buckets: string[];
-  features: Array<{ key: string; name: string; requests: number[]; tokens: number[]; quota: number[]; retries: number }>;
-}
-
-export async function throttling(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
-  const body = await api.get<Row>('/api/throttling', { ...rangeQuery(f), bucket: f.bucket }, signal);
-  const features = ((body.features ?? body.series ?? []) as Row[]).map((r) => {
-    remember('feature', String(r.featureId ?? r.key), String(r.featureName ?? r.name ?? r.key));
-    const arr = (k: string) => ((r[k] ?? []) as unknown[]).map(asNumber);
-    return { key: String(r.featureId ?? r.key), name: String(r.featureName ?? r.name ?? r.key), requests: arr('requests'), tokens: arr('tokens'), quota: arr('quota'), retries: asNumber(r.retries) };
-  });
-  return { buckets: (body.buckets ?? []) as string[], features };
-}
+export const statementCsv = (orgId: string, month: string, tz: string) => ({ path: '/api/analytics/statements', query: { org: orgId, month, tz, format: 'csv' } });
+export const eventsCsv = (f: Filters) => ({ path: '/api/analytics/exports/usage-events.csv', query: usageQuery(f) });
 
 export interface LatencyByFeature {
   key: string;
   name: string;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  ttfbP50: number | null;
-  ttfbP95: number | null;
   requests: number;
+  latency: Percentiles;
+  ttfb: Percentiles;
+}
+export async function latencyByFeature(f: Filters, signal?: AbortSignal): Promise<LatencyByFeature[]> {
+  const report = await usage(f, { groupBy: 'feature', latency: true }, signal);
+  const none = { p50: null, p95: null, p99: null };
+  return report.series.map((p) => ({ key: p.group.feature ?? '', name: p.groupLabel ?? '(none)', requests: p.requests, latency: p.latencyMs ?? none, ttfb: p.ttfbMs ?? none }));
 }
 
-export async function latency(f: Filters, signal?: AbortSignal): Promise<LatencyByFeature[]> {
-  const body = await api.get<Row[] | { features?: Row[] }>('/api/analytics/latency', { ...rangeQuery(f), groupBy: 'feature' }, signal);
-  const rows = Array.isArray(body) ? body : (body.features ?? []);
-  const n = (v: unknown) => (v === null || v === undefined ? null : asNumber(v));
-  return rows.map((r) => ({ key: String(r.key ?? r.featureId), name: String(r.name ?? r.featureName ?? r.key), p50: n(r.p50), p95: n(r.p95), p99: n(r.p99), ttfbP50: n(r.ttfbP50), ttfbP95: n(r.ttfbP95), requests: asNumber(r.requests) }));
+// ---------------------------------------------------------------- rate limits
+
+const rateLimitQuery = (f: Filters): Query => ({ ...range(f, RATE_LIMIT_MAX_MS), ...filterQuery(f) });
+
+export async function closestToLimit(f: Filters, signal?: AbortSignal): Promise<LatestHeadroom[]> {
+  const body = await api.get<{ data: LatestHeadroom[] }>('/api/headroom/closest', { ...filterQuery(f), limit: 5 }, signal);
+  body.data.forEach((h) => remember('org', h.org.id, h.org.name));
+  return body.data;
+}
+
+export async function latestHeadroom(f: Filters, signal?: AbortSignal): Promise<LatestHeadroom[]> {
+  const body = await api.get<{ data: LatestHeadroom[] }>('/api/headroom/latest', filterQuery(f), signal);
+  body.data.forEach((h) => remember('org', h.org.id, h.org.name));
+  return body.data;
+}
+
+/** Buckets a timestamp in the chosen time zone; keys sort in time order. */
+export function bucketOf(iso: string, bucket: Bucket, tz: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })
+      .formatToParts(new Date(iso))
+      .map((p) => [p.type, p.value]),
+  );
+  const day = `${parts.year}-${parts.month}-${parts.day}`;
+  return bucket === 'month' ? `${parts.year}-${parts.month}` : bucket === 'day' ? day : `${day} ${parts.hour}:00`;
+}
+
+export interface HeadroomSeries {
+  org: OrgRef;
+  model: string;
+  /** Per bucket: the most used (limit - remaining) seen, and the limit then. */
+  usedRequests: Array<number | null>;
+  limitRequests: Array<number | null>;
+  usedTokens: Array<number | null>;
+  limitTokens: Array<number | null>;
+}
+
+/** Headroom over time per org and model, bucketed client-side from the per-minute series. */
+export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<{ buckets: string[]; series: HeadroomSeries[] }> {
+  const body = await api.get<{ data: Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }> }>('/api/headroom/series', rateLimitQuery(f), signal);
+  const bucket = f.bucket === 'month' ? 'day' : f.bucket;
+  const buckets = [...new Set(body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz))))].sort();
+  const index = new Map(buckets.map((b, i) => [b, i]));
+  const series = body.data.map((s) => {
+    remember('org', s.org.id, s.org.name);
+    remember('model', s.model, s.model);
+    const out: HeadroomSeries = { org: s.org, model: s.model, usedRequests: buckets.map(() => null), limitRequests: buckets.map(() => null), usedTokens: buckets.map(() => null), limitTokens: buckets.map(() => null) };
+    for (const p of s.points) {
+      const i = index.get(bucketOf(p.minute, bucket, f.tz))!;
+      if (p.limitRequests !== null && p.remainingRequests !== null) {
+        out.usedRequests[i] = Math.max(out.usedRequests[i] ?? 0, p.limitRequests - p.remainingRequests);
+        out.limitRequests[i] = p.limitRequests;
+      }
+      if (p.limitTokens !== null && p.remainingTokens !== null) {
+        out.usedTokens[i] = Math.max(out.usedTokens[i] ?? 0, p.limitTokens - p.remainingTokens);
+        out.limitTokens[i] = p.limitTokens;
+      }
+    }
+    return out;
+  });
+  return { buckets, series };
+}
+
+export interface ThrottlingByFeature {
+  buckets: string[];
+  features: Array<{ key: string; name: string; requests: number[]; tokens: number[]; quota: number[] }>;
+}
+
+/** 429s per feature and kind, bucketed client-side from the per-minute series. */
+export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
+  const body = await api.get<{ data: Array<{ org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }> }>('/api/throttling/series', rateLimitQuery(f), signal);
+  const buckets = [...new Set(body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz))))].sort();
+  const index = new Map(buckets.map((b, i) => [b, i]));
+  const features = new Map<string, ThrottlingByFeature['features'][number]>();
+  for (const s of body.data) {
+    const key = s.feature.id ?? '';
+    let entry = features.get(key);
+    if (!entry) {
+      entry = { key, name: s.feature.slug ?? '(no feature)', requests: buckets.map(() => 0), tokens: buckets.map(() => 0), quota: buckets.map(() => 0) };
+      features.set(key, entry);
+    }
+    for (const p of s.points) {
+      const i = index.get(bucketOf(p.minute, f.bucket, f.tz));
+      if (i === undefined) continue;
+      entry.requests[i] += p.rateLimitRequests;
+      entry.tokens[i] += p.rateLimitTokens;
+      entry.quota[i] += p.quota;
+    }
+  }
+  return { buckets, features: [...features.values()].filter((e) => [...e.requests, ...e.tokens, ...e.quota].some((v) => v > 0)) };
+}
+
+export type ThrottlingSummaryRow = { org: OrgRef; feature: FeatureRef } & ThrottleCounts & { throttleRate: number };
+
+export async function throttlingSummary(f: Filters, signal?: AbortSignal, previous = false): Promise<ThrottlingSummaryRow[]> {
+  let q = rateLimitQuery(f);
+  if (previous) {
+    const from = Date.parse(String(q.from));
+    const to = Date.parse(String(q.to));
+    q = { ...q, from: new Date(from - (to - from)).toISOString(), to: new Date(from).toISOString() };
+  }
+  const body = await api.get<{ data: ThrottlingSummaryRow[] }>('/api/throttling/summary', q, signal);
+  return body.data;
 }

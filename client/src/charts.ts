@@ -34,7 +34,7 @@ const UNIT_TITLE: Record<Unit, string> = {
 export function formatUnit(value: number, unit: Unit, axis = false): string {
   switch (unit) {
     case 'usd':
-      return axis ? `$${value >= 1000 ? formatCompact(value) : value.toLocaleString('en-US', { maximumFractionDigits: value < 1 ? 4 : 2 })}` : `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: value < 1 ? 6 : 2 })}`;
+      return axis ? `$${value >= 1000 ? formatCompact(value) : value.toLocaleString('en-US', { maximumFractionDigits: value === 0 ? 0 : value < 0.01 ? 6 : value < 1 ? 4 : 2 })}` : `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: value < 1 ? 6 : 2 })}`;
     case 'tokens':
       return `${axis ? formatCompact(value) : formatInt(value)} tokens`;
     case 'rpm':

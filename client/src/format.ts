@@ -24,6 +24,13 @@ export function formatUsd(nanos: string | number | bigint | null | undefined, de
   return `${negative ? '-' : ''}$${whole}${frac}`;
 }
 
+/** Exact decimal dollars with 9 places, for CSV: "12.345678901". */
+export function nanosToDecimal(nanos: string | bigint): string {
+  const n = toBigInt(nanos);
+  const abs = n < 0n ? -n : n;
+  return `${n < 0n ? '-' : ''}${abs / NANOS_PER_USD}.${(abs % NANOS_PER_USD).toString().padStart(9, '0')}`;
+}
+
 /** Dollars as a float: for chart geometry only, never for sums shown as numbers. */
 export const nanosToUsd = (nanos: string | number | bigint | null | undefined): number => (nanos === null || nanos === undefined ? 0 : Number(toBigInt(nanos)) / 1e9);
 

@@ -2,8 +2,7 @@
 import { ApiError } from './api.js';
 import { ChartPanel } from './charts.js';
 import { clear, h } from './dom.js';
-import { formatBucket, nanosToUsd } from './format.js';
-import type { Filters } from './filters.js';
+import { nanosToUsd } from './format.js';
 import type { GroupedSeries } from './analytics.js';
 import type { Series } from './charts.js';
 
@@ -34,11 +33,19 @@ export async function load<T>(panel: ChartPanel | null, work: Promise<T>, note?:
   }
 }
 
-export function bucketLabels(buckets: string[], f: Filters): string[] {
-  return buckets.map((b) => formatBucket(b, f.bucket, f.tz));
-}
-
 /** Cost series (nano-dollars) as dollar series for drawing. */
 export function costSeries(data: GroupedSeries, stack = 'spend'): Series[] {
   return data.groups.map((g) => ({ label: g.name, data: g.values.map((v) => nanosToUsd(v)), stack }));
+}
+
+/** An exact CSV built in the browser from what a table shows (amounts from nano-dollars, not floats). */
+export function downloadRowsCsv(filename: string, header: string[], rows: Array<Array<string | number>>): void {
+  const escape = (v: string | number) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const text = [header, ...rows].map((r) => r.map(escape).join(',')).join('\r\n') + '\r\n';
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+  const link = h('a', { href: url, download: filename });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

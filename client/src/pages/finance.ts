@@ -1,14 +1,14 @@
 // Finance: spend by org, feature and model over the chosen range with a table under each chart,
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
-import { groupedSeries, rangeQuery, seriesCsvPath, statement, statementCsvPath, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
-import { announce, clear, h } from '../dom.js';
+import { eventsCsv, spendBy, statement, statementCsv, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
 import { downloadCsv } from '../api.js';
 import { known } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
-import { formatInt, formatUsd } from '../format.js';
+import { announce, clear, h } from '../dom.js';
+import { formatInt, formatUsd, nanosToDecimal } from '../format.js';
 import type { Filters } from '../filters.js';
 import type { Page, PageDef } from '../page.js';
-import { bucketLabels, costSeries, load } from '../panels.js';
+import { costSeries, downloadRowsCsv, load } from '../panels.js';
 
 const marks = (unpriced: number, estimated: number): Node | string => {
   const parts: Node[] = [];
@@ -17,32 +17,38 @@ const marks = (unpriced: number, estimated: number): Node | string => {
   return parts.length ? h('span', { class: 'marks' }, ...parts) : '';
 };
 
+const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint' };
+
 function breakdown(groupBy: GroupBy, title: string) {
   const panel = new ChartPanel({ id: `finance-spend-by-${groupBy}`, title, type: 'bar', unit: 'usd', stacked: true, emptyText: 'No spend in this range.' });
   const table = new DataTable<Group>(`finance-${groupBy}`, `${title}: totals`, [
-    { label: groupBy === 'org' ? 'Org' : groupBy[0].toUpperCase() + groupBy.slice(1), value: (g) => g.name },
+    { label: DIM_LABEL[groupBy], value: (g) => g.name },
     { label: 'Requests', numeric: true, value: (g) => formatInt(g.totals.requests) },
     { label: 'Input tokens', numeric: true, value: (g) => formatInt(g.totals.inputTokens) },
     { label: 'Output tokens', numeric: true, value: (g) => formatInt(g.totals.outputTokens) },
     { label: 'Cost', numeric: true, value: (g) => h('span', { 'data-cost-nanos': g.totals.costNanos }, formatUsd(g.totals.costNanos)) },
-    { label: '', value: (g) => marks(g.totals.unpricedRequests, g.totals.estimatedRequests) },
+    { label: 'Notes', value: (g) => marks(g.totals.unpricedRequests, g.totals.estimatedRequests) },
   ]);
-  let filters: Filters | null = null;
+  let groups: Group[] = [];
   const csv = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': groupBy }, 'Download CSV');
-  csv.addEventListener('click', () => {
-    if (filters) downloadCsv(seriesCsvPath, { ...rangeQuery(filters), bucket: filters.bucket, groupBy, metric: 'cost' }, `spend-by-${groupBy}.csv`).catch((e: Error) => announce(e.message, 'error'));
-  });
+  csv.addEventListener('click', () =>
+    downloadRowsCsv(
+      `spend-by-${groupBy}.csv`,
+      [groupBy, 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'unpriced_requests', 'estimated_requests'],
+      groups.map((g) => [g.name, g.totals.requests, g.totals.inputTokens, g.totals.outputTokens, nanosToDecimal(g.totals.costNanos), g.totals.unpricedRequests, g.totals.estimatedRequests]),
+    ),
+  );
   panel.footer.append(table.el, h('div', { class: 'card-actions' }, csv));
   return {
     el: panel.el,
     async refresh(f: Filters, signal: AbortSignal) {
-      filters = f;
-      const data = await load(panel, groupedSeries(f, groupBy, 'cost', signal));
+      const data = await load(panel, spendBy(f, groupBy, signal));
       if (!data) return;
-      panel.setData(bucketLabels(data.buckets, f), costSeries(data));
+      groups = data.groups;
+      panel.setData(data.labels, costSeries(data));
       const total = data.groups.reduce((sum, g) => sum + BigInt(g.totals.costNanos), 0n);
-      const requests = data.groups.reduce((sum, g) => sum + g.totals.requests, 0);
-      table.setRows(data.groups, ['Total', formatInt(requests), '', '', formatUsd(total), ''], 'No spend in this range.');
+      const sum = (pick: (g: Group) => number) => formatInt(data.groups.reduce((s, g) => s + pick(g), 0));
+      table.setRows(data.groups, ['Total', sum((g) => g.totals.requests), sum((g) => g.totals.inputTokens), sum((g) => g.totals.outputTokens), h('span', { 'data-cost-nanos': total.toString() }, formatUsd(total)), ''], 'No spend in this range.');
     },
   };
 }
@@ -54,29 +60,31 @@ function statementSection() {
   const heading = h('p', { class: 'statement-head' });
   const table = new DataTable<StatementLine>('statement', 'Monthly statement', [
     { label: 'Feature', value: (l) => l.feature },
-    { label: 'Model', value: (l) => h('code', {}, l.model) },
+    { label: 'Model', value: (l) => h('code', {}, l.model ?? '—') },
     { label: 'Requests', numeric: true, value: (l) => formatInt(l.requests) },
     { label: 'Input tokens', numeric: true, value: (l) => formatInt(l.inputTokens) },
     { label: 'Output tokens', numeric: true, value: (l) => formatInt(l.outputTokens) },
-    { label: 'Cost', numeric: true, value: (l) => (l.costNanos === null ? h('span', { class: 'badge badge-warn' }, 'unpriced') : h('span', {}, formatUsd(l.costNanos, 2), l.estimated ? h('span', { class: 'badge badge-info' }, 'estimated') : null)) },
+    { label: 'Cost', numeric: true, value: (l) => h('span', { 'data-cost-nanos': l.costNanos }, formatUsd(l.costNanos)) },
+    { label: 'Notes', value: (l) => marks(l.unpricedRequests, l.estimatedRequests) },
   ]);
   let tz = 'UTC';
   let signalRef: AbortSignal | undefined;
   const csv = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': 'statement' }, 'Download statement CSV');
   csv.addEventListener('click', () => {
-    if (org.value) downloadCsv(statementCsvPath(org.value), { month: month.value, tz }, `statement-${month.value}.csv`).catch((e: Error) => announce(e.message, 'error'));
+    if (!org.value) return;
+    const { path, query } = statementCsv(org.value, month.value, tz);
+    downloadCsv(path, query, `statement-${month.value}.csv`).catch((e: Error) => announce(e.message, 'error'));
   });
-  const show = async () => {
-    if (!org.value) return clear(note, h('p', { class: 'state-msg state-empty' }, 'No org with spend to show yet.'));
-    const st = await load(null, statement(org.value, month.value, tz, signalRef), note);
-    if (!st) return;
-    renderStatement(st);
+  const render = (st: Statement) => {
+    heading.textContent = `${st.org.name} — ${st.month} (${st.tz})`;
+    const total = h('strong', { 'data-statement-total': st.total.costNanos }, formatUsd(st.total.costNanos));
+    table.setRows(st.lines, ['Total', '', formatInt(st.total.requests), formatInt(st.total.inputTokens), formatInt(st.total.outputTokens), total, marks(st.total.unpricedRequests, st.total.estimatedRequests)], 'No usage in this month.');
+    if (st.total.unpricedRequests) clear(note, h('p', { class: 'state-msg state-unavailable' }, `${formatInt(st.total.unpricedRequests)} requests used a model without a price: their cost is unknown and not in the total.`));
   };
-  const renderStatement = (st: Statement) => {
-    heading.textContent = `${st.org} — ${st.month} (${tz})`;
-    const total = h('strong', { 'data-statement-total': st.totalNanos }, formatUsd(st.totalNanos, 2));
-    table.setRows(st.lines, ['Total', '', formatInt(st.lines.reduce((s, l) => s + l.requests, 0)), '', '', total], 'No usage in this month.');
-    if (st.unpricedRequests) clear(note, h('p', { class: 'state-msg state-unavailable' }, `${formatInt(st.unpricedRequests)} requests used a model without a price: their cost is unknown and not in the total.`));
+  const show = async () => {
+    if (!org.value) return clear(note, h('p', { class: 'state-msg state-empty' }, 'No org with usage yet.'));
+    const st = await load(null, statement(org.value, month.value, tz, signalRef), note);
+    if (st) render(st);
   };
   month.addEventListener('change', () => void show());
   org.addEventListener('change', () => void show());
@@ -84,7 +92,7 @@ function statementSection() {
     el: h(
       'section',
       { class: 'card', 'aria-labelledby': 'statement-title' },
-      h('header', { class: 'card-header' }, h('h2', { id: 'statement-title' }, 'Monthly statement'), h('p', { class: 'card-desc' }, 'Per org, exact to the nano-dollar; lines add up to the total.')),
+      h('header', { class: 'card-header' }, h('h2', { id: 'statement-title' }, 'Monthly statement'), h('p', { class: 'card-desc' }, 'Per org, priced at the time of each call; the lines add up to the total.')),
       h('div', { class: 'inline-form' }, h('label', { for: 'statement-org' }, 'Org'), org, h('label', { for: 'statement-month' }, 'Month'), month, csv),
       heading,
       note,
@@ -105,11 +113,19 @@ function statementSection() {
 function create(): Page {
   const sections = [breakdown('org', 'Spend by org'), breakdown('feature', 'Spend by feature'), breakdown('model', 'Spend by model')];
   const st = statementSection();
+  let filters: Filters | null = null;
+  const events = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': 'events' }, 'Raw usage events (CSV)');
+  events.addEventListener('click', () => {
+    if (!filters) return;
+    const { path, query } = eventsCsv(filters);
+    downloadCsv(path, query, 'usage-events.csv').catch((e: Error) => announce(e.message, 'error'));
+  });
   return {
-    el: h('div', { class: 'page' }, h('h1', { class: 'page-title' }, 'Finance'), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), st.el)),
-    async refresh({ filters, signal }) {
-      await Promise.all(sections.map((s) => s.refresh(filters, signal)));
-      await st.refresh(filters, signal);
+    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), events), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), st.el)),
+    async refresh({ filters: f, signal }) {
+      filters = f;
+      await Promise.all(sections.map((s) => s.refresh(f, signal)));
+      await st.refresh(f, signal);
     },
   };
 }

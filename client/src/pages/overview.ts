@@ -1,36 +1,42 @@
 // Overview: the page people open every morning. Month-to-date spend and forecast, requests,
 // error rate and throttled share against the previous period; spend by feature over time; the
 // orgs closest to a rate limit right now.
-import { closestToLimit, groupedSeries, kpis, type ClosestToLimit, type Kpis } from '../analytics.js';
+import { closestToLimit, monthToDate, spendBy, throttlingSummary, usage, type LatestHeadroom } from '../analytics.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { h } from '../dom.js';
-import { formatChange, formatDuration, formatInt, formatPct, formatUsd, nanosToUsd } from '../format.js';
+import { formatChange, formatDuration, formatInt, formatPct, formatUsd } from '../format.js';
 import type { Page, PageDef } from '../page.js';
-import { bucketLabels, costSeries, failureText, load } from '../panels.js';
+import { costSeries, failureText, load } from '../panels.js';
 
-function tile(id: string, label: string): { el: HTMLElement; set(value: string, change: { text: string; direction: string } | null, sub?: string, good?: 'up' | 'down'): void; fail(text: string): void } {
+type Change = { text: string; direction: 'up' | 'down' | 'flat' } | null;
+
+function tile(id: string, label: string) {
   const value = h('p', { class: 'kpi-value', 'data-kpi-value': id }, '…');
   const change = h('p', { class: 'kpi-change' });
   const sub = h('p', { class: 'kpi-sub' });
-  const el = h('section', { class: 'card kpi', 'data-kpi': id, 'aria-label': label }, h('h2', { class: 'kpi-label' }, label), value, change, sub);
+  const el = h('section', { class: 'card kpi', 'data-kpi': id, 'data-state': 'loading', 'aria-label': label }, h('h2', { class: 'kpi-label' }, label), value, change, sub);
   return {
     el,
-    set(v, c, s = '', good = 'down') {
+    /** `good` is the direction that is good news (up for requests, down for errors). */
+    set(v: string, c: Change, s = '', good: 'up' | 'down' = 'down') {
       value.textContent = v;
-      change.textContent = c ? c.text : '';
+      change.replaceChildren();
       change.className = `kpi-change ${c && c.direction !== 'flat' ? (c.direction === good ? 'good' : 'bad') : ''}`;
-      if (c && c.direction !== 'flat') change.prepend(h('span', { 'aria-hidden': 'true' }, c.direction === 'up' ? '▲ ' : '▼ '));
+      if (c) change.append(h('span', { 'aria-hidden': 'true' }, c.direction === 'up' ? '▲ ' : c.direction === 'down' ? '▼ ' : ''), c.text);
       sub.textContent = s;
       el.dataset.state = 'ready';
     },
-    fail(text) {
+    fail(error: unknown) {
+      if ((error as Error).name === 'AbortError') return;
       value.textContent = '—';
       change.textContent = '';
-      sub.textContent = text;
+      sub.textContent = failureText(error).text;
       el.dataset.state = 'error';
     },
   };
 }
+
+const pctChange = (pct: number | null): Change => (pct === null ? { text: 'no spend last month by now', direction: 'flat' } : { text: `${pct > 0 ? '+' : ''}${pct.toFixed(1)}% vs last month by now`, direction: pct > 0 ? 'up' : pct < 0 ? 'down' : 'flat' });
 
 function create(): Page {
   const spend = tile('spend', 'Spend, month to date');
@@ -39,13 +45,17 @@ function create(): Page {
   const throttled = tile('throttled', 'Throttled (429) share');
   const byFeature = new ChartPanel({ id: 'overview-spend-by-feature', title: 'Spend by feature', type: 'bar', unit: 'usd', stacked: true, description: 'Stacked by feature, per bucket, in the chosen time zone.', emptyText: 'No spend in this range.' });
   const closestNote = h('div', { class: 'note' });
-  const closest = new DataTable<ClosestToLimit>('closest-to-limit', 'Orgs closest to a rate limit now', [
-    { label: 'Org', value: (r) => r.orgName },
+  const closest = new DataTable<LatestHeadroom>('closest-to-limit', 'Orgs closest to a rate limit now', [
+    { label: 'Org', value: (r) => r.org.name },
     { label: 'Model', value: (r) => h('code', {}, r.model) },
-    { label: 'Limit', value: (r) => r.kind },
-    { label: 'Used', numeric: true, value: (r) => h('span', { class: `meter ${r.used >= 0.9 ? 'hot' : r.used >= 0.7 ? 'warm' : ''}` }, h('span', { class: 'meter-bar', style: `width:${Math.min(100, r.used * 100).toFixed(0)}%` }), formatPct(r.used, 0)) },
-    { label: 'Remaining', numeric: true, value: (r) => `${formatInt(r.remaining)} of ${formatInt(r.limit)}` },
-    { label: 'Resets in', numeric: true, value: (r) => formatDuration(r.resetSeconds) },
+    {
+      label: 'Used now',
+      numeric: true,
+      value: (r) => h('span', { class: `meter ${r.utilisationNow >= 0.9 ? 'hot' : r.utilisationNow >= 0.7 ? 'warm' : ''}` }, h('span', { class: 'meter-bar', style: `width:${Math.min(100, r.utilisationNow * 100).toFixed(0)}%` }), formatPct(r.utilisationNow, 0)),
+    },
+    { label: 'Requests left', numeric: true, value: (r) => (r.requests ? `${formatInt(r.requests.remaining)} / ${formatInt(r.requests.limit)}` : '—') },
+    { label: 'Tokens left', numeric: true, value: (r) => (r.tokens ? `${formatInt(r.tokens.remaining)} / ${formatInt(r.tokens.limit)}` : '—') },
+    { label: 'Resets in', numeric: true, value: (r) => formatDuration(Math.max(r.requests?.resetMs ?? 0, r.tokens?.resetMs ?? 0) / 1000) },
   ]);
 
   return {
@@ -54,29 +64,44 @@ function create(): Page {
       { class: 'page' },
       h('h1', { class: 'page-title' }, 'Overview'),
       h('div', { class: 'kpis' }, spend.el, requests.el, errors.el, throttled.el),
-      h('div', { class: 'grid grid-2-1' }, byFeature.el, h('section', { class: 'card', 'aria-labelledby': 'closest-title' }, h('header', { class: 'card-header' }, h('h2', { id: 'closest-title' }, 'Closest to a rate limit now'), h('p', { class: 'card-desc' }, 'From the latest x-ratelimit headers each org returned.')), closestNote, closest.el)),
+      h(
+        'div',
+        { class: 'grid grid-2-1' },
+        byFeature.el,
+        h('section', { class: 'card', 'aria-labelledby': 'closest-title' }, h('header', { class: 'card-header' }, h('h2', { id: 'closest-title' }, 'Closest to a rate limit now'), h('p', { class: 'card-desc' }, 'From the latest x-ratelimit headers each org returned, refilled to now.')), closestNote, closest.el),
+      ),
     ),
     async refresh({ filters, signal }) {
       await Promise.all([
-        kpis(filters, signal).then(
-          (k: Kpis) => {
-            spend.set(
-              formatUsd(k.mtdCostNanos),
-              formatChange(nanosToUsd(k.mtdCostNanos), k.previousMonthCostNanos === null ? null : nanosToUsd(k.previousMonthCostNanos)),
-              [k.forecastCostNanos !== null ? `Forecast for the month: ${formatUsd(k.forecastCostNanos)}` : '', k.unpricedRequests ? `${formatInt(k.unpricedRequests)} unpriced requests not included` : ''].filter(Boolean).join(' · '),
-            );
-            requests.set(formatInt(k.requests), formatChange(k.requests, k.previousRequests), 'in the selected range', 'up');
-            errors.set(formatPct(k.errorRate), formatChange(k.errorRate, k.previousErrorRate), 'responses that were errors');
-            throttled.set(formatPct(k.throttledShare), formatChange(k.throttledShare, k.previousThrottledShare), 'answered 429 by OpenAI or the gateway');
-          },
-          (error) => {
-            if ((error as Error).name === 'AbortError') return;
-            const { text } = failureText(error);
-            [spend, requests, errors, throttled].forEach((t) => t.fail(text));
-          },
+        monthToDate(filters, signal).then(
+          (m) => spend.set(formatUsd(m.totals.spendNanos), pctChange(m.totals.changePct), `Forecast for the month: ${formatUsd(m.totals.forecastNanos)}`),
+          (e) => spend.fail(e),
         ),
-        load(byFeature, groupedSeries(filters, 'feature', 'cost', signal)).then((data) => data && byFeature.setData(bucketLabels(data.buckets, filters), costSeries(data))),
-        load(null, closestToLimit(signal), closestNote).then((rows) => rows && closest.setRows(rows, undefined, 'No rate-limit headers seen yet.')),
+        Promise.all([usage(filters, {}, signal), usage(filters, { previous: true }, signal)]).then(
+          ([now, before]) => {
+            const t = now.totals;
+            const p = before.totals;
+            const unpriced = t.unpricedRequests ? ` · ${formatInt(t.unpricedRequests)} unpriced` : '';
+            requests.set(formatInt(t.requests), formatChange(t.requests, p.requests), `in the selected range${unpriced}`, 'up');
+            const rate = (x: { errors: number; requests: number }) => (x.requests ? x.errors / x.requests : 0);
+            errors.set(formatPct(rate(t)), formatChange(rate(t), p.requests ? rate(p) : null), `${formatInt(t.errors)} failed responses`);
+          },
+          (e) => [requests, errors].forEach((t) => t.fail(e)),
+        ),
+        Promise.all([throttlingSummary(filters, signal), throttlingSummary(filters, signal, true)]).then(
+          ([now, before]) => {
+            const share = (rows: typeof now) => {
+              const total = rows.reduce((s, r) => s + r.requests, 0);
+              return { share: total ? rows.reduce((s, r) => s + r.throttled, 0) / total : 0, total, throttled: rows.reduce((s, r) => s + r.throttled, 0) };
+            };
+            const n = share(now);
+            const b = share(before);
+            throttled.set(formatPct(n.share), formatChange(n.share, b.total ? b.share : null), `${formatInt(n.throttled)} rate-limited (429) responses`);
+          },
+          (e) => throttled.fail(e),
+        ),
+        load(byFeature, spendBy(filters, 'feature', signal)).then((data) => data && byFeature.setData(data.labels, costSeries(data))),
+        load(null, closestToLimit(filters, signal), closestNote).then((rows) => rows && closest.setRows(rows, undefined, 'No rate-limit headers seen yet.')),
       ]);
     },
   };
