@@ -48,6 +48,7 @@ export class MetricsService {
   constructor(snapshot: HeadroomSnapshot, pacing: PacingService) {
     const registers = [this.registry];
     const tallies = this.tallies;
+    const modelLabel = (model: string) => this.modelLabel(model);
     const resources = ['requests', 'tokens', 'project_tokens'] as const;
     const headroomGauge = (name: string, help: string, read: (e: LiveHeadroom, r: (typeof resources)[number], now: number) => number | undefined) =>
       new Gauge({
@@ -61,7 +62,7 @@ export class MetricsService {
           for (const entry of snapshot.all()) {
             for (const resource of resources) {
               const value = read(entry, resource, now);
-              if (value !== undefined) this.set({ org: entry.openaiOrgId, model: entry.model, resource }, value);
+              if (value !== undefined) this.set({ org: entry.openaiOrgId, model: modelLabel(entry.model), resource }, value);
             }
           }
         },
@@ -83,7 +84,7 @@ export class MetricsService {
       registers,
       collect() {
         this.reset();
-        for (const e of snapshot.all()) this.set({ org: e.openaiOrgId, model: e.model }, e.observedAt / 1000);
+        for (const e of snapshot.all()) this.set({ org: e.openaiOrgId, model: modelLabel(e.model) }, e.observedAt / 1000);
       },
     });
 

@@ -131,6 +131,11 @@ describe('an org driven past its TPM and RPM, and an org out of credit', () => {
     expect(body.data[0].points.at(-1)!.peakRequestsUtilisation).toBe(1);
   });
 
+  it('filters headroom by feature: the orgs that feature may use', async () => {
+    const { body } = await api<{ data: LatestRow[] }>(`/api/headroom/latest?feature=${stack.features[2].slug}`);
+    expect(body.data.map((r) => r.org.openaiOrgId)).toEqual(['org-broke']);
+  });
+
   it('lists the org closest to its limit first', async () => {
     const { body } = await api<{ data: LatestRow[] }>('/api/headroom/closest?limit=5');
     expect(body.data[0].org.openaiOrgId).toBe('org-tight');
