@@ -85,7 +85,9 @@ export async function startDashboardStack(options: StackOptions = {}): Promise<D
 export async function chartData(page: Page, id: string): Promise<{ labels: string[]; datasets: Array<{ label: string; data: Array<number | null> }> }> {
   await page.locator(`[data-chart="${id}"]:not([data-state="loading"])`).waitFor();
   return page.evaluate((chartId) => {
-    const chart = window.__charts[chartId];
+    // Runs in the page: the dashboard exposes its Chart.js instances as window.__charts.
+    const charts = (globalThis as unknown as { __charts: Record<string, ChartLike> }).__charts;
+    const chart = charts[chartId];
     return {
       labels: (chart.data.labels ?? []) as string[],
       datasets: chart.data.datasets.map((d) => ({ label: String(d.label), data: d.data as Array<number | null> })),
@@ -93,8 +95,6 @@ export async function chartData(page: Page, id: string): Promise<{ labels: strin
   }, id);
 }
 
-declare global {
-  interface Window {
-    __charts: Record<string, { data: { labels?: unknown[]; datasets: Array<{ label?: string; data: unknown[] }> } }>;
-  }
+interface ChartLike {
+  data: { labels?: unknown[]; datasets: Array<{ label?: string; data: unknown[] }> };
 }

@@ -123,7 +123,10 @@ describe('dashboard pages with seeded traffic', () => {
   it('works at a narrow width and screenshots the admin pages', async () => {
     const { page } = await stack.signIn('admin', '/overview?range=24h&bucket=hour&tz=UTC', { width: 420, height: 900 });
     await chartData(page, 'overview-spend-by-feature');
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await page.evaluate(() => {
+      const root = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+      return root.scrollWidth - root.clientWidth;
+    });
     expect(overflow).toBeLessThanOrEqual(0);
     await shot(page, 'overview-narrow');
     const { page: wide } = await stack.signIn('admin', '/admin/features');
