@@ -231,3 +231,35 @@ describe('users, API tokens and audit', () => {
     expect((await call('/api/admin/audit?limit=abc', { headers: as(admin, false) })).status).toBe(400);
   });
 });
+
+describe('HTTP hardening', () => {
+  it('sends secure headers on the API and the dashboard, and no CORS unless configured', async () => {
+    const response = await fetch(`${stack.url}/api/auth/me`, { headers: { origin: 'https://evil.example' } });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    const preflight = await fetch(`${stack.url}/api/admin/users`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('allows only the configured origins when CORS_ORIGINS is set', async () => {
+    const other = await startStack({ env: { CORS_ORIGINS: 'https://dash.example.com' } });
+    try {
+      const allowed = await fetch(`${other.url}/api/auth/me`, { headers: { origin: 'https://dash.example.com' } });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://dash.example.com');
+      const denied = await fetch(`${other.url}/api/auth/me`, { headers: { origin: 'https://evil.example' } });
+      expect(denied.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('caps request bodies on /api far below the gateway limit', async () => {
+    const response = await call('/api/auth/sign-in', { method: 'POST', body: { email: 'a@b.co', password: 'x'.repeat(100_000) } });
+    expect(response.status).toBe(413);
+  });
+});
+
