@@ -243,6 +243,10 @@ describe('HTTP hardening', () => {
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
     const preflight = await fetch(`${stack.url}/api/admin/users`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    // The gateway answers SDKs: no browser headers on the hot path.
+    const gateway = await fetch(`${stack.url}/v1/models`, { headers: { authorization: `Bearer ${stack.features[0].gatewayKey}` } });
+    expect(gateway.status).toBe(200);
+    expect(gateway.headers.get('content-security-policy')).toBeNull();
   });
 
   it('allows only the configured origins when CORS_ORIGINS is set', async () => {
