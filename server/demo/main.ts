@@ -6,6 +6,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createApp, shutdown } from '../app.js';
+import { seedDemoUsers } from '../auth/demo-users.js';
+import { UsersService } from '../auth/users.service.js';
 import { loadConfig } from '../config/config.js';
 import { openDatabase } from '../database/database.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
@@ -53,6 +55,8 @@ async function main(): Promise<void> {
     keys[feature.slug] = (await orgs.issueGatewayKey(featureIds.get(feature.slug)!, 'demo')).key;
   }
 
+  const credentials = await seedDemoUsers(app.get(UsersService));
+
   const [{ count }] = (await app.get(DataSource).query('SELECT count(*)::int AS count FROM usage_events')) as [{ count: number }];
   if (count === 0) {
     const orgIds = new Map((await orgs.listOrgs()).map((o) => [o.openaiOrgId, o.id]));
@@ -87,7 +91,8 @@ async function main(): Promise<void> {
 
   console.log(`
 Tallygate demo is running.
-  Dashboard:        ${gateway}/
+  Dashboard:        ${gateway}/   sign in as
+${credentials.map((c) => `    ${c.role.padEnd(9)} ${c.email.padEnd(30)} ${c.password}`).join('\n')}
   OpenAI base URL:  ${gateway}/v1
   Admin API token:  ${config.ADMIN_TOKEN}   (Authorization: Bearer …, API docs at ${gateway}/api/docs)
   Upstream:         OpenAI simulator at ${simulator.url}
