@@ -1,0 +1,210 @@
+// `npm run bench`: how much the gateway costs against calling the upstream directly.
+// The simulator (zero latency, limits out of the way) and the gateway run as separate processes,
+// like in production; the load comes from this process. Prints, for the same load:
+//  1. closed-loop max throughput (autocannon, fixed concurrency): direct vs through the gateway;
+//  2. open-loop latency at a fixed rate (each request timed from when it was due), alternating
+//     direct and gateway, so "added latency" is measured under the same conditions;
+//  3. the ledger check: exactly one usage_events row per request the gateway answered;
+//  4. gateway memory (RSS) while a 25 MB audio upload streams through.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { ensureDatabase, freePort, startScratchPostgres } from '../server/database/embedded-postgres.js';
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const UPSTREAM_KEY = 'sk-bench-0123456789abcdef';
+const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Benchmark: say something short.' }], max_tokens: 16 });
+
+function start(script: string, env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}:\n${output}`)));
+  });
+}
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+async function api(base: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function closedLoop(url: string, key: string) {
+  return autocannon({ url, connections: CONNECTIONS, duration: SECONDS, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
+}
+
+/** Sends request i at t0 + i/rate for `seconds`, timing each from when it was due. */
+async function openLoop(origin: string, key: string, rate: number, seconds: number): Promise<number[]> {
+  const pool = new Pool(origin, { connections: 64 });
+  const latencies: number[] = [];
+  const total = rate * seconds;
+  const t0 = performance.now() + 50;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(
+      pool
+        .request({ path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY })
+        .then(async (res) => {
+          await res.body.dump();
+          latencies.push(performance.now() - due);
+        }),
+    );
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  return latencies.sort((a, b) => a - b);
+}
+
+async function main(): Promise<void> {
+  const postgres = await startScratchPostgres();
+  const databaseUrl = await ensureDatabase(postgres.serverUrl, `tallygate_bench_${randomBytes(4).toString('hex')}`);
+  const dir = await mkdtemp(join(tmpdir(), 'tallygate-bench-'));
+  const simPort = await freePort();
+  const gwPort = await freePort();
+  await writeFile(join(dir, 'sim.json'), JSON.stringify({ orgs: [{ id: 'org-bench', keys: [UPSTREAM_KEY], limits: { 'gpt-4o-mini': { rpm: 1e9, tpm: 1e12 } } }] }));
+  const simulator = await start('dist/server/simulator/main.js', { SIM_PORT: String(simPort), SIM_CONFIG: join(dir, 'sim.json') }, /listening/);
+  const gateway = await start(
+    'dist/server/main.js',
+    { DATABASE_URL: databaseUrl, PORT: String(gwPort), HOST: '127.0.0.1', MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: dir, AUDIO_LIMIT_BYTES: String(26 * 1024 * 1024) },
+    /listening/,
+  );
+  const sim = `http://127.0.0.1:${simPort}`;
+  const gw = `http://127.0.0.1:${gwPort}`;
+  try {
+    const org = await api(gw, '/api/admin/orgs', { name: 'bench', openaiOrgId: 'org-bench', baseUrl: `${sim}/v1`, apiKey: UPSTREAM_KEY });
+    const feature = await api(gw, '/api/admin/features', { slug: 'bench', name: 'Bench', defaultOrgId: org.id });
+    const { key } = (await api(gw, `/api/admin/features/${feature.id as string}/gateway-keys`, { name: 'bench' })) as { key: string };
+
+    console.log(`Tallygate gateway benchmark — ${CONNECTIONS} connections, ${SECONDS} s per run, POST /v1/chat/completions (gpt-4o-mini, non-streamed)`);
+    console.log(`Node ${process.version}, ${(await import('node:os')).cpus().length} CPUs; simulator, gateway and load generator share them.\n`);
+    await closedLoop(`${sim}/v1/chat/completions`, UPSTREAM_KEY); // warm-up, not reported
+    await closedLoop(`${gw}/v1/chat/completions`, key);
+    const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    const rows = async () => Number((await db.query('SELECT count(*) AS n FROM usage_events')).rows[0].n);
+    const before = await rows().then(async (n) => {
+      await new Promise((r) => setTimeout(r, 1500)); // let the warm-up's events land
+      return Math.max(n, await rows());
+    });
+
+    const direct = await closedLoop(`${sim}/v1/chat/completions`, UPSTREAM_KEY);
+    const through = await closedLoop(`${gw}/v1/chat/completions`, key);
+    console.log('1. Max throughput (closed loop)');
+    console.log(`   direct to simulator : ${fmt(direct.requests.average, 0).padStart(7)} req/s   p50 ${direct.latency.p50} ms   p99 ${direct.latency.p99} ms   non-2xx ${direct.non2xx}   errors ${direct.errors}`);
+    console.log(`   through the gateway : ${fmt(through.requests.average, 0).padStart(7)} req/s   p50 ${through.latency.p50} ms   p99 ${through.latency.p99} ms   non-2xx ${through.non2xx}   errors ${through.errors}`);
+    console.log(`   ratio gateway/direct: ${fmt(through.requests.average / direct.requests.average)}   (target: >= 5,000 req/s through the gateway)\n`);
+
+    // 3. Ledger: every request the gateway answered during the measured run is exactly one row.
+    const answered = through['2xx'] + through.non2xx;
+    let written = 0;
+    for (let i = 0; i < 60; i++) {
+      written = (await rows()) - before;
+      if (written >= answered) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const duplicates = Number((await db.query('SELECT count(*) - count(DISTINCT id) AS n FROM usage_events')).rows[0].n);
+
+    console.log(`2. Added latency at ${RATE} req/s (open loop, ${SECONDS} s per run, alternating)`);
+    const runs: Array<{ name: string; p50: number; p99: number }> = [];
+    for (const round of [1, 2]) {
+      for (const [name, origin, k] of [['direct ', sim, UPSTREAM_KEY], ['gateway', gw, key]] as const) {
+        const l = await openLoop(origin, k, RATE, SECONDS);
+        runs.push({ name, p50: percentile(l, 50), p99: percentile(l, 99) });
+        console.log(`   round ${round} ${name}: p50 ${fmt(percentile(l, 50))} ms   p99 ${fmt(percentile(l, 99))} ms   (${l.length} requests)`);
+      }
+    }
+    const med = (name: string, k: 'p50' | 'p99') => runs.filter((r) => r.name.trim() === name).reduce((s, r) => s + r[k], 0) / 2;
+    console.log(`   added by the gateway: p50 ${fmt(med('gateway', 'p50') - med('direct', 'p50'))} ms   p99 ${fmt(med('gateway', 'p99') - med('direct', 'p99'))} ms   (target: p50 < 1 ms)\n`);
+
+    const openLoopAnswered = 2 * RATE * SECONDS;
+    for (let i = 0; i < 60 && (await rows()) - before < answered + openLoopAnswered; i++) await new Promise((r) => setTimeout(r, 250));
+    const total = (await rows()) - before;
+    console.log('3. Ledger');
+    // Requests still in flight when autocannon stops are cut off: the gateway records those too
+    // (outcome client_aborted), so rows = answered + cut off, at most one per connection.
+    const cutOff = written - answered;
+    const ok = cutOff >= 0 && cutOff <= CONNECTIONS;
+    console.log(`   closed-loop run: ${answered} requests answered + ${cutOff} cut off by the load generator = ${written} ledger rows (${ok ? 'one each' : 'MISMATCH'})`);
+    console.log(`   with the open-loop runs: ${answered + openLoopAnswered} requests, ${total} rows; duplicate ids: ${duplicates}\n`);
+
+    // 4. Memory while a 25 MB upload streams through (WAV generated on the fly, never in memory whole).
+    const idle = rssMb(gateway.pid!);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(gateway.pid!))), 10);
+    const seconds = 780;
+    const boundary = 'bench-boundary';
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0);
+    header.writeUInt32LE(36 + seconds * 32000, 4);
+    header.write('WAVEfmt ', 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(16000, 24);
+    header.writeUInt32LE(32000, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(seconds * 32000, 40);
+    const parts: Buffer[] = [
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}\r\nContent-Disposition: form-data; name="response_format"\r\n\r\ntext\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+      header,
+    ];
+    let left = seconds * 32000;
+    const chunk = Buffer.alloc(64 * 1024);
+    const res = await fetch(`${gw}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      duplex: 'half',
+      body: new ReadableStream<Uint8Array>({
+        pull(c) {
+          const next = parts.shift();
+          if (next) return c.enqueue(next);
+          if (left <= 0) {
+            c.enqueue(Buffer.from(`\r\n--${boundary}--\r\n`));
+            return c.close();
+          }
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          c.enqueue(chunk.subarray(0, n));
+        },
+      }),
+    } as RequestInit);
+    await res.arrayBuffer();
+    clearInterval(sampler);
+    console.log('4. Gateway memory');
+    console.log(`   RSS idle after the load runs ${fmt(idle, 1)} MB; peak while a 25.0 MB upload streamed through ${fmt(peak, 1)} MB (+${fmt(peak - idle, 1)} MB); upload status ${res.status}`);
+    await db.end();
+  } finally {
+    gateway.kill('SIGTERM');
+    simulator.kill('SIGTERM');
+    await new Promise((r) => gateway.once('exit', r));
+    await postgres.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
