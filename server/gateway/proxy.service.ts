@@ -9,6 +9,7 @@ import { errors as undiciErrors } from 'undici';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
+import { MonthToDateSpend } from '../ledger/month-to-date.service.js';
 import type { Outcome, UsageEvent, UsageSource } from '../ledger/usage-event.js';
 import { RouteResolver, type Route } from '../orgs/route-resolver.js';
 import type { MeteredUsage } from '../pricing/cost.js';
@@ -74,6 +75,7 @@ export class ProxyService {
     private readonly ledger: LedgerWriter,
     private readonly pricing: PricingService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly spend: MonthToDateSpend,
     private readonly pacing: PacingService,
     private readonly rateLimits: RateLimitObserver,
   ) {}
@@ -89,6 +91,7 @@ export class ProxyService {
     let body: JsonBody | undefined;
     try {
       call.route = await this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
+      if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
       const url = call.route.org.baseUrl + req.url.slice(req.url.indexOf('/v1') + 3);
@@ -203,6 +206,19 @@ export class ProxyService {
     call.outcome = 'error';
     res.writeHead(gatewayError.status, { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id });
     res.end(JSON.stringify(gatewayError.body()));
+  }
+
+  private async checkBudget(route: Route): Promise<void> {
+    const spent = await this.spend.featureNanos(route.featureId);
+    const budget = BigInt(route.monthlyBudgetNanos!);
+    if (spent < budget) return;
+    const usd = (n: bigint) => `$${(Number(n) / 1e9).toFixed(2)}`;
+    throw new OpenAIError(
+      429,
+      `Feature ${route.featureSlug} has used its monthly budget (${usd(spent)} of ${usd(budget)}). Ask an admin to raise it; it resets on the 1st of the month (UTC).`,
+      'insufficient_quota',
+      'feature_budget_exceeded',
+    );
   }
 
   /** Audio calls are priced by their form's model and the audio length, known once the upload ends. */
@@ -336,6 +352,7 @@ function toGatewayError(error: unknown): OpenAIError {
 function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.status === 401 || error.status === 403) return 'auth';
   if (error.code === 'gateway_paced') return 'paced';
+  if (error.code === 'feature_budget_exceeded') return 'budget';
   if (error.code === 'upstream_timeout') return 'upstream_timeout';
   if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
   if (error.status < 500) return 'invalid_request';

@@ -79,6 +79,7 @@ export type ErrorKind =
   | 'upstream_aborted'
   /** Held by the gateway's own pacing past its bound and answered 429 without calling OpenAI. */
   | 'paced'
+  | 'budget'
   | 'gateway';
 
 const QUOTA_CODES = new Set([

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MonthToDateSpend } from '../../server/ledger/month-to-date.service.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -188,6 +189,41 @@ describe('organizations', () => {
     expect(events.map((e) => e.retry_count)).toEqual([0, 1, 2]);
     expect(events.every((e) => e.error_kind === 'rate_limit_requests')).toBe(true);
   }, 20_000);
+});
+
+describe('monthly budgets', () => {
+  it('blocks a feature that has spent its budget with 429 feature_budget_exceeded, and no retry', async () => {
+    const org = stack.orgs[0];
+    const feature = await stack.orgsService.createFeature({ slug: 'tight-budget', name: 'Tight', defaultOrgId: org.id, monthlyBudgetUsd: 0.000001 });
+    const { key } = await stack.orgsService.issueGatewayKey(feature.id);
+    const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: key, maxRetries: 2 });
+    await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'spend it all' }] });
+    await stack.ledger.flush(); // the spend reaches the rollups
+    // A fresh stack-level cache entry is read on first use; wait out the 5 s cache otherwise.
+    const spend = stack.app.get(MonthToDateSpend) as unknown as { features: Map<string, unknown> };
+    spend.features.delete(feature.id);
+    const error = (await client.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'one more' }] })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('feature_budget_exceeded');
+    expect(error.headers?.get('x-should-retry')).toBe('false');
+    const events = (await stack.events()).filter((e) => e.feature_id === feature.id);
+    expect(events.map((e) => e.error_kind)).toEqual([null, 'budget']); // one row: the SDK did not retry
+  });
+});
+
+describe('operations endpoints', () => {
+  it('reports liveness and readiness', async () => {
+    expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${stack.url}/readyz`);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('describes the admin API in an OpenAPI document at /api/docs', async () => {
+    const doc = (await (await fetch(`${stack.url}/api/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/admin/orgs', '/api/admin/features/{id}/gateway-keys']));
+  });
 });
 
 describe('gateway-made errors', () => {

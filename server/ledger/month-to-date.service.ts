@@ -1,0 +1,50 @@
+// Month-to-date spend per feature, for enforcing monthly budgets on the hot path. Read from the
+// daily rollup (shared by every replica through Postgres) and cached briefly: a budget is
+// enforced within BUDGET_CACHE_MS plus the ledger's flush interval, not to the last request.
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+const BUDGET_CACHE_MS = 5_000;
+
+interface Cached {
+  nanos: bigint;
+  at: number;
+  refreshing?: Promise<bigint>;
+}
+
+@Injectable()
+export class MonthToDateSpend {
+  private readonly features = new Map<string, Cached>();
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Spend of the feature since the 1st of this UTC month, in nano-dollars (priced events only). */
+  async featureNanos(featureId: string): Promise<bigint> {
+    const cached = this.features.get(featureId);
+    if (!cached) return this.refresh(featureId);
+    // Stale: answer with what we know and refresh in the background, so no request waits.
+    if (Date.now() - cached.at > BUDGET_CACHE_MS && !cached.refreshing) void this.refresh(featureId).catch(() => undefined);
+    return cached.nanos;
+  }
+
+  private refresh(featureId: string): Promise<bigint> {
+    const cached = this.features.get(featureId);
+    const refreshing = this.dataSource
+      .query(
+        `SELECT coalesce(sum(cost_nanos), 0)::text AS nanos FROM usage_daily
+         WHERE feature_id = $1 AND day >= date_trunc('month', now(), 'UTC')`,
+        [featureId],
+      )
+      .then(([row]: Array<{ nanos: string }>) => {
+        const nanos = BigInt(row.nanos);
+        this.features.set(featureId, { nanos, at: Date.now() });
+        return nanos;
+      })
+      .finally(() => {
+        const entry = this.features.get(featureId);
+        if (entry) entry.refreshing = undefined;
+      });
+    if (cached) cached.refreshing = refreshing;
+    return refreshing;
+  }
+}
