@@ -87,9 +87,12 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
 export async function shutdown(app: NestFastifyApplication, graceMs: number): Promise<void> {
   const server = app.getHttpServer() as import('node:http').Server;
   const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Keep-alive connections go idle as their last response ends: close each as soon as it does.
+  const reaper = setInterval(() => server.closeIdleConnections(), 100);
   server.closeIdleConnections();
   const force = setTimeout(() => server.closeAllConnections(), graceMs);
   await drained;
+  clearInterval(reaper);
   clearTimeout(force);
   await app.close();
 }

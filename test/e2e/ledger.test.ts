@@ -2,6 +2,7 @@
 // unavailable (they wait, then spill to disk), none is written twice, and shutdown flushes all.
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shutdown } from '../../server/app.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -59,6 +60,26 @@ describe('ledger writer', () => {
 });
 
 describe('shutdown', () => {
+  it('lets an in-flight stream finish, then records it', async () => {
+    const own = await startStack();
+    const stream = await own.client().chat.completions.create(
+      { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'a slow answer' }] },
+      { headers: { 'x-sim-token-ms': '20' } },
+    );
+    let finish: string | null = null;
+    let stopping: Promise<void> | undefined;
+    for await (const chunk of stream) {
+      stopping ??= shutdown(own.app, 5_000); // SIGTERM arrives mid-stream
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    await stopping;
+    expect(finish).toBe('stop');
+    const rows = (await own.db.query('SELECT outcome, streamed FROM usage_events')).rows;
+    expect(rows).toEqual([{ outcome: 'ok', streamed: true }]);
+    await own.db.end();
+    await own.sim.close();
+  });
+
   it('flushes every queued event before the process lets go of Postgres', async () => {
     const own = await startStack({ env: { LEDGER_FLUSH_INTERVAL_MS: '60000', LEDGER_BATCH_SIZE: '1000' } });
     for (let i = 0; i < 7; i++) await own.client().embeddings.create({ model: 'text-embedding-3-small', input: 'x' });
