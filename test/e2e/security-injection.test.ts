@@ -80,6 +80,25 @@ describe('analytics filters', () => {
   });
 });
 
+describe('free-text filters', () => {
+  // A model name is free text (fine-tunes look like ft:gpt-4o-mini:org:name:id), so SQL in it is a
+  // literal that matches nothing: parameterised, it returns no rows and changes nothing.
+  it.each(SQL)('model=%s matches nothing and changes nothing', async (sql) => {
+    const before = await databaseState();
+    const day = 86_400_000;
+    const range = { from: new Date(Date.now() - day).toISOString().slice(0, 10), to: new Date(Date.now() + day).toISOString().slice(0, 10) };
+    const all = await raw('GET', `/api/analytics/usage?${q({ ...range, groupBy: 'model' })}`);
+    const hostile = await raw('GET', `/api/analytics/usage?${q({ ...range, groupBy: 'model', model: sql })}`);
+    expect(all.status, all.body).toBe(200);
+    expect([200, 400]).toContain(hostile.status);
+    if (hostile.status === 200) {
+      expect(all.body).toContain('gpt-4o-mini');
+      expect(hostile.body).not.toContain('gpt-4o-mini');
+    }
+    expect(await databaseState()).toBe(before);
+  });
+});
+
 describe('admin forms', () => {
   const bad: Array<[string, string, string, unknown]> = [
     ['user email SQL', 'POST', '/api/admin/users', { email: `a@b.co' OR 1=1--`, password: 'long enough password', role: 'finance' }],
