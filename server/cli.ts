@@ -21,7 +21,7 @@ import { OpenAIError } from './http/openai-error.js';
 import { validate } from './http/validate.js';
 import { createFeatureSchema, createOrgSchema } from './orgs/orgs.dto.js';
 import { OrgsModule } from './orgs/orgs.module.js';
-import { OrgsService } from './orgs/orgs.service.js';
+import { OrgsService, type Actor } from './orgs/orgs.service.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { PricingService } from './pricing/pricing.service.js';
 
@@ -39,6 +39,8 @@ type Flags = Record<string, string | boolean | undefined>;
 type Command = { usage: string; run(ctx: INestApplicationContext, args: string[], flags: Flags): Promise<unknown> };
 
 const orgs = (ctx: INestApplicationContext) => ctx.get(OrgsService);
+/** Changes made here are audited as the CLI's. */
+const CLI: Actor = { principal: 'cli' };
 const need = (value: string | boolean | undefined, name: string): string => {
   if (typeof value !== 'string' || value === '') throw new Error(`missing --${name}`);
   return value;
@@ -68,29 +70,30 @@ const COMMANDS: Record<string, Command> = {
           baseUrl: f['base-url'],
           apiKey: f['api-key'] ? await secret(f['api-key'], 'api-key') : undefined,
         }),
+        CLI,
       ),
   },
   'orgs:list': { usage: 'orgs:list', run: (ctx) => orgs(ctx).listOrgs() },
   'orgs:suspend': {
     usage: 'orgs:suspend <org>                        stop all traffic to an org',
-    run: async (ctx, [ref]) => orgs(ctx).updateOrg((await orgs(ctx).findOrg(need(ref, 'org'))).id, { status: 'suspended' }),
+    run: async (ctx, [ref]) => orgs(ctx).updateOrg((await orgs(ctx).findOrg(need(ref, 'org'))).id, { status: 'suspended' }, CLI),
   },
   'orgs:activate': {
     usage: 'orgs:activate <org>',
-    run: async (ctx, [ref]) => orgs(ctx).updateOrg((await orgs(ctx).findOrg(need(ref, 'org'))).id, { status: 'active' }),
+    run: async (ctx, [ref]) => orgs(ctx).updateOrg((await orgs(ctx).findOrg(need(ref, 'org'))).id, { status: 'active' }, CLI),
   },
   'keys:add': {
     usage: 'keys:add <org> --api-key sk-…|- [--label L]  add an upstream key (newest carries traffic)',
     run: async (ctx, [ref], f) =>
-      orgs(ctx).addUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, await secret(f['api-key'], 'api-key'), f.label as string | undefined),
+      orgs(ctx).addUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, await secret(f['api-key'], 'api-key'), f.label as string | undefined, CLI),
   },
   'keys:revoke': {
     usage: 'keys:revoke <org> <key-id>',
-    run: async (ctx, [ref, keyId]) => orgs(ctx).revokeUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, need(keyId, 'key-id')),
+    run: async (ctx, [ref, keyId]) => orgs(ctx).revokeUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, need(keyId, 'key-id'), CLI),
   },
   'keys:reseal': {
     usage: 'keys:reseal                               re-seal upstream keys under the current MASTER_KEY',
-    run: async (ctx) => ({ resealed: await orgs(ctx).resealUpstreamKeys() }),
+    run: async (ctx) => ({ resealed: await orgs(ctx).resealUpstreamKeys(CLI) }),
   },
   'features:create': {
     usage: 'features:create --slug S --name N --org <org> [--grant <org>,<org>] [--budget-usd X]',
@@ -105,6 +108,7 @@ const COMMANDS: Record<string, Command> = {
           grantedOrgIds: grants.map((g) => g.id),
           monthlyBudgetUsd: f['budget-usd'],
         }),
+        CLI,
       );
     },
   },
@@ -112,7 +116,7 @@ const COMMANDS: Record<string, Command> = {
   'gateway-keys:issue': {
     usage: 'gateway-keys:issue <feature> [--name N]    prints the key once',
     run: async (ctx, [ref], f) => {
-      const issued = await orgs(ctx).issueGatewayKey((await orgs(ctx).findFeature(need(ref, 'feature'))).id, (f.name as string) ?? '');
+      const issued = await orgs(ctx).issueGatewayKey((await orgs(ctx).findFeature(need(ref, 'feature'))).id, (f.name as string) ?? '', CLI);
       return { ...issued, note: 'Store this key now: Tallygate keeps only its hash and cannot show it again.' };
     },
   },
@@ -120,7 +124,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'gateway-keys:list [feature]',
     run: async (ctx, [ref]) => orgs(ctx).listGatewayKeys(ref ? (await orgs(ctx).findFeature(ref)).id : undefined),
   },
-  'gateway-keys:revoke': { usage: 'gateway-keys:revoke <key-id>', run: (ctx, [id]) => orgs(ctx).revokeGatewayKey(need(id, 'key-id')) },
+  'gateway-keys:revoke': { usage: 'gateway-keys:revoke <key-id>', run: (ctx, [id]) => orgs(ctx).revokeGatewayKey(need(id, 'key-id'), CLI) },
   'users:create': {
     usage: 'users:create --email E --role admin|finance|engineer [--name N] [--password -]  (no --password: one is generated and printed once)',
     run: async (ctx, _a, f) => {
@@ -171,12 +175,19 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+// Every option any command takes; all take a value (`--name x` or `--name=x`).
+const OPTIONS = Object.fromEntries(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit'].map(
+    (o) => [o, { type: 'string' as const }],
+  ),
+);
+
 function help(): string {
   return ['Usage: npm run cli -- <command> [options]', '', ...Object.values(COMMANDS).map((c) => `  ${c.usage}`)].join('\n');
 }
 
 async function main(): Promise<number> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, strict: false });
+  const { positionals, values } = parseArgs({ allowPositionals: true, strict: true, options: OPTIONS });
   const [name, ...args] = positionals;
   const command = name ? COMMANDS[name] : undefined;
   if (!command) {

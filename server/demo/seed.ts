@@ -1,6 +1,8 @@
 // The demo's orgs, features and keys: three OpenAI orgs, one feature each, as DESIGN.md describes.
 import type { SimulatedOrg } from '../simulator/simulator.js';
-import type { OrgsService } from '../orgs/orgs.service.js';
+import type { Actor, OrgsService } from '../orgs/orgs.service.js';
+
+const DEMO: Actor = { principal: 'demo' };
 
 export interface DemoFeature {
   slug: string;
@@ -33,11 +35,11 @@ export async function seedDemo(orgs: OrgsService, upstreamUrl: string): Promise<
     const found = existingOrgs.find((o) => o.openaiOrgId === sim.id);
     if (found) {
       // The simulator may listen on another port this run.
-      if (found.baseUrl !== upstreamUrl) await orgs.updateOrg(found.id, { baseUrl: upstreamUrl });
+      if (found.baseUrl !== upstreamUrl) await orgs.updateOrg(found.id, { baseUrl: upstreamUrl }, DEMO);
       orgIds.set(sim.id, found.id);
       continue;
     }
-    const created = await orgs.createOrg({ name: sim.id.replace(/^org-/, ''), openaiOrgId: sim.id, baseUrl: upstreamUrl, apiKey: sim.keys[0], keyLabel: 'demo' });
+    const created = await orgs.createOrg({ name: sim.id.replace(/^org-/, ''), openaiOrgId: sim.id, baseUrl: upstreamUrl, apiKey: sim.keys[0], keyLabel: 'demo' }, DEMO);
     orgIds.set(sim.id, created.id);
   }
   const existingFeatures = await orgs.listFeatures();
@@ -46,7 +48,7 @@ export async function seedDemo(orgs: OrgsService, upstreamUrl: string): Promise<
     const found = existingFeatures.find((f) => f.slug === feature.slug);
     const id =
       found?.id ??
-      (await orgs.createFeature({ slug: feature.slug, name: feature.name, defaultOrgId: orgIds.get(feature.orgId)!, monthlyBudgetUsd: feature.budgetUsd })).id;
+      (await orgs.createFeature({ slug: feature.slug, name: feature.name, defaultOrgId: orgIds.get(feature.orgId)!, monthlyBudgetUsd: feature.budgetUsd }, DEMO)).id;
     featureIds.set(feature.slug, id);
   }
   return featureIds;

@@ -3,7 +3,7 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type Logger } from 'pino';
 
-const SECRET = /\b(sk-[A-Za-z0-9_-]{4,}|tg-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)/g;
+const SECRET = /\b(sk-[A-Za-z0-9_-]{4,}|tga?-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)/g;
 export const redactSecrets = (text: string) =>
   text.replace(SECRET, (s) => (s.startsWith('Bearer') ? 'Bearer ***' : `${s.slice(0, 3)}…${s.slice(-4)}`));
 

@@ -1,7 +1,6 @@
 // Admin REST API for orgs, upstream keys, features and gateway keys. Thin: validate, call the service.
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { AuditService } from '../auth/audit.service.js';
 import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
@@ -22,10 +21,7 @@ const uuid = new ParseUUIDPipe({ version: '4' });
 @Roles('admin')
 @Controller('api/admin')
 export class OrgsController {
-  constructor(
-    private readonly orgs: OrgsService,
-    private readonly audit: AuditService,
-  ) {}
+  constructor(private readonly orgs: OrgsService) {}
 
   @Get('orgs')
   listOrgs() {
@@ -38,34 +34,24 @@ export class OrgsController {
   }
 
   @Post('orgs')
-  async createOrg(@Body() body: unknown, @CurrentCaller() caller: Caller) {
-    const org = await this.orgs.createOrg(validate(createOrgSchema, body));
-    const details = { name: org.name, openaiOrgId: org.openaiOrgId, baseUrl: org.baseUrl, upstreamKeys: org.upstreamKeys.map((k) => k.masked) };
-    await this.audit.record(caller.principal, { action: 'org.create', targetType: 'org', targetId: org.id, details }, caller.ip);
-    return org;
+  createOrg(@Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.createOrg(validate(createOrgSchema, body), caller);
   }
 
   @Patch('orgs/:id')
-  async updateOrg(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
-    const patch = validate(updateOrgSchema, body);
-    const org = await this.orgs.updateOrg(id, patch);
-    await this.audit.record(caller.principal, { action: 'org.update', targetType: 'org', targetId: id, details: patch }, caller.ip);
-    return org;
+  updateOrg(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.updateOrg(id, validate(updateOrgSchema, body), caller);
   }
 
   @Post('orgs/:id/keys')
-  async addUpstreamKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+  addUpstreamKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
     const input = validate(addUpstreamKeySchema, body);
-    const key = await this.orgs.addUpstreamKey(id, input.apiKey, input.label);
-    await this.audit.record(caller.principal, { action: 'upstream_key.add', targetType: 'upstream_key', targetId: key.id, details: { orgId: id, masked: key.masked, label: key.label } }, caller.ip);
-    return key;
+    return this.orgs.addUpstreamKey(id, input.apiKey, input.label, caller);
   }
 
   @Delete('orgs/:id/keys/:keyId')
-  async revokeUpstreamKey(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string, @CurrentCaller() caller: Caller) {
-    const key = await this.orgs.revokeUpstreamKey(id, keyId);
-    await this.audit.record(caller.principal, { action: 'upstream_key.revoke', targetType: 'upstream_key', targetId: keyId, details: { orgId: id, masked: key.masked } }, caller.ip);
-    return key;
+  revokeUpstreamKey(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string, @CurrentCaller() caller: Caller) {
+    return this.orgs.revokeUpstreamKey(id, keyId, caller);
   }
 
   @Get('features')
@@ -74,19 +60,13 @@ export class OrgsController {
   }
 
   @Post('features')
-  async createFeature(@Body() body: unknown, @CurrentCaller() caller: Caller) {
-    const input = validate(createFeatureSchema, body);
-    const feature = await this.orgs.createFeature(input);
-    await this.audit.record(caller.principal, { action: 'feature.create', targetType: 'feature', targetId: feature.id, details: input }, caller.ip);
-    return feature;
+  createFeature(@Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.createFeature(validate(createFeatureSchema, body), caller);
   }
 
   @Patch('features/:id')
-  async updateFeature(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
-    const patch = validate(updateFeatureSchema, body);
-    const feature = await this.orgs.updateFeature(id, patch);
-    await this.audit.record(caller.principal, { action: 'feature.update', targetType: 'feature', targetId: id, details: patch }, caller.ip);
-    return feature;
+  updateFeature(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.updateFeature(id, validate(updateFeatureSchema, body), caller);
   }
 
   @Get('gateway-keys')
@@ -96,17 +76,12 @@ export class OrgsController {
 
   @Post('features/:id/gateway-keys')
   @HttpCode(201)
-  async issueGatewayKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
-    const issued = await this.orgs.issueGatewayKey(id, validate(issueGatewayKeySchema, body).name);
-    const { record } = issued;
-    await this.audit.record(caller.principal, { action: 'gateway_key.issue', targetType: 'gateway_key', targetId: record.id, details: { featureId: id, name: record.name, masked: record.masked } }, caller.ip);
-    return issued;
+  issueGatewayKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.issueGatewayKey(id, validate(issueGatewayKeySchema, body).name, caller);
   }
 
   @Delete('gateway-keys/:id')
-  async revokeGatewayKey(@Param('id', uuid) id: string, @CurrentCaller() caller: Caller) {
-    const key = await this.orgs.revokeGatewayKey(id);
-    await this.audit.record(caller.principal, { action: 'gateway_key.revoke', targetType: 'gateway_key', targetId: id, details: { masked: key.masked } }, caller.ip);
-    return key;
+  revokeGatewayKey(@Param('id', uuid) id: string, @CurrentCaller() caller: Caller) {
+    return this.orgs.revokeGatewayKey(id, caller);
   }
 }

@@ -3,6 +3,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, IsNull, Repository } from 'typeorm';
+import type { Principal } from '../auth/access.guard.js';
+import { AuditService, type AuditEntry } from '../auth/audit.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { conflict, notFound } from '../http/openai-error.js';
 import { Feature, FeatureOrg } from './feature.entity.js';
@@ -24,6 +26,13 @@ export interface IssuedGatewayKey {
   record: GatewayKey;
 }
 
+/** Who makes a change, for the audit log: a signed-in caller, or a named tool ('cli', 'demo'). */
+export interface Actor {
+  principal: Principal | string;
+  ip?: string;
+}
+const SYSTEM: Actor = { principal: 'system' };
+
 const UNIQUE_VIOLATION = '23505';
 const usdToNanos = (usd: number | null | undefined) => (usd === undefined ? undefined : usd === null ? null : Math.round(usd * 1e9));
 
@@ -39,6 +48,7 @@ export class OrgsService {
     @InjectRepository(Feature) private readonly features: Repository<Feature>,
     @InjectRepository(FeatureOrg) private readonly featureOrgs: Repository<FeatureOrg>,
     @InjectRepository(GatewayKey) private readonly gatewayKeys: Repository<GatewayKey>,
+    private readonly audit: AuditService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.sealer = new KeySealer(config.MASTER_KEY, config.MASTER_KEY_PREVIOUS);
@@ -48,8 +58,10 @@ export class OrgsService {
   onChange(listener: () => void): void {
     this.listeners.add(listener);
   }
-  private changed(): void {
+  /** Every change: drop cached routes, and record who did what (never a secret: keys only masked). */
+  private async changed(actor: Actor, entry: AuditEntry): Promise<void> {
     for (const listener of this.listeners) listener();
+    await this.audit.record(actor.principal, entry, actor.ip);
   }
 
   async listOrgs(): Promise<OrgView[]> {
@@ -75,7 +87,7 @@ export class OrgsService {
     return org;
   }
 
-  async createOrg(input: CreateOrg): Promise<OrgView> {
+  async createOrg(input: CreateOrg, actor = SYSTEM): Promise<OrgView> {
     const id = await this.unique(`An organization with that name or OpenAI org id already exists.`, () =>
       this.dataSource.transaction(async (tx) => {
         const org = await tx.getRepository(Org).save(
@@ -91,31 +103,34 @@ export class OrgsService {
         return org.id;
       }),
     );
-    this.changed();
-    return this.getOrg(id);
+    const org = await this.getOrg(id);
+    const details = { name: org.name, openaiOrgId: org.openaiOrgId, baseUrl: org.baseUrl, upstreamKeys: org.upstreamKeys.map((k) => k.masked) };
+    await this.changed(actor, { action: 'org.create', targetType: 'org', targetId: id, details });
+    return org;
   }
 
-  async updateOrg(id: string, patch: UpdateOrg): Promise<OrgView> {
+  async updateOrg(id: string, patch: UpdateOrg, actor = SYSTEM): Promise<OrgView> {
     await this.getOrg(id);
     await this.unique('An organization with that name already exists.', () => this.orgs.update({ id }, patch));
-    this.changed();
+    await this.changed(actor, { action: 'org.update', targetType: 'org', targetId: id, details: patch });
     return this.getOrg(id);
   }
 
   /** Adds a key; the newest live key carries traffic, so adding one is the first step of a rotation. */
-  async addUpstreamKey(orgId: string, apiKey: string, label?: string): Promise<UpstreamKey> {
+  async addUpstreamKey(orgId: string, apiKey: string, label?: string, actor = SYSTEM): Promise<UpstreamKey> {
     await this.getOrg(orgId);
     const row = this.sealedKey(orgId, apiKey, label);
     const { identifiers } = await this.upstreamKeys.insert(row);
-    this.changed();
-    return this.upstreamKeys.findOneByOrFail({ id: identifiers[0].id as string });
+    const key = await this.upstreamKeys.findOneByOrFail({ id: identifiers[0].id as string });
+    await this.changed(actor, { action: 'upstream_key.add', targetType: 'upstream_key', targetId: key.id, details: { orgId, masked: key.masked, label: key.label } });
+    return key;
   }
 
-  async revokeUpstreamKey(orgId: string, keyId: string): Promise<UpstreamKey> {
+  async revokeUpstreamKey(orgId: string, keyId: string, actor = SYSTEM): Promise<UpstreamKey> {
     const key = await this.upstreamKeys.findOneBy({ id: keyId, orgId });
     if (!key) throw notFound(`No upstream key ${keyId} in organization ${orgId}.`);
     if (!key.revokedAt) await this.upstreamKeys.update({ id: keyId }, { revokedAt: new Date() });
-    this.changed();
+    await this.changed(actor, { action: 'upstream_key.revoke', targetType: 'upstream_key', targetId: keyId, details: { orgId, masked: key.masked } });
     return this.upstreamKeys.findOneByOrFail({ id: keyId });
   }
 
@@ -138,7 +153,7 @@ export class OrgsService {
     return feature;
   }
 
-  async createFeature(input: CreateFeature): Promise<FeatureView> {
+  async createFeature(input: CreateFeature, actor = SYSTEM): Promise<FeatureView> {
     await this.requireOrgs([input.defaultOrgId, ...(input.grantedOrgIds ?? [])]);
     const id = await this.unique(`A feature with slug ${input.slug} already exists.`, () =>
       this.dataSource.transaction(async (tx) => {
@@ -154,11 +169,11 @@ export class OrgsService {
         return feature.id;
       }),
     );
-    this.changed();
+    await this.changed(actor, { action: 'feature.create', targetType: 'feature', targetId: id, details: input });
     return this.getFeature(id);
   }
 
-  async updateFeature(id: string, patch: UpdateFeature): Promise<FeatureView> {
+  async updateFeature(id: string, patch: UpdateFeature, actor = SYSTEM): Promise<FeatureView> {
     await this.getFeature(id);
     await this.requireOrgs([...(patch.defaultOrgId ? [patch.defaultOrgId] : []), ...(patch.grantedOrgIds ?? [])]);
     await this.dataSource.transaction(async (tx) => {
@@ -168,7 +183,7 @@ export class OrgsService {
       if (Object.keys(changes).length) await tx.getRepository(Feature).update({ id }, changes);
       if (grantedOrgIds) await this.replaceGrants(tx.getRepository(FeatureOrg), id, grantedOrgIds);
     });
-    this.changed();
+    await this.changed(actor, { action: 'feature.update', targetType: 'feature', targetId: id, details: patch });
     return this.getFeature(id);
   }
 
@@ -176,18 +191,20 @@ export class OrgsService {
     return this.gatewayKeys.find({ where: featureId ? { featureId } : {}, order: { createdAt: 'DESC' } });
   }
 
-  async issueGatewayKey(featureId: string, name = ''): Promise<IssuedGatewayKey> {
+  async issueGatewayKey(featureId: string, name = '', actor = SYSTEM): Promise<IssuedGatewayKey> {
     await this.getFeature(featureId);
     const key = newGatewayKey();
     const { identifiers } = await this.gatewayKeys.insert({ featureId, name, keyHash: hashGatewayKey(key), masked: maskSecret(key) });
-    return { key, record: await this.gatewayKeys.findOneByOrFail({ id: identifiers[0].id as string }) };
+    const record = await this.gatewayKeys.findOneByOrFail({ id: identifiers[0].id as string });
+    await this.changed(actor, { action: 'gateway_key.issue', targetType: 'gateway_key', targetId: record.id, details: { featureId, name, masked: record.masked } });
+    return { key, record };
   }
 
-  async revokeGatewayKey(id: string): Promise<GatewayKey> {
+  async revokeGatewayKey(id: string, actor = SYSTEM): Promise<GatewayKey> {
     const updated = await this.gatewayKeys.update({ id, revokedAt: IsNull() }, { revokedAt: new Date() });
     const key = await this.gatewayKeys.findOneBy({ id });
     if (!key) throw notFound(`No gateway key with id ${id}.`);
-    if (updated.affected) this.changed();
+    if (updated.affected) await this.changed(actor, { action: 'gateway_key.revoke', targetType: 'gateway_key', targetId: id, details: { masked: key.masked } });
     return key;
   }
 
@@ -195,7 +212,7 @@ export class OrgsService {
    * Re-seals every upstream key under the current master key (after MASTER_KEY was rotated and
    * the old one moved to MASTER_KEY_PREVIOUS). Returns how many keys were re-sealed.
    */
-  async resealUpstreamKeys(): Promise<number> {
+  async resealUpstreamKeys(actor = SYSTEM): Promise<number> {
     const rows = await this.upstreamKeys.createQueryBuilder('k').addSelect('k.sealed').getMany();
     let resealed = 0;
     for (const row of rows) {
@@ -203,7 +220,7 @@ export class OrgsService {
       await this.upstreamKeys.update({ id: row.id }, { sealed: this.sealer.seal(this.sealer.open(row.sealed)) });
       resealed++;
     }
-    this.changed();
+    await this.changed(actor, { action: 'upstream_key.reseal', targetType: 'upstream_key', details: { resealed } });
     return resealed;
   }
 

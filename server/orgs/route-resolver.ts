@@ -118,6 +118,15 @@ export class RouteResolver {
     return routes;
   }
 
+  private openKey(sealed: string, openaiOrgId: string): string {
+    try {
+      return this.orgsService.sealer.open(sealed);
+    } catch {
+      // An operator problem, not an upstream one: say so, and where to look.
+      throw new OpenAIError(500, `Tallygate cannot open the upstream key of organization ${openaiOrgId}: MASTER_KEY (or MASTER_KEY_PREVIOUS during a rotation) does not match the key it was sealed with.`, 'server_error', 'upstream_key_unreadable');
+    }
+  }
+
   private toRoutes(rows: RouteRow[]): KeyRoutes {
     const first = rows[0];
     const orgs = new Map<string, OrgRoute>();
@@ -128,7 +137,7 @@ export class RouteResolver {
         projectId: row.project_id,
         baseUrl: row.base_url,
         suspended: row.status !== 'active',
-        upstreamKey: row.sealed ? this.orgsService.sealer.open(row.sealed) : null,
+        upstreamKey: row.sealed ? this.openKey(row.sealed, row.openai_org_id) : null,
       });
     }
     return {
