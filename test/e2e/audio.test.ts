@@ -13,11 +13,7 @@ beforeAll(async () => {
   client = stack.client();
 });
 afterAll(() => stack?.close());
-beforeEach(async () => {
-  await stack.ledger.flush();
-  await stack.db.query('TRUNCATE usage_events, usage_hourly');
-  stack.sim.reset();
-});
+beforeEach(() => stack.resetUsage());
 
 // whisper-1: $0.006 per minute = 100,000 nano-dollars per second, billed per started second.
 const whisperCost = (seconds: number) => BigInt(Math.ceil(seconds - 1e-9) * 100_000);

@@ -8,11 +8,7 @@ beforeAll(async () => {
   stack = await startStack();
 });
 afterAll(() => stack?.close());
-beforeEach(async () => {
-  await stack.ledger.flush();
-  await stack.db.query('TRUNCATE usage_events, usage_hourly');
-  stack.sim.reset();
-});
+beforeEach(() => stack.resetUsage());
 
 describe('chat completions through the gateway', () => {
   it('answers like OpenAI and writes one priced ledger row', async () => {

@@ -1,40 +1,13 @@
 // The OpenAI simulator, driven by the official openai SDK the way the gateway's users will drive it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import OpenAI, { APIError, toFile } from 'openai';
+import { silentMp3, toneWav } from '../../server/demo/audio.js';
 import { startSimulator, type Simulator } from '../../server/simulator/simulator.js';
 
 const MAIN_KEY = 'sk-test-main-key-0001';
 const TINY_KEY = 'sk-test-tiny-key-0002';
 const BROKE_KEY = 'sk-test-broke-key-0003';
 const PROJECT_KEY = 'sk-test-proj-key-0004';
-
-/** A 16 kHz mono 16-bit PCM WAV of silence lasting `seconds`. */
-function silentWav(seconds: number): Buffer {
-  const sampleRate = 16_000;
-  const dataBytes = Math.round(seconds * sampleRate) * 2;
-  const wav = Buffer.alloc(44 + dataBytes);
-  wav.write('RIFF', 0, 'ascii');
-  wav.writeUInt32LE(36 + dataBytes, 4);
-  wav.write('WAVE', 8, 'ascii');
-  wav.write('fmt ', 12, 'ascii');
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20); // PCM
-  wav.writeUInt16LE(1, 22); // mono
-  wav.writeUInt32LE(sampleRate, 24);
-  wav.writeUInt32LE(sampleRate * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write('data', 36, 'ascii');
-  wav.writeUInt32LE(dataBytes, 40);
-  return wav;
-}
-
-/** `frames` silent MPEG-1 Layer III frames (128 kbps, 44.1 kHz, 1152 samples ≈ 26.1 ms each). */
-function silentMp3(frames: number): Buffer {
-  const frame = Buffer.alloc(417);
-  frame.set([0xff, 0xfb, 0x90, 0x00]);
-  return Buffer.concat(Array.from({ length: frames }, () => frame));
-}
 
 async function apiError(promise: Promise<unknown>): Promise<APIError> {
   try {
@@ -303,7 +276,7 @@ describe('OpenAI simulator', () => {
   });
 
   describe('audio', () => {
-    const wav = silentWav(3.5);
+    const wav = toneWav(3.5);
     const file = () => toFile(wav, 'silence.wav', { type: 'audio/wav' });
 
     it('measures a WAV’s duration for whisper-1 json, verbose_json and text', async () => {

@@ -12,11 +12,7 @@ beforeAll(async () => {
   client = stack.client();
 });
 afterAll(() => stack?.close());
-beforeEach(async () => {
-  await stack.ledger.flush();
-  await stack.db.query('TRUNCATE usage_events, usage_hourly');
-  stack.sim.reset();
-});
+beforeEach(() => stack.resetUsage());
 
 async function onlyEvent() {
   // Aborted calls settle a moment after the client gives up.

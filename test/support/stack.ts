@@ -39,6 +39,8 @@ export interface Stack {
   orgsService: OrgsService;
   ledger: LedgerWriter;
   client(feature?: StackFeature, options?: Partial<ConstructorParameters<typeof OpenAI>[0]>): OpenAI;
+  /** Writes what is queued, then empties the ledger, its rollups and the simulator's counters. */
+  resetUsage(): Promise<void>;
   /** Writes the ledger queue and returns the usage events, oldest first. */
   events(): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;
@@ -105,6 +107,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     orgsService,
     ledger,
     client: (feature = features[0], extra = {}) => new OpenAI({ baseURL: `${url}/v1`, apiKey: feature.gatewayKey, maxRetries: 0, ...extra }),
+    async resetUsage() {
+      await ledger.flush();
+      await db.query(
+        'TRUNCATE usage_events, usage_hourly, usage_daily, usage_latency_hourly, usage_latency_daily, ratelimit_minutes, throttle_minutes',
+      );
+      sim.reset();
+    },
     async events() {
       await ledger.flush();
       return (await db.query('SELECT * FROM usage_events ORDER BY created_at, id')).rows;
