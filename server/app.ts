@@ -5,7 +5,7 @@ import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { LogController } from 'fastify';
+import { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
@@ -31,10 +31,9 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     // The gateway relays OpenAI's headers and answers SDKs, not browsers: no helmet work on the hot path.
     if (route.url.startsWith('/v1/')) route.config = Object.assign(route.config ?? {}, { helmet: { skipRoute: true } });
   });
-  // Audio uploads stream straight through to OpenAI: leave the body unread (size capped in the proxy).
-  adapter.getInstance().addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null));
+  registerBodyParsers(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
-    rawBody: true,
+    bodyParser: false,
     logger: new NestPinoLogger(logger),
   });
   await app.register(cookie);
@@ -77,6 +76,25 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return app;
+}
+
+/**
+ * JSON bodies keep their raw bytes (the gateway forwards them unchanged) and are parsed with plain
+ * JSON.parse: a duplicate of a prototype key stays an own property and is rejected by the admin
+ * API's strict schemas, so secure-json-parse's extra pass is not needed. Audio uploads are left
+ * unread: they stream straight through to OpenAI (size capped in the proxy).
+ */
+function registerBodyParsers(fastify: FastifyInstance): void {
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
+    try {
+      done(null, JSON.parse((body as Buffer).toString('utf8')));
+    } catch {
+      done(Object.assign(new Error('invalid JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+    }
+  });
+  fastify.addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null));
 }
 
 /**

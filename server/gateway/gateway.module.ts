@@ -3,13 +3,12 @@ import { LedgerModule } from '../ledger/ledger.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
 import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
-import { GatewayController } from './gateway.controller.js';
+import { GatewayRoutes } from './gateway.routes.js';
 import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
   imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
-  controllers: [GatewayController],
-  providers: [ProxyService, UpstreamClient],
+  providers: [ProxyService, UpstreamClient, GatewayRoutes],
 })
 export class GatewayModule {}

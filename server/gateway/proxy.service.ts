@@ -1,11 +1,10 @@
 // The hot path: authenticate, forward to the org's upstream, relay status, headers and bytes as
 // they arrive, and hand one usage event to the ledger queue. Nothing here waits for Postgres.
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors as undiciErrors } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
@@ -20,7 +19,7 @@ import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
 import { AudioUploadMeter } from './audio-meter.js';
 import type { Endpoint } from './endpoints.js';
 import { EMPTY_USAGE, estimateUsage, readJsonBody, SseMeter, type MeterReading } from './usage-meter.js';
-import { UpstreamClient, type UpstreamResponse } from './upstream.client.js';
+import { UpstreamClient, type UpstreamRequest } from './upstream.client.js';
 
 /** Request headers never forwarded: hop-by-hop, ours (auth, org), and ones we set ourselves. */
 const DROP_REQUEST = new Set([
@@ -36,6 +35,13 @@ const PARSE_LIMIT = 8 * 1024 * 1024;
 
 type JsonBody = Record<string, unknown>;
 
+/** Why the upstream request was cancelled: the client disconnected first. */
+class ClientGoneError extends Error {
+  constructor() {
+    super('client disconnected');
+  }
+}
+
 /** Everything learnt about one call, turned into its usage event at the end. */
 class Call {
   readonly id = randomUUID();
@@ -46,7 +52,10 @@ class Call {
   streamed = false;
   status = 0;
   ttfbMs: number | null = null;
-  upstream?: UpstreamResponse;
+  /** Set once the upstream answered: its status and headers. */
+  upstream?: { statusCode: number; headers: IncomingHttpHeaders };
+  /** The client went away before its response was complete. */
+  clientGone = false;
   reading: MeterReading = {};
   outcome: Outcome = 'ok';
   errorKind: ErrorKind | null = null;
@@ -83,29 +92,18 @@ export class ProxyService {
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const call = new Call(endpoint, retryCount(req.headers));
     reply.hijack();
-    const abort = new AbortController();
     const res = reply.raw;
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
     let body: JsonBody | undefined;
     try {
       call.route = await this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
-      const url = call.route.org.baseUrl + req.url.slice(req.url.indexOf('/v1') + 3);
       call.paced = await this.pacing.admit(call.route.org, call.model, outgoing);
       call.upstreamAt = performance.now();
-      call.upstream = await this.upstream.send(url, {
-        method: endpoint.method,
-        headers: upstreamHeaders(req.headers, call.route, outgoing.contentType),
-        body: outgoing.bytes,
-        signal: abort.signal,
-      });
-      await this.relay(call, outgoing.hideUsageChunk, res, abort.signal);
+      await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
-      this.fail(call, error, res, abort.signal.aborted);
+      this.fail(call, error, res);
     } finally {
       // Cut short before OpenAI reported usage: count what was asked and what was relayed.
       const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
@@ -152,42 +150,83 @@ export class ProxyService {
     return { bytes, hideUsageChunk, contentType: 'application/json', json };
   }
 
-  private async relay(call: Call, hideUsageChunk: boolean, res: FastifyReply['raw'], signal: AbortSignal): Promise<void> {
-    const upstream = call.upstream!;
-    call.status = upstream.statusCode;
-    const contentType = String(upstream.headers['content-type'] ?? '');
-    const isStream = contentType.startsWith('text/event-stream');
-    const meter = isStream ? new SseMeter(hideUsageChunk) : undefined;
-    call.meter = meter;
-    res.writeHead(upstream.statusCode, responseHeaders(upstream.headers, hideUsageChunk && isStream, call.id));
-    const collected: Buffer[] = [];
-    let collectedBytes = 0;
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      call.ttfbMs ??= Math.round(performance.now() - call.started);
-      let out: Buffer | null = chunk;
-      if (meter) out = meter.push(chunk);
-      else if (collectedBytes <= PARSE_LIMIT) {
-        collected.push(chunk);
-        collectedBytes += chunk.length;
-      }
-      if (out && !res.write(out)) await once(res, 'drain', { signal });
-    }
-    call.upstreamDoneAt = performance.now();
-    const tail = meter?.end();
-    res.end(tail ?? undefined);
-    call.endedAt = performance.now();
-    if (meter) {
-      call.reading = meter.reading;
-      if (!meter.finished) call.outcome = 'upstream_aborted'; // upstream closed without [DONE]
-    } else if (collectedBytes <= PARSE_LIMIT && contentType.includes('json')) {
-      call.reading = readJsonBody(Buffer.concat(collected, collectedBytes).toString('utf8'));
-    }
+  /**
+   * Sends the request upstream and relays the response as it arrives: status and headers first,
+   * then each chunk (through the SSE meter for streams), with backpressure from the client's
+   * socket. Resolves when the response is complete; rejects on any failure on either side.
+   */
+  private forward(call: Call, path: string, outgoing: { bytes?: UpstreamRequest['body']; hideUsageChunk: boolean }, headers: Record<string, string>, res: FastifyReply['raw']): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let collected: Buffer[] | undefined;
+      let collectedBytes = 0;
+      let isJson = false;
+      const onClientGone = () => {
+        if (res.writableFinished) return;
+        call.clientGone = true;
+        controller?.abort(new ClientGoneError());
+      };
+      res.once('close', onClientGone);
+      const fail = (c: Dispatcher.DispatchController, error: unknown) => {
+        c.abort(error instanceof Error ? error : new Error(String(error)));
+      };
+      this.upstream.dispatch(call.route!.org.baseUrl, path, { method: call.endpoint.method, headers, body: outgoing.bytes }, {
+        onRequestStart: (c) => {
+          controller = c;
+          if (call.clientGone) c.abort(new ClientGoneError());
+        },
+        onResponseStart: (c, statusCode, upstreamHeaders) => {
+          try {
+            call.upstream = { statusCode, headers: upstreamHeaders };
+            call.status = statusCode;
+            const contentType = String(upstreamHeaders['content-type'] ?? '');
+            if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk);
+            else if (contentType.includes('json')) (collected = []), (isJson = true);
+            res.writeHead(statusCode, responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id));
+          } catch (error) {
+            fail(c, error);
+          }
+        },
+        onResponseData: (c, chunk) => {
+          call.ttfbMs ??= Math.round(performance.now() - call.started);
+          let out: Buffer | null = chunk;
+          if (call.meter) out = call.meter.push(chunk);
+          else if (collected) {
+            collectedBytes += chunk.length;
+            if (collectedBytes <= PARSE_LIMIT) collected.push(chunk);
+            else collected = undefined; // too large to parse for usage: relay it unparsed
+          }
+          if (out && !res.write(out)) {
+            c.pause();
+            res.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd: () => {
+          call.upstreamDoneAt = performance.now();
+          res.removeListener('close', onClientGone);
+          const tail = call.meter?.end();
+          res.end(tail ?? undefined);
+          call.endedAt = performance.now();
+          if (call.meter) {
+            call.reading = call.meter.reading;
+            if (!call.meter.finished) call.outcome = 'upstream_aborted'; // upstream closed without [DONE]
+          } else if (collected && isJson) {
+            call.reading = readJsonBody(Buffer.concat(collected, collectedBytes).toString('utf8'));
+          }
+          resolve();
+        },
+        onResponseError: (_c, error) => {
+          res.removeListener('close', onClientGone);
+          reject(error);
+        },
+      });
+    });
   }
 
   /** Maps what went wrong to the right answer (if the client can still get one) and outcome. */
-  private fail(call: Call, error: unknown, res: FastifyReply['raw'], aborted: boolean): void {
+  private fail(call: Call, error: unknown, res: FastifyReply['raw']): void {
     if (call.meter) call.reading = call.meter.reading;
-    if (aborted && (res.destroyed || !res.writable)) {
+    if (call.clientGone || error instanceof ClientGoneError) {
       call.outcome = 'client_aborted';
       call.errorKind = 'client_aborted';
       return;

@@ -1,14 +1,23 @@
 // The connection pool to OpenAI (or any compatible upstream): undici keeps sockets alive per
-// origin, which is what makes forwarding cheap (see STACK.md's measurements).
+// origin, which is what makes forwarding cheap (see STACK.md's measurements). Responses come back
+// through undici's dispatch handler callbacks, straight into the client's socket: no intermediate
+// stream objects on the hot path.
+import type { Readable } from 'node:stream';
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: Buffer | Readable;
+}
 
 @Injectable()
 export class UpstreamClient implements OnModuleDestroy {
   private readonly agent: Agent;
+  /** base URL → [origin, path prefix]; an org's base URL rarely changes, so parse it once. */
+  private readonly bases = new Map<string, [string, string]>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.agent = new Agent({
@@ -19,19 +28,26 @@ export class UpstreamClient implements OnModuleDestroy {
     });
   }
 
-  send(
-    url: string,
-    options: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: Buffer | NodeJS.ReadableStream; signal: AbortSignal },
-  ): Promise<UpstreamResponse> {
-    return request(url, {
-      method: options.method,
-      headers: options.headers,
-      body: options.body as Dispatcher.DispatchOptions['body'],
-      signal: options.signal,
-      dispatcher: this.agent,
-      headersTimeout: this.config.UPSTREAM_HEADERS_TIMEOUT_MS,
-      bodyTimeout: this.config.UPSTREAM_IDLE_TIMEOUT_MS,
-    });
+  /** Sends `request` to baseUrl + path; the handler receives the response as it arrives. */
+  dispatch(baseUrl: string, path: string, request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+    let base = this.bases.get(baseUrl);
+    if (!base) {
+      const url = new URL(baseUrl);
+      base = [url.origin, url.pathname.replace(/\/$/, '')];
+      this.bases.set(baseUrl, base);
+    }
+    this.agent.dispatch(
+      {
+        origin: base[0],
+        path: base[1] + path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: this.config.UPSTREAM_HEADERS_TIMEOUT_MS,
+        bodyTimeout: this.config.UPSTREAM_IDLE_TIMEOUT_MS,
+      },
+      handler,
+    );
   }
 
   async onModuleDestroy(): Promise<void> {

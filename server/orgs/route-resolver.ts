@@ -106,15 +106,15 @@ export class RouteResolver {
   }
 
   private async routesFor(key: string): Promise<KeyRoutes | null> {
-    const hash = hashGatewayKey(key);
-    const cacheKey = hash.toString('base64');
+    // Keyed by the key itself: hashing on every call cost more than the lookup (this process
+    // holds the key in clear for the request anyway).
     const now = Date.now();
-    const hit = this.cache.get(cacheKey);
+    const hit = this.cache.get(key);
     if (hit && hit.expires > now) return hit.routes;
-    const rows = (await this.dataSource.query(ROUTES_SQL, [hash])) as RouteRow[];
+    const rows = (await this.dataSource.query(ROUTES_SQL, [hashGatewayKey(key)])) as RouteRow[];
     const routes = rows.length === 0 || rows[0].revoked ? null : this.toRoutes(rows);
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(cacheKey, { routes, expires: now + this.config.KEY_CACHE_TTL_MS });
+    this.cache.set(key, { routes, expires: now + this.config.KEY_CACHE_TTL_MS });
     return routes;
   }
 

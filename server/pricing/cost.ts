@@ -25,8 +25,22 @@ export interface UnitPrices {
 
 const PICO_PER_NANO = 1000n;
 
+const scaledCache = new Map<string, bigint>();
+
 /** "2.125" → 2125000n at scale 6. Throws on anything that is not a plain non-negative decimal. */
 export function decimalToScaled(value: string, scale: number): bigint {
+  // Every call prices with the same few dozen price strings: parse each once.
+  const key = `${value}|${scale}`;
+  let scaled = scaledCache.get(key);
+  if (scaled === undefined) {
+    scaled = parseScaled(value, scale);
+    if (scaledCache.size > 10_000) scaledCache.clear();
+    scaledCache.set(key, scaled);
+  }
+  return scaled;
+}
+
+function parseScaled(value: string, scale: number): bigint {
   const match = /^(\d+)(?:\.(\d+))?$/.exec(value.trim());
   if (!match) throw new Error(`not a decimal price: ${value}`);
   const [, whole, fraction = ''] = match;

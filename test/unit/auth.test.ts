@@ -20,13 +20,19 @@ describe('passwords', () => {
     await verifyPassword(null, 'warm up the dummy hash');
     const time = async (f: () => Promise<unknown>) => {
       const start = performance.now();
-      for (let i = 0; i < 5; i++) await f();
+      await f();
       return performance.now() - start;
     };
-    const known = await time(() => verifyPassword(hash, 'wrong password'));
-    const unknown = await time(() => verifyPassword(null, 'wrong password'));
-    expect(unknown / known).toBeGreaterThan(0.5);
-    expect(unknown / known).toBeLessThan(2);
+    // Interleaved pairs and the median ratio, so load from other test files shifts both sides alike.
+    const ratios: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const known = await time(() => verifyPassword(hash, 'wrong password'));
+      const unknown = await time(() => verifyPassword(null, 'wrong password'));
+      ratios.push(unknown / known);
+    }
+    const median = ratios.sort((a, b) => a - b)[4];
+    expect(median).toBeGreaterThan(0.5);
+    expect(median).toBeLessThan(2);
   });
 });
 
