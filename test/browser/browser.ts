@@ -11,7 +11,11 @@ import { startStack, type Stack, type StackOptions } from '../support/stack.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLIENT = join(ROOT, 'client');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const SCREENSHOTS = join(ROOT, 'docs/screenshots');
+/**
+ * Where the page screenshots go: test-results/ (ignored by git) unless asked for. To refresh the
+ * README's pictures: SCREENSHOTS_DIR=docs/screenshots npx vitest run test/browser
+ */
+export const SCREENSHOTS = resolve(ROOT, process.env.SCREENSHOTS_DIR ?? 'test-results/screenshots');
 
 function newestMtime(dir: string): number {
   let newest = 0;
