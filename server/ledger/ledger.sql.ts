@@ -87,7 +87,8 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
  * rollups against latency_bucket() over the ledger, so the two cannot drift apart unnoticed.
  */
 const latencyBucket = (column: string) =>
-  `CASE WHEN ${column} < 1 THEN 0 ELSE least(250, 1 + floor(8 * ln(${column}::float8) / ln(2::float8)))::smallint END`;
+  // NULL stays NULL as the STRICT function's does (least() would turn it into 250).
+  `CASE WHEN ${column} IS NULL THEN NULL WHEN ${column} < 1 THEN 0 ELSE least(250, 1 + floor(8 * ln(${column}::float8) / ln(2::float8)))::smallint END`;
 
 /** Latency and time-to-first-byte histograms (fixed log-spaced buckets). */
 function latencyRollup(table: 'usage_latency_hourly' | 'usage_latency_daily', time: 'hour' | 'day'): string {
