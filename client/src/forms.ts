@@ -115,7 +115,9 @@ export function confirmDialog(title: string, message: string, action: string, da
 
 /** Shows a secret exactly once, with a copy button; nothing keeps it after the dialog closes. */
 export function secretDialog(title: string, secret: string, note: string): Promise<void> {
-  const value = h('input', { type: 'text', readonly: true, value: secret, class: 'secret', id: 'secret-value', 'aria-label': 'New secret', 'data-secret': true });
+  const value = h('input', { type: 'text', readonly: true, class: 'secret', id: 'secret-value', 'aria-label': 'New secret', 'data-secret': true });
+  // The property, not the attribute: the secret never becomes part of the serialised DOM.
+  value.value = secret;
   const copy = h('button', { type: 'button', class: 'btn btn-primary' }, 'Copy');
   const copied = h('span', { class: 'copied', role: 'status' });
   copy.addEventListener('click', async () => {

@@ -30,6 +30,7 @@ describe('admin in the browser', () => {
     await expect.poll(() => page.getByRole('button', { name: 'Copy' }).isVisible()).toBe(true);
     await page.screenshot({ path: join(SCREENSHOTS, 'admin-gateway-key-issued.png') });
     await page.getByRole('button', { name: /Done/ }).click();
+    await page.locator('[data-secret]').waitFor({ state: 'detached' });
 
     // Shown once: after the dialog, only the masked form is anywhere on the page.
     await expect.poll(() => page.locator('[data-table="gateway-keys"] tbody tr').count()).toBe(before + 1);
