@@ -5,6 +5,7 @@ import { closestToLimit, monthToDate, spendBy, throttlingSummary, usage, type La
 import { ChartPanel, DataTable } from '../charts.js';
 import { h } from '../dom.js';
 import { formatChange, formatDuration, formatInt, formatPct, formatUsd } from '../format.js';
+import type { Me } from '../auth.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, failureText, load } from '../panels.js';
 
@@ -38,12 +39,14 @@ function tile(id: string, label: string) {
 
 const pctChange = (pct: number | null): Change => (pct === null ? { text: 'no spend last month by now', direction: 'flat' } : { text: `${pct > 0 ? '+' : ''}${pct.toFixed(1)}% vs last month by now`, direction: pct > 0 ? 'up' : pct < 0 ? 'down' : 'flat' });
 
-function create(): Page {
+function create(me: Me): Page {
+  // Spend is finance's (and admins'): engineers get traffic, errors, throttling and headroom.
+  const seesSpend = me.role !== 'engineer';
   const spend = tile('spend', 'Spend, month to date');
   const requests = tile('requests', 'Requests');
   const errors = tile('error-rate', 'Error rate');
   const throttled = tile('throttled', 'Throttled (429) share');
-  const byFeature = new ChartPanel({ id: 'overview-spend-by-feature', title: 'Spend by feature', type: 'bar', unit: 'usd', stacked: true, description: 'Stacked by feature, per bucket, in the chosen time zone.', emptyText: 'No spend in this range.' });
+  const byFeature = seesSpend ? new ChartPanel({ id: 'overview-spend-by-feature', title: 'Spend by feature', type: 'bar', unit: 'usd', stacked: true, description: 'Stacked by feature, per bucket, in the chosen time zone.', emptyText: 'No spend in this range.' }) : undefined;
   const closestNote = h('div', { class: 'note' });
   const closest = new DataTable<LatestHeadroom>('closest-to-limit', 'Orgs closest to a rate limit now', [
     { label: 'Org', value: (r) => r.org.name },
@@ -63,21 +66,23 @@ function create(): Page {
       'div',
       { class: 'page' },
       h('h1', { class: 'page-title' }, 'Overview'),
-      h('div', { class: 'kpis' }, spend.el, requests.el, errors.el, throttled.el),
+      h('div', { class: 'kpis' }, ...(seesSpend ? [spend.el] : []), requests.el, errors.el, throttled.el),
       h(
         'div',
-        { class: 'grid grid-2-1' },
-        byFeature.el,
+        { class: seesSpend ? 'grid grid-2-1' : 'grid' },
+        ...(byFeature ? [byFeature.el] : []),
         h('section', { class: 'card', 'aria-labelledby': 'closest-title' }, h('header', { class: 'card-header' }, h('h2', { id: 'closest-title' }, 'Closest to a rate limit now'), h('p', { class: 'card-desc' }, 'From the latest x-ratelimit headers each org returned, refilled to now.')), closestNote, closest.el),
       ),
     ),
     async refresh({ filters, signal }) {
       await Promise.all([
-        monthToDate(filters, signal).then(
-          (m) => spend.set(formatUsd(m.totals.spendNanos), pctChange(m.totals.changePct), `Forecast for the month: ${formatUsd(m.totals.forecastNanos)}`),
-          (e) => spend.fail(e),
-        ),
-        Promise.all([usage(filters, {}, signal), usage(filters, { previous: true }, signal)]).then(
+        seesSpend &&
+          monthToDate(filters, signal).then(
+            (m) => spend.set(formatUsd(m.totals.spendNanos), pctChange(m.totals.changePct), `Forecast for the month: ${formatUsd(m.totals.forecastNanos)}`),
+            (e) => spend.fail(e),
+          ),
+        // Engineers read the usage endpoint (spend is finance's); it carries the same request counts.
+        Promise.all([usage(filters, { latency: !seesSpend }, signal), usage(filters, { previous: true, latency: !seesSpend }, signal)]).then(
           ([now, before]) => {
             const t = now.totals;
             const p = before.totals;
@@ -100,7 +105,7 @@ function create(): Page {
           },
           (e) => throttled.fail(e),
         ),
-        load(byFeature, spendBy(filters, 'feature', signal)).then((data) => data && byFeature.setData(data.labels, costSeries(data))),
+        byFeature && load(byFeature, spendBy(filters, 'feature', signal)).then((data) => data && byFeature.setData(data.labels, costSeries(data))),
         load(null, closestToLimit(filters, signal), closestNote).then((rows) => rows && closest.setRows(rows, undefined, 'No rate-limit headers seen yet.')),
       ]);
     },
