@@ -5,8 +5,7 @@
 // Uses DATABASE_URL's server when set, otherwise an embedded Postgres in a temp dir.
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -18,7 +17,7 @@ import { EventsExportService } from '../server/analytics/events-export.service.j
 import { StatementService } from '../server/analytics/statement.service.js';
 import { createApp } from '../server/app.js';
 import { loadConfig } from '../server/config/config.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../server/database/embedded-postgres.js';
+import { ensureDatabase, startScratchPostgres } from '../server/database/embedded-postgres.js';
 import { ROLLUPS } from '../server/ledger/ledger.sql.js';
 import { LedgerWriter } from '../server/ledger/ledger.writer.js';
 import type { UsageEvent } from '../server/ledger/usage-event.js';
@@ -34,33 +33,6 @@ const DAY = 24 * HOUR;
 
 const log = (message: string) => process.stdout.write(`${message}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function postgres(): Promise<{ serverUrl: string; stop(): Promise<void> }> {
-  if (process.env.DATABASE_URL) {
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = '';
-    return { serverUrl: url.toString().replace(/\/$/, ''), stop: async () => {} };
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'tallygate-bench-pg-'));
-  await chmod(dir, 0o755);
-  const server = await startEmbeddedPostgres(join(dir, 'pg'), await freePort());
-  return {
-    serverUrl: server.serverUrl,
-    stop: async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function stats(samples: number[]): { median: number; p95: number } {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -81,7 +53,7 @@ async function time<T>(runs: number, fn: () => Promise<T>): Promise<{ median: nu
 }
 
 async function main(): Promise<void> {
-  const server = await postgres();
+  const server = await startScratchPostgres();
   const dbName = `tallygate_bench_${Date.now()}`;
   const url = await ensureDatabase(server.serverUrl, dbName);
   log(`database ${dbName} on ${server.serverUrl.replace(/:[^:@/]+@/, ':***@')}; ${EVENTS.toLocaleString('en')} events over ${MONTHS} months`);

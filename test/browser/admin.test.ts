@@ -101,7 +101,7 @@ describe('roles', () => {
     // Their overview has traffic and throttling, and no spend (not even a "not for your role" card).
     await page.locator('[data-kpi="requests"][data-state="ready"]').waitFor();
     expect(await page.locator('[data-kpi="spend"]').count()).toBe(0);
-    expect(await page.evaluate(() => Object.keys((window as unknown as { __charts: object }).__charts))).not.toContain('overview-spend-by-feature');
+    expect(await page.evaluate(() => Object.keys((globalThis as unknown as { __charts: object }).__charts))).not.toContain('overview-spend-by-feature');
     await page.goto('/finance');
     await page.locator('[data-denied="/finance"]').waitFor();
   });
