@@ -111,10 +111,19 @@ export class ProxyService {
         call.estimated = estimateUsage(body, call.meter?.relayedText() ?? '');
       }
       call.endedAt ||= performance.now();
+      await this.record(call);
+    }
+  }
+
+  /** The one usage event of this call. A bug here must not take the process down: log it loudly. */
+  private async record(call: Call): Promise<void> {
+    try {
       if (call.audio) await this.settleAudio(call);
       const event = this.toEvent(call);
       this.ledger.record(event);
       this.rateLimits.observe(event, call);
+    } catch (error) {
+      this.logger.error(`usage event ${call.id} (${call.endpoint.name}) could not be recorded: ${(error as Error).stack ?? String(error)}`);
     }
   }
 
