@@ -16,7 +16,7 @@ export const configSchema = z.object({
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   /** 32 random bytes, base64: seals upstream keys at rest (AES-256-GCM). */
   MASTER_KEY: z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? 'is required: 32 random bytes, base64-encoded (openssl rand -base64 32)' : undefined) })
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)'),
   /** The previous master key during a rotation (see docs/operations.md). */
   MASTER_KEY_PREVIOUS: z
