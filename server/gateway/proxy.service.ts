@@ -95,11 +95,15 @@ export class ProxyService {
     const res = reply.raw;
     let body: JsonBody | undefined;
     try {
-      call.route = await this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
+      // Each step awaits only when it has to: a needless await parks the request behind every
+      // other queued microtask, which under load showed up as tens of microseconds per step.
+      const route = this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
+      call.route = route instanceof Promise ? await route : route;
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
-      call.paced = await this.pacing.admit(call.route.org, call.model, outgoing);
+      const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
+      if (ticket) call.paced = await ticket;
       call.upstreamAt = performance.now();
       await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
@@ -220,7 +224,8 @@ export class ProxyService {
             call.reading = call.meter.reading;
             if (!call.meter.finished) call.outcome = 'upstream_aborted'; // upstream closed without [DONE]
           } else if (collected && isJson) {
-            call.reading = readJsonBody(Buffer.concat(collected, collectedBytes).toString('utf8'));
+            const bytes = collected.length === 1 ? collected[0] : Buffer.concat(collected, collectedBytes);
+            call.reading = readJsonBody(bytes.toString('utf8'));
           }
           resolve();
         },

@@ -82,13 +82,21 @@ export class RouteResolver {
     orgsService.onChange(() => this.cache.clear());
   }
 
-  /** Resolves or throws the OpenAI-shaped error the caller should get. */
-  async resolve(authorization: string | undefined, requestedOrg: string | undefined): Promise<Route> {
+  /**
+   * Resolves or throws the OpenAI-shaped error the caller should get. Synchronous on a cache hit
+   * (the common case): no await, so the request does not wait behind the microtask queue.
+   */
+  resolve(authorization: string | undefined, requestedOrg: string | undefined): Route | Promise<Route> {
     const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
     if (!key) {
       throw new OpenAIError(401, "You didn't provide an API key. Use your Tallygate gateway key as the bearer token (the SDK's apiKey).", 'invalid_request_error', 'missing_api_key');
     }
-    const routes = await this.routesFor(key);
+    const hit = this.cache.get(key);
+    if (hit && hit.expires > Date.now()) return this.route(key, hit.routes, requestedOrg);
+    return this.load(key).then((routes) => this.route(key, routes, requestedOrg));
+  }
+
+  private route(key: string, routes: KeyRoutes | null, requestedOrg: string | undefined): Route {
     if (!routes) {
       throw new OpenAIError(401, `Incorrect API key provided: ${maskSecret(key)}. Use a gateway key issued by Tallygate; it may have been revoked.`, 'invalid_request_error', 'invalid_api_key');
     }
@@ -105,12 +113,9 @@ export class RouteResolver {
     return { gatewayKeyId: routes.gatewayKeyId, featureId: routes.featureId, featureSlug: routes.featureSlug, monthlyBudgetNanos: routes.monthlyBudgetNanos, org };
   }
 
-  private async routesFor(key: string): Promise<KeyRoutes | null> {
-    // Keyed by the key itself: hashing on every call cost more than the lookup (this process
-    // holds the key in clear for the request anyway).
+  /** One indexed query; cached by the key itself (hashing on every call cost more than the lookup). */
+  private async load(key: string): Promise<KeyRoutes | null> {
     const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > now) return hit.routes;
     const rows = (await this.dataSource.query(ROUTES_SQL, [hashGatewayKey(key)])) as RouteRow[];
     const routes = rows.length === 0 || rows[0].revoked ? null : this.toRoutes(rows);
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
