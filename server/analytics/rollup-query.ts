@@ -1,7 +1,11 @@
-// Reads the usage rollups for a time range cut into buckets in a time zone. Every bucket is split
-// into whole UTC days (read from the daily rollups) and the hours at its edges (hourly rollups), so
-// a query reads about (days + 2 x 23 hours per bucket) x keys rows whatever the number of events.
-// Boundaries that do not fall on a whole UTC hour (half-hour zones) take effect at the next whole hour.
+// Reads the usage rollups for a time range cut into buckets in a time zone. Every bucket is read as
+// the UTC days nearest to its edges (daily rollups), corrected by the hours between each edge and
+// that midnight (hourly rollups: added when the bucket reaches past the midnight, subtracted when
+// the day does). A local day in New York is then 1 daily row set ± 5 + 5 hours instead of 24 hours,
+// and no edge costs more than 12 hours, so a query reads about (days + 24 hours per bucket) x keys
+// rows at worst, whatever the number of events. Sums stay exact: the daily and hourly rollups come
+// from the same inserts. Boundaries that do not fall on a whole UTC hour (half-hour zones) take
+// effect at the next whole hour.
 import type { DataSource } from 'typeorm';
 import type { Dimension, Interval } from './analytics.dto.js';
 import type { Histogram } from './percentiles.js';
@@ -83,18 +87,27 @@ function bucketsSql(interval: Interval | undefined): string {
         ($2::timestamptz AT TIME ZONE $3) - interval '1 microsecond', interval '1 ${interval}') AS s`;
 }
 
-/** Each bucket's whole UTC days (daily rollups) and edge hours (hourly rollups). */
+/**
+ * Each bucket as signed parts: the UTC days between the midnights nearest its edges (daily
+ * rollups, +1), and the hours between each edge and its midnight (hourly rollups, +1 inside the
+ * bucket, -1 outside it). A bucket too short to hold a day is read from hours only.
+ */
 function partsSql(interval: Interval | undefined): string {
   return `buckets AS (${bucketsSql(interval)}),
-    spans AS (
-      SELECT bucket, label, lo, hi, date_trunc('day', lo + interval '1 day' - interval '1 microsecond', 'UTC') AS dlo,
-        date_trunc('day', hi, 'UTC') AS dhi
+    rounded AS (
+      SELECT bucket, label, lo, hi, date_trunc('day', lo + interval '12 hours', 'UTC') AS dlo,
+        date_trunc('day', hi + interval '12 hours', 'UTC') AS dhi
       FROM buckets WHERE lo < hi AND $3::text IS NOT NULL), -- also gives $3 a type when buckets ignore the time zone
+    spans AS (
+      SELECT bucket, label, lo, hi, CASE WHEN dlo < dhi THEN dlo ELSE hi END AS dlo, CASE WHEN dlo < dhi THEN dhi ELSE hi END AS dhi
+      FROM rounded),
     parts AS (
-      SELECT s.bucket, s.label, p.daily, p.lo, p.hi FROM spans s CROSS JOIN LATERAL (VALUES
-        (true, s.dlo, s.dhi),
-        (false, s.lo, CASE WHEN s.dlo < s.dhi THEN s.dlo ELSE s.hi END),
-        (false, CASE WHEN s.dlo < s.dhi THEN s.dhi ELSE s.hi END, s.hi)) AS p(daily, lo, hi)
+      SELECT s.bucket, s.label, p.daily, p.sign, p.lo, p.hi FROM spans s CROSS JOIN LATERAL (VALUES
+        (true, 1, s.dlo, s.dhi),
+        (false, 1, s.lo, s.dlo),
+        (false, -1, s.dlo, s.lo),
+        (false, 1, s.dhi, s.hi),
+        (false, -1, s.hi, s.dhi)) AS p(daily, sign, lo, hi)
       WHERE p.lo < p.hi)`;
 }
 
@@ -154,9 +167,10 @@ export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRan
   const inner = USAGE_SUMS.map((c) => `sum(r.${c}) AS ${c}`).join(', ');
   const outerGroups = dims.map((d) => `x.g_${d}`);
   const sql = `WITH ${partsSql(range.interval)}
-    SELECT p.bucket, p.label, ${[...outerGroups, ...USAGE_SUMS.map((c) => `sum(x.${c})::text AS ${c}`)].join(', ')}
+    SELECT p.bucket, p.label, ${[...outerGroups, ...USAGE_SUMS.map((c) => `sum(p.sign * x.${c})::text AS ${c}`)].join(', ')}
     FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, 'usage_daily', 'usage_hourly', where)}
     GROUP BY ${['p.bucket', 'p.label', ...outerGroups].join(', ')}
+    HAVING sum(p.sign * x.requests) <> 0 -- a group seen only in subtracted hours is not in the bucket
     ORDER BY ${['p.bucket', ...outerGroups].join(', ')}`;
   const rows = (await db.query(sql, params)) as Record<string, unknown>[];
   return rows.map((r) => ({
@@ -191,9 +205,10 @@ export async function queryHistograms(db: Pick<DataSource, 'query'>, range: Roll
   const inner = 'sum(r.latency_count) AS latency_count, sum(r.ttfb_count) AS ttfb_count';
   const outerGroups = dims.map((d) => `x.g_${d}`);
   const sql = `WITH ${partsSql(range.interval)}
-    SELECT p.bucket, p.label, ${[...outerGroups, 'x.bucket AS histogram_bucket', 'sum(x.latency_count)::int8 AS latency_count', 'sum(x.ttfb_count)::int8 AS ttfb_count'].join(', ')}
+    SELECT p.bucket, p.label, ${[...outerGroups, 'x.bucket AS histogram_bucket', 'sum(p.sign * x.latency_count)::int8 AS latency_count', 'sum(p.sign * x.ttfb_count)::int8 AS ttfb_count'].join(', ')}
     FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, 'usage_latency_daily', 'usage_latency_hourly', where, 'bucket')}
-    GROUP BY ${['p.bucket', 'p.label', ...outerGroups, 'x.bucket'].join(', ')}`;
+    GROUP BY ${['p.bucket', 'p.label', ...outerGroups, 'x.bucket'].join(', ')}
+    HAVING sum(p.sign * x.latency_count) <> 0 OR sum(p.sign * x.ttfb_count) <> 0`;
   const rows = (await db.query(sql, params)) as Record<string, unknown>[];
   const byKey = new Map<string, HistogramRow>();
   for (const r of rows) {
