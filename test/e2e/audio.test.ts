@@ -1,4 +1,5 @@
 // Whisper and gpt-4o transcription through the gateway: every response format, duration and cost.
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI, { toFile } from 'openai';
@@ -32,6 +33,18 @@ describe('audio transcriptions', () => {
       // Formats without a duration in the response are measured from the uploaded bytes.
       expect(event.audio_source).toBe(format === 'verbose_json' ? 'reported' : 'measured');
       expect(BigInt(event.cost_nanos as string)).toBe(whisperCost(seconds));
+    });
+  }
+
+  // Real encoder output for each container OpenAI accepts (see test/fixtures/audio/README.md).
+  for (const ext of ['m4a', 'ogg', 'flac', 'webm', 'mp3']) {
+    it(`measures a ${ext} upload that carries no duration in the response`, async () => {
+      const file = await readFile(new URL(`../fixtures/audio/tone-2.5s.${ext}`, import.meta.url));
+      await client.audio.transcriptions.create({ model: 'whisper-1', file: await toFile(file, `tone.${ext}`), response_format: 'text' });
+      const [event] = await stack.events();
+      expect(event.audio_source).toBe('measured');
+      expect(Math.abs(Number(event.audio_seconds) - 2.5)).toBeLessThan(0.1);
+      expect(BigInt(event.cost_nanos as string)).toBe(whisperCost(Number(event.audio_seconds)));
     });
   }
 
