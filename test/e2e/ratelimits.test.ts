@@ -2,6 +2,7 @@
 // tight limits pushed past its TPM and RPM, and an org whose billing is broken.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LatestHeadroom, ThrottleCounts } from '../../server/ratelimits/headroom.service.js';
 import { ADMIN_TOKEN, startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -47,32 +48,11 @@ function parseMetrics(text: string): Map<string, number> {
 const sample = (name: string, labels: Record<string, string>) =>
   `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
 
-interface Headroom {
-  limit: number;
-  remaining: number;
-  resetMs: number | null;
-  utilisation: number;
-  utilisationNow: number;
-}
-interface LatestRow {
-  org: { openaiOrgId: string };
-  model: string;
-  observedAt: string;
-  requests: Headroom | null;
-  tokens: Headroom | null;
-  utilisationNow: number;
-}
-interface Summary {
+// The API's own response types: the test reads what the API says it returns.
+type LatestRow = LatestHeadroom;
+interface Summary extends ThrottleCounts {
   org: { openaiOrgId: string };
   feature: { slug: string };
-  requests: number;
-  rateLimitRequests: number;
-  rateLimitTokens: number;
-  requestTooLarge: number;
-  quota: number;
-  paced: number;
-  retries: number;
-  throttled: number;
 }
 
 describe('an org driven past its TPM and RPM, and an org out of credit', () => {
