@@ -109,19 +109,19 @@ export class ProxyService {
     } catch (error) {
       this.fail(call, error, res);
     } finally {
-      // Cut short before OpenAI reported usage: count what was asked and what was relayed.
-      const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
-      if (cutShort && body && !call.reading.usage && call.status < 400) {
-        call.estimated = estimateUsage(body, call.meter?.relayedText() ?? '');
-      }
       call.endedAt ||= performance.now();
-      await this.record(call);
+      await this.record(call, body);
     }
   }
 
   /** The one usage event of this call. A bug here must not take the process down: log it loudly. */
-  private async record(call: Call): Promise<void> {
+  private async record(call: Call, body: JsonBody | undefined): Promise<void> {
     try {
+      // Cut short before OpenAI reported usage: count what was asked and what was relayed.
+      const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
+      if (cutShort && body && !call.reading.usage && call.status < 400) {
+        call.estimated = await estimateUsage(body, call.meter?.relayedText() ?? '');
+      }
       if (call.audio) await this.settleAudio(call);
       const event = this.toEvent(call);
       this.ledger.record(event);

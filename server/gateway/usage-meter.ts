@@ -2,7 +2,6 @@
 // Plain JSON bodies are parsed once at the end; SSE streams are scanned event by event as they
 // pass, and the usage chunk the gateway asked for on the client's behalf is removed.
 import { StringDecoder } from 'node:string_decoder';
-import { countTokens } from 'gpt-tokenizer';
 import type { MeteredUsage } from '../pricing/cost.js';
 
 export interface UpstreamErrorInfo {
@@ -219,7 +218,8 @@ export function promptText(body: Json): { text: string; messages: number } {
  * completion from what was relayed, counted with the o200k tokenizer (chat framing adds about
  * 3 tokens per message plus 3, as OpenAI's cookbook counts it).
  */
-export function estimateUsage(requestBody: Json, relayedText: string): MeteredUsage {
+export async function estimateUsage(requestBody: Json, relayedText: string): Promise<MeteredUsage> {
+  const countTokens = await tokenizer();
   const prompt = promptText(requestBody);
   const framing = prompt.messages ? prompt.messages * 3 + 3 : 0;
   return {
@@ -228,3 +228,7 @@ export function estimateUsage(requestBody: Json, relayedText: string): MeteredUs
     outputTokens: relayedText ? countTokens(relayedText) : 0,
   };
 }
+
+// The o200k tables cost ~70 MB of memory: loaded the first time a stream is cut short, not at boot.
+let loading: Promise<(text: string) => number> | undefined;
+const tokenizer = () => (loading ??= import('gpt-tokenizer').then((m) => m.countTokens));

@@ -73,8 +73,8 @@ describe('SSE metering', () => {
 });
 
 describe('estimates for streams cut short', () => {
-  it('counts prompt and relayed text with a real tokenizer', () => {
-    const estimate = estimateUsage({ messages: [{ role: 'user', content: 'Hello world' }] }, 'The quick brown fox');
+  it('counts prompt and relayed text with a real tokenizer', async () => {
+    const estimate = await estimateUsage({ messages: [{ role: 'user', content: 'Hello world' }] }, 'The quick brown fox');
     // "Hello world" is 2 o200k tokens plus chat framing (3 per message + 3); the reply is 4 tokens.
     expect(estimate.inputTokens).toBe(2 + 6);
     expect(estimate.outputTokens).toBe(4);
