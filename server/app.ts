@@ -11,6 +11,7 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { migrate } from './database/migrate.js';
 import { createLogger, NestPinoLogger } from './http/logger.js';
+import { ProxyService } from './gateway/proxy.service.js';
 import { PricingService } from './pricing/pricing.service.js';
 
 export async function createApp(config: AppConfig, databaseUrl: string): Promise<NestFastifyApplication> {
@@ -112,5 +113,7 @@ export async function shutdown(app: NestFastifyApplication, graceMs: number): Pr
   await drained;
   clearInterval(reaper);
   clearTimeout(force);
+  // Events of calls that just ended may still be being built (audio settling, token estimates).
+  await app.get(ProxyService).drain();
   await app.close();
 }

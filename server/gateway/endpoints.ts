@@ -11,16 +11,18 @@ export interface Endpoint {
   body: BodyKind;
   /** Streams can carry stream_options.include_usage (chat and legacy completions). */
   usageOption: boolean;
+  /** OpenAI charges for it: a success without readable usage is "cost unknown", not $0. */
+  billable: boolean;
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
-  { name: 'chat.completions', method: 'POST', path: '/chat/completions', body: 'json', usageOption: true },
-  { name: 'completions', method: 'POST', path: '/completions', body: 'json', usageOption: true },
-  { name: 'responses', method: 'POST', path: '/responses', body: 'json', usageOption: false },
-  { name: 'embeddings', method: 'POST', path: '/embeddings', body: 'json', usageOption: false },
-  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false },
-  { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false },
-  { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false },
-  { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false },
-  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false },
+  { name: 'chat.completions', method: 'POST', path: '/chat/completions', body: 'json', usageOption: true, billable: true },
+  { name: 'completions', method: 'POST', path: '/completions', body: 'json', usageOption: true, billable: true },
+  { name: 'responses', method: 'POST', path: '/responses', body: 'json', usageOption: false, billable: true },
+  { name: 'embeddings', method: 'POST', path: '/embeddings', body: 'json', usageOption: false, billable: true },
+  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false, billable: false },
+  { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false, billable: true },
+  { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false, billable: true },
+  { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false, billable: false },
+  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false, billable: false },
 ];

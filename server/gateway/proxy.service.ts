@@ -18,13 +18,13 @@ import { PacingService, type PacingTicket } from '../ratelimits/pacing.service.j
 import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
 import { AudioUploadMeter } from './audio-meter.js';
 import type { Endpoint } from './endpoints.js';
-import { EMPTY_USAGE, estimateUsage, readJsonBody, SseMeter, type MeterReading } from './usage-meter.js';
+import { EMPTY_USAGE, estimateUsage, readJsonBody, readJsonTail, SseMeter, type MeterReading } from './usage-meter.js';
 import { UpstreamClient, type UpstreamRequest } from './upstream.client.js';
 
 /** Request headers never forwarded: hop-by-hop, ours (auth, org), and ones we set ourselves. */
 const DROP_REQUEST = new Set([
   'host', 'connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
-  'upgrade', 'authorization', 'openai-organization', 'openai-project', 'cookie', 'content-length',
+  'upgrade', 'authorization', 'openai-organization', 'openai-project', 'cookie', 'content-length', 'expect',
   // Metering must read the body, so ask for it uncompressed.
   'accept-encoding',
 ]);
@@ -32,6 +32,8 @@ const DROP_REQUEST = new Set([
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'set-cookie', 'alt-svc']);
 /** Non-streamed bodies up to this size are parsed whole for usage; larger ones are relayed unparsed. */
 const PARSE_LIMIT = 8 * 1024 * 1024;
+/** Of a larger body, the end is kept: OpenAI puts `usage` last. */
+const TAIL_BYTES = 64 * 1024;
 
 type JsonBody = Record<string, unknown>;
 
@@ -56,6 +58,8 @@ class Call {
   upstream?: { statusCode: number; headers: IncomingHttpHeaders };
   /** The client went away before its response was complete. */
   clientGone = false;
+  /** Cancels the upstream request once it is under way. */
+  cancelUpstream?: () => void;
   reading: MeterReading = {};
   outcome: Outcome = 'ok';
   errorKind: ErrorKind | null = null;
@@ -93,6 +97,14 @@ export class ProxyService {
     const call = new Call(endpoint, retryCount(req.headers));
     reply.hijack();
     const res = reply.raw;
+    // From the first moment: a client that leaves while the key is looked up or the call is paced
+    // must cancel it, not have it sent upstream after the fact.
+    const onClientGone = () => {
+      if (res.writableFinished) return;
+      call.clientGone = true;
+      call.cancelUpstream?.();
+    };
+    res.once('close', onClientGone);
     let body: JsonBody | undefined;
     try {
       // Each step awaits only when it has to: a needless await parks the request behind every
@@ -109,9 +121,20 @@ export class ProxyService {
     } catch (error) {
       this.fail(call, error, res);
     } finally {
+      res.removeListener('close', onClientGone);
       call.endedAt ||= performance.now();
-      await this.record(call, body);
+      const recording = this.record(call, body);
+      this.inFlight.add(recording);
+      await recording;
+      this.inFlight.delete(recording);
     }
+  }
+
+  private readonly inFlight = new Set<Promise<void>>();
+
+  /** Shutdown: wait for usage events still being built (audio settling, estimates) before the last flush. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** The one usage event of this call. A bug here must not take the process down: log it loudly. */
@@ -120,7 +143,10 @@ export class ProxyService {
       // Cut short before OpenAI reported usage: count what was asked and what was relayed.
       const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
       if (cutShort && body && !call.reading.usage && call.status < 400) {
-        call.estimated = await estimateUsage(body, call.meter?.relayedText() ?? '');
+        call.estimated = await estimateUsage(body, call.meter?.relayedText() ?? '').catch((error: Error) => {
+          this.logger.warn(`usage event ${call.id}: no token estimate (${error.message}); recorded without one`);
+          return undefined;
+        });
       }
       if (call.audio) await this.settleAudio(call);
       const event = this.toEvent(call);
@@ -170,22 +196,17 @@ export class ProxyService {
    */
   private forward(call: Call, path: string, outgoing: { bytes?: UpstreamRequest['body']; hideUsageChunk: boolean }, headers: Record<string, string>, res: FastifyReply['raw']): Promise<void> {
     return new Promise((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | undefined;
       let collected: Buffer[] | undefined;
       let collectedBytes = 0;
+      let tail: Buffer | undefined;
       let isJson = false;
-      const onClientGone = () => {
-        if (res.writableFinished) return;
-        call.clientGone = true;
-        controller?.abort(new ClientGoneError());
-      };
-      res.once('close', onClientGone);
+      if (call.clientGone || res.destroyed) return reject(new ClientGoneError());
       const fail = (c: Dispatcher.DispatchController, error: unknown) => {
         c.abort(error instanceof Error ? error : new Error(String(error)));
       };
       this.upstream.dispatch(call.route!.org.baseUrl, path, { method: call.endpoint.method, headers, body: outgoing.bytes }, {
         onRequestStart: (c) => {
-          controller = c;
+          call.cancelUpstream = () => c.abort(new ClientGoneError());
           if (call.clientGone) c.abort(new ClientGoneError());
         },
         onResponseStart: (c, statusCode, upstreamHeaders) => {
@@ -204,35 +225,38 @@ export class ProxyService {
           call.ttfbMs ??= Math.round(performance.now() - call.started);
           let out: Buffer | null = chunk;
           if (call.meter) out = call.meter.push(chunk);
-          else if (collected) {
+          else if (isJson) {
             collectedBytes += chunk.length;
-            if (collectedBytes <= PARSE_LIMIT) collected.push(chunk);
-            else collected = undefined; // too large to parse for usage: relay it unparsed
+            if (collected && collectedBytes <= PARSE_LIMIT) collected.push(chunk);
+            else {
+              // Too large to parse whole (a big embeddings batch): usage comes last, keep the tail.
+              if (collected) (tail = Buffer.concat(collected)), (collected = undefined);
+              tail = Buffer.concat([tail ?? Buffer.alloc(0), chunk]);
+              if (tail.length > TAIL_BYTES) tail = tail.subarray(tail.length - TAIL_BYTES);
+            }
           }
           if (out && !res.write(out)) {
+            if (res.destroyed) return c.abort(new ClientGoneError());
             c.pause();
             res.once('drain', () => c.resume());
           }
         },
         onResponseEnd: () => {
           call.upstreamDoneAt = performance.now();
-          res.removeListener('close', onClientGone);
-          const tail = call.meter?.end();
-          res.end(tail ?? undefined);
+          res.end(call.meter?.end() ?? undefined);
           call.endedAt = performance.now();
           if (call.meter) {
             call.reading = call.meter.reading;
             if (!call.meter.finished) call.outcome = 'upstream_aborted'; // upstream closed without [DONE]
-          } else if (collected && isJson) {
+          } else if (collected) {
             const bytes = collected.length === 1 ? collected[0] : Buffer.concat(collected, collectedBytes);
             call.reading = readJsonBody(bytes.toString('utf8'));
+          } else if (tail) {
+            call.reading = readJsonTail(tail.toString('utf8'));
           }
           resolve();
         },
-        onResponseError: (_c, error) => {
-          res.removeListener('close', onClientGone);
-          reject(error);
-        },
+        onResponseError: (_c, error) => reject(error),
       });
     });
   }
@@ -246,10 +270,12 @@ export class ProxyService {
       return;
     }
     if (res.headersSent) {
-      // The upstream broke or stalled mid-body: end the client's stream cleanly instead of hanging.
+      // The upstream broke or stalled mid-body. A stream gets a clean end (the SDK stops reading);
+      // a sized JSON body cannot be ended early, so the connection is cut and the client sees it.
       call.outcome = 'upstream_aborted';
       call.errorKind = error instanceof undiciErrors.BodyTimeoutError ? 'upstream_timeout' : 'upstream_aborted';
-      res.end();
+      if (call.meter) res.end();
+      else res.destroy();
       return;
     }
     const gatewayError = toGatewayError(error);
@@ -262,7 +288,14 @@ export class ProxyService {
   }
 
   private async checkBudget(route: Route): Promise<void> {
-    const spent = await this.spend.featureNanos(route.featureId);
+    let spent: bigint;
+    try {
+      spent = await this.spend.featureNanos(route.featureId);
+    } catch (error) {
+      // Budgets fail open: a Postgres hiccup must not stop every feature that has one.
+      this.logger.warn(`budget of ${route.featureSlug} not checked: ${(error as Error).message}`);
+      return;
+    }
     const budget = BigInt(route.monthlyBudgetNanos!);
     if (spent < budget) return;
     const usd = (n: bigint) => `$${(Number(n) / 1e9).toFixed(2)}`;
@@ -299,7 +332,15 @@ export class ProxyService {
     const usageSource: UsageSource = reading.usage || audio ? 'reported' : call.estimated ? 'estimated' : 'none';
     const model = call.model ?? reading.model ?? null;
     const serviceTier = reading.serviceTier ?? null;
-    const priced = usage && hasUsage(usage) ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage) : { costNanos: 0n, priceId: null };
+    // A billable call that succeeded without usage we could read (a huge body, an audio file that
+    // could not be measured, an upstream ignoring include_usage) has an unknown cost, never $0.
+    // Failed calls are not billed by OpenAI; moderations and models are free.
+    const priced =
+      usage && (hasUsage(usage) || reading.usage)
+        ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage)
+        : call.endpoint.billable && !failed
+          ? { costNanos: null, priceId: null }
+          : { costNanos: 0n, priceId: null };
     const headers = call.upstream?.headers ?? {};
     return {
       id: call.id,

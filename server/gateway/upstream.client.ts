@@ -50,7 +50,11 @@ export class UpstreamClient implements OnModuleDestroy {
     );
   }
 
+  /** Shutdown: in-flight requests had their grace period already; do not wait on a stuck one. */
   async onModuleDestroy(): Promise<void> {
-    await this.agent.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 2_000)));
+    if ((await Promise.race([this.agent.close(), late])) === 'late') await this.agent.destroy();
+    clearTimeout(timer);
   }
 }

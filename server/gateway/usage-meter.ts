@@ -61,6 +61,34 @@ export function readJsonBody(text: string): MeterReading {
   return reading;
 }
 
+/**
+ * Usage from the end of a body too large to parse whole (OpenAI writes `usage` last): the last
+ * top-level-looking `"usage":{…}` object, matched brace by brace outside strings.
+ */
+export function readJsonTail(tail: string): MeterReading {
+  let at = tail.lastIndexOf('"usage":');
+  while (at > 0 && tail[at - 1] === '\\') at = tail.lastIndexOf('"usage":', at - 1);
+  if (at < 0) return {};
+  const start = tail.indexOf('{', at);
+  if (start < 0) return {};
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < tail.length; i++) {
+    const ch = tail[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '{') depth++;
+    else if (ch === '}' && --depth === 0) {
+      const usage = safeParse(tail.slice(start, i + 1));
+      const model = /"model"\s*:\s*"([^"\\]+)"/.exec(tail.slice(at))?.[1] ?? [...tail.matchAll(/"model"\s*:\s*"([^"\\]+)"/g)].at(-1)?.[1];
+      return { usage: usageFrom(usage), model };
+    }
+  }
+  return {};
+}
+
 const RETAINED_TEXT_LIMIT = 4 * 1024 * 1024;
 const EVENT_END = /\r?\n\r?\n/g;
 
@@ -231,4 +259,7 @@ export async function estimateUsage(requestBody: Json, relayedText: string): Pro
 
 // The o200k tables cost ~70 MB of memory: loaded the first time a stream is cut short, not at boot.
 let loading: Promise<(text: string) => number> | undefined;
-const tokenizer = () => (loading ??= import('gpt-tokenizer').then((m) => m.countTokens));
+// Text that looks like a special token (<|endoftext|>) is counted as plain text, as OpenAI does for
+// user content, instead of making the tokenizer throw.
+const tokenizer = () =>
+  (loading ??= import('gpt-tokenizer').then((m) => (text: string) => m.countTokens(text, { disallowedSpecial: new Set() })));

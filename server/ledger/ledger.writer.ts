@@ -125,8 +125,20 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
       });
   }
 
-  /** Writes spilled files back (after a restart or once Postgres recovers); deletes each when done. */
-  async replaySpill(): Promise<number> {
+  private replaying?: Promise<number>;
+
+  /** Writes spilled files back (after a restart or once Postgres recovers); one replay at a time. */
+  replaySpill(): Promise<number> {
+    this.replaying ??= this.replayFiles()
+      .catch((error: Error) => {
+        this.logger.warn(`spill replay failed, will retry: ${error.message}`);
+        return 0;
+      })
+      .finally(() => (this.replaying = undefined));
+    return this.replaying;
+  }
+
+  private async replayFiles(): Promise<number> {
     await this.spilling;
     let files: string[];
     try {
@@ -152,7 +164,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
         this.logger.warn(`spill replay of ${name} postponed: ${(error as Error).message}`);
         return replayed;
       }
-      await rm(path);
+      await rm(path, { force: true });
       replayed += events.length;
     }
     if (replayed) this.logger.log(`replayed ${replayed} spilled events`);

@@ -95,14 +95,16 @@ export class PriceBook {
     }
   }
 
-  /** The price in effect at `at` for the model (or its family) and tier; default tier as fallback. */
+  /**
+   * The price in effect at `at` for the model (or its family) in the tier OpenAI served. A tier
+   * without a listed price is unpriced, not charged at the default rate: flex is about half, priority
+   * about 1.7 times, so either fallback would be silently wrong.
+   */
   priceFor(model: string, tier: string | undefined, at: Date): Price | undefined {
-    const tiers = tier && tier !== 'default' ? [tier, 'default'] : ['default'];
+    const t = tier && tier !== 'auto' ? tier : 'default';
     for (const name of new Set([model, modelFamily(model)])) {
-      for (const t of tiers) {
-        const found = this.byModel.get(`${name}|${t}`)?.find((p) => p.effectiveFrom.getTime() <= at.getTime());
-        if (found) return found;
-      }
+      const found = this.byModel.get(`${name}|${t}`)?.find((p) => p.effectiveFrom.getTime() <= at.getTime());
+      if (found) return found;
     }
     return undefined;
   }

@@ -150,6 +150,55 @@ describe('streams that end badly', () => {
   });
 });
 
+describe('review findings, pinned', () => {
+  it('records a cut stream whose prompt contains special-token text', async () => {
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'What does <|endoftext|> mean?' }] },
+      { headers: { 'x-sim-fault': 'cut' } },
+    );
+    await (async () => {
+      for await (const _chunk of stream) void _chunk;
+    })().catch(() => undefined);
+    const event = await onlyEvent();
+    expect(event.usage_source).toBe('estimated');
+    expect(event.input_tokens).toBeGreaterThan(5);
+  });
+
+  it('cuts the connection when a non-streamed body breaks mid-way, instead of leaving the client waiting', async () => {
+    const started = Date.now();
+    const error = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'x-sim-fault': 'cut' } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const event = await onlyEvent();
+    expect(event.outcome).toBe('upstream_aborted');
+  });
+
+  it('reads usage from the end of a body too large to parse whole, so big embedding batches are not free', async () => {
+    const input = Array.from({ length: 700 }, (_, i) => `document number ${i} about invoices and ledgers`);
+    const result = await client.embeddings.create({ model: 'text-embedding-3-large', input });
+    const event = await onlyEvent();
+    expect(event.input_tokens).toBe(result.usage.prompt_tokens);
+    expect(BigInt(event.cost_nanos as string)).toBe(BigInt(result.usage.prompt_tokens * 130));
+  });
+
+  it('records a call whose client left before any response byte, as client_aborted', async () => {
+    const key = stack.features[0].gatewayKey;
+    const controller = new AbortController();
+    const pending = fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-sim-latency-ms': '1500' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'never mind' }] }),
+    }).catch(() => undefined);
+    setTimeout(() => controller.abort(), 100);
+    await pending;
+    const event = await onlyEvent();
+    expect(event.outcome).toBe('client_aborted');
+  });
+});
+
 describe('service tiers', () => {
   it('prices a priority-tier call at the priority price', async () => {
     const result = await client.chat.completions.create({ model: 'gpt-4o', service_tier: 'priority', messages: [{ role: 'user', content: 'Quick!' }] });
@@ -161,10 +210,12 @@ describe('service tiers', () => {
     expect(BigInt(event.cost_nanos as string)).toBe(BigInt(u.prompt_tokens * 4250 + u.completion_tokens * 17000));
   });
 
-  it('falls back to the default price for a tier the price list does not have', async () => {
+  it('records a tier the price list does not have as unpriced, not at the default price', async () => {
     const result = await client.chat.completions.create({ model: 'gpt-4o-mini', service_tier: 'flex', messages: [{ role: 'user', content: 'Later is fine.' }] });
     const event = await onlyEvent();
-    const u = result.usage!;
-    expect(BigInt(event.cost_nanos as string)).toBe(BigInt(u.prompt_tokens * 150 + u.completion_tokens * 600));
+    expect(result.service_tier).toBe('flex');
+    expect(event.service_tier).toBe('flex');
+    expect(event.input_tokens).toBe(result.usage!.prompt_tokens);
+    expect(event.cost_nanos).toBeNull();
   });
 });
