@@ -4,7 +4,7 @@
 // median and p95 of each, plus ingest rates (bulk seeding, rollup build and the live writer path).
 // Uses DATABASE_URL's server when set, otherwise an embedded Postgres in a temp dir.
 import 'reflect-metadata';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { loadConfig } from '../server/config/config.js';
 import { ensureDatabase, startScratchPostgres } from '../server/database/embedded-postgres.js';
 import { ROLLUPS } from '../server/ledger/ledger.sql.js';
 import { LedgerWriter } from '../server/ledger/ledger.writer.js';
-import type { UsageEvent } from '../server/ledger/usage-event.js';
+import { usageEvent, type UsageEvent } from '../server/ledger/usage-event.js';
 import { OrgsService } from '../server/orgs/orgs.service.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000_000);
@@ -228,37 +228,18 @@ async function main(): Promise<void> {
 }
 
 function benchEvent(orgId: string, featureId: string, model: string): UsageEvent {
-  return {
-    id: randomUUID(),
+  return usageEvent({
     createdAt: new Date(),
     orgId,
     featureId,
-    gatewayKeyId: null,
-    endpoint: 'chat.completions',
     model,
-    serviceTier: null,
-    streamed: false,
-    status: 200,
-    outcome: 'ok',
-    errorKind: null,
-    errorType: null,
-    errorCode: null,
     inputTokens: 500,
     cachedTokens: 100,
     outputTokens: 200,
-    reasoningTokens: 0,
-    audioInputTokens: 0,
-    audioSeconds: null,
-    audioSource: null,
-    usageSource: 'reported',
     costNanos: '195000',
-    priceId: null,
     latencyMs: 100 + Math.floor(Math.random() * 2000),
     ttfbMs: 50 + Math.floor(Math.random() * 500),
-    upstreamRequestId: null,
-    retryCount: 0,
-    rateLimits: {},
-  };
+  });
 }
 
 main().then(

@@ -19,7 +19,8 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
   const adapter = new FastifyAdapter({
     bodyLimit: config.BODY_LIMIT_BYTES,
     loggerInstance: logger,
-    // Per-request access logs only at debug: at info they would cost ~15% of gateway throughput.
+    // Per-request access logs only at debug: they cost 8-22% more gateway CPU per request in two
+    // runs at a steady 1,000 req/s (noisy machine), for lines the ledger already holds.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     requestIdHeader: false,
     return503OnClosing: true,

@@ -1,9 +1,8 @@
 // Six weeks of plausible past usage for a first demo run, so month-to-date, forecasts and
 // month-over-month comparisons have something to compare. Written through the ledger writer
 // like live traffic, and priced with the same price table.
-import { randomUUID } from 'node:crypto';
 import type { LedgerWriter } from '../ledger/ledger.writer.js';
-import type { UsageEvent } from '../ledger/usage-event.js';
+import { usageEvent, type UsageEvent } from '../ledger/usage-event.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 import type { PricingService } from '../pricing/pricing.service.js';
 
@@ -102,12 +101,10 @@ function historicalEvent(
   latencyMs: number,
   throttled: boolean,
 ): UsageEvent {
-  return {
-    id: randomUUID(),
+  return usageEvent({
     createdAt,
     orgId: profile.orgId,
     featureId: profile.featureId,
-    gatewayKeyId: null,
     endpoint,
     model,
     serviceTier: endpoint.startsWith('chat') ? 'default' : null,
@@ -117,11 +114,7 @@ function historicalEvent(
     errorKind: throttled ? 'rate_limit_tokens' : null,
     errorType: throttled ? 'tokens' : null,
     errorCode: throttled ? 'rate_limit_exceeded' : null,
-    inputTokens: metered.inputTokens,
-    cachedTokens: metered.cachedTokens,
-    outputTokens: metered.outputTokens,
-    reasoningTokens: metered.reasoningTokens,
-    audioInputTokens: metered.audioInputTokens,
+    ...metered,
     audioSeconds: metered.audioSeconds ?? null,
     audioSource: metered.audioSeconds ? 'reported' : null,
     usageSource: throttled || (metered.inputTokens === 0 && !metered.audioSeconds) ? 'none' : 'reported',
@@ -129,8 +122,6 @@ function historicalEvent(
     priceId: priced.priceId,
     latencyMs,
     ttfbMs: Math.round(latencyMs * 0.3),
-    upstreamRequestId: null,
     retryCount: throttled ? 1 : 0,
-    rateLimits: {},
-  };
+  });
 }

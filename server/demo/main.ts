@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createApp, shutdown } from '../app.js';
-import { seedDemoUsers } from '../auth/demo-users.js';
+import { seedDemoUsers } from './users.js';
 import { UsersService } from '../auth/users.service.js';
 import { loadConfig } from '../config/config.js';
 import { openDatabase } from '../database/database.js';

@@ -1,7 +1,8 @@
 // The OpenAI-compatible routes under /v1, registered straight on Fastify from the ENDPOINTS
-// table. The proxy writes each reply itself, so Nest's per-request pipeline (guards,
-// interceptors, response mapping) would only add cost on the hot path: measured, it halved
-// throughput. Errors still reach the global OpenAI-shaped exception filter through Fastify.
+// table. The proxy writes each reply itself, so Nest's per-request pipeline (guards, interceptors,
+// response mapping) would only add cost on the hot path: a no-op route measured 31 µs of CPU per
+// request inside this Nest app against 20 µs on bare Fastify. Errors still reach the global
+// OpenAI-shaped exception filter through Fastify's error handler.
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';

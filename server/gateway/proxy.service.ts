@@ -230,9 +230,15 @@ export class ProxyService {
             if (collected && collectedBytes <= PARSE_LIMIT) collected.push(chunk);
             else {
               // Too large to parse whole (a big embeddings batch): usage comes last, keep the tail.
-              if (collected) (tail = Buffer.concat(collected)), (collected = undefined);
-              tail = Buffer.concat([tail ?? Buffer.alloc(0), chunk]);
-              if (tail.length > TAIL_BYTES) tail = tail.subarray(tail.length - TAIL_BYTES);
+              // Only the last TAIL_BYTES are ever copied, and the copy holds no larger buffer alive.
+              const kept = collected ?? (tail ? [tail] : []);
+              collected = undefined;
+              kept.push(chunk);
+              let bytes = 0;
+              let from = kept.length;
+              while (from > 0 && bytes < TAIL_BYTES) bytes += kept[--from].length;
+              const joined = Buffer.concat(kept.slice(from));
+              tail = Buffer.from(joined.subarray(Math.max(0, joined.length - TAIL_BYTES)));
             }
           }
           if (out && !res.write(out)) {

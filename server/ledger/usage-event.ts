@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ErrorKind, RateLimitSnapshot } from '../ratelimits/rate-limit-headers.js';
 
 export type Outcome = 'ok' | 'error' | 'client_aborted' | 'upstream_aborted';
@@ -36,4 +37,42 @@ export interface UsageEvent {
   upstreamRequestId: string | null;
   retryCount: number;
   rateLimits: RateLimitSnapshot;
+}
+
+/**
+ * A complete, successful chat event with the given fields changed: for the demo's history, the
+ * benchmarks and the tests, which write events without a request behind them.
+ */
+export function usageEvent(fields: Partial<UsageEvent> & Pick<UsageEvent, 'createdAt'>): UsageEvent {
+  return {
+    id: randomUUID(),
+    orgId: null,
+    featureId: null,
+    gatewayKeyId: null,
+    endpoint: 'chat.completions',
+    model: 'gpt-4o-mini',
+    serviceTier: null,
+    streamed: false,
+    status: 200,
+    outcome: 'ok',
+    errorKind: null,
+    errorType: null,
+    errorCode: null,
+    inputTokens: 100,
+    cachedTokens: 0,
+    outputTokens: 50,
+    reasoningTokens: 0,
+    audioInputTokens: 0,
+    audioSeconds: null,
+    audioSource: null,
+    usageSource: 'reported',
+    costNanos: '45000',
+    priceId: null,
+    latencyMs: 300,
+    ttfbMs: 120,
+    upstreamRequestId: null,
+    retryCount: 0,
+    rateLimits: {},
+    ...fields,
+  };
 }

@@ -1,42 +1,9 @@
 // Usage events for the analytics tests, written through the real ledger writer (so the rollups are
 // the ones production maintains), plus a small RFC 4180 CSV reader and an authenticated GET.
-import { randomUUID } from 'node:crypto';
-import type { UsageEvent } from '../../server/ledger/usage-event.js';
+import { usageEvent, type UsageEvent } from '../../server/ledger/usage-event.js';
 import { ADMIN_TOKEN, type Stack } from '../support/stack.js';
 
-export function usageEvent(overrides: Partial<UsageEvent> & Pick<UsageEvent, 'createdAt'>): UsageEvent {
-  return {
-    id: randomUUID(),
-    orgId: null,
-    featureId: null,
-    gatewayKeyId: null,
-    endpoint: 'chat.completions',
-    model: 'gpt-4o-mini',
-    serviceTier: null,
-    streamed: false,
-    status: 200,
-    outcome: 'ok',
-    errorKind: null,
-    errorType: null,
-    errorCode: null,
-    inputTokens: 100,
-    cachedTokens: 0,
-    outputTokens: 50,
-    reasoningTokens: 0,
-    audioInputTokens: 0,
-    audioSeconds: null,
-    audioSource: null,
-    usageSource: 'reported',
-    costNanos: '45000',
-    priceId: null,
-    latencyMs: 300,
-    ttfbMs: 120,
-    upstreamRequestId: null,
-    retryCount: 0,
-    rateLimits: {},
-    ...overrides,
-  };
-}
+export { usageEvent };
 
 export async function writeEvents(stack: Stack, events: UsageEvent[]): Promise<void> {
   for (const e of events) stack.ledger.record(e);

@@ -1,7 +1,7 @@
 // `npm run demo` signs in as each role: one user per role with a fresh password each run.
 import { randomBytes } from 'node:crypto';
-import { ROLES, type Role } from './roles.decorator.js';
-import type { UsersService } from './users.service.js';
+import { ROLES, type Role } from '../auth/roles.decorator.js';
+import type { UsersService } from '../auth/users.service.js';
 
 export interface DemoCredentials {
   role: Role;
