@@ -89,6 +89,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
     keepAliveTimeout: 75_000,
   });
 
+  app.decorateRequest('simExchange', null);
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, done) => {
     done(null, body);
   });
