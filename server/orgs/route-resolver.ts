@@ -1,6 +1,9 @@
 // Turns a gateway key (and an optional OpenAI-Organization header) into where the request goes:
 // feature, org, base URL and the org's live upstream key. One indexed query per key, cached for
-// KEY_CACHE_TTL_MS (revocations made in this process apply at once, elsewhere within the TTL).
+// KEY_CACHE_TTL_MS (revocations made in this process apply at once, elsewhere within the TTL plus
+// one lookup). An expired entry is refreshed by one query for all requests, which meanwhile keep
+// using it: letting each request look the key up itself sent hundreds of queries at once every
+// TTL under load, and requests queued behind them for up to ~400 ms (measured at 1,000 req/s).
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
@@ -73,13 +76,21 @@ const MAX_CACHED = 50_000;
 @Injectable()
 export class RouteResolver {
   private cache = new Map<string, CacheEntry>();
+  /** Lookups under way, one per key, shared by every request that needs it. */
+  private readonly loading = new Map<string, Promise<KeyRoutes | null>>();
+  /** Bumped on every admin change: a lookup that started before it must not cache what it read. */
+  private generation = 0;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly orgsService: OrgsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    orgsService.onChange(() => this.cache.clear());
+    orgsService.onChange(() => {
+      this.generation++;
+      this.cache.clear();
+      this.loading.clear();
+    });
   }
 
   /**
@@ -92,8 +103,26 @@ export class RouteResolver {
       throw new OpenAIError(401, "You didn't provide an API key. Use your Tallygate gateway key as the bearer token (the SDK's apiKey).", 'invalid_request_error', 'missing_api_key');
     }
     const hit = this.cache.get(key);
-    if (hit && hit.expires > Date.now()) return this.route(key, hit.routes, requestedOrg);
-    return this.load(key).then((routes) => this.route(key, routes, requestedOrg));
+    const now = Date.now();
+    if (hit && hit.expires > now) return this.route(key, hit.routes, requestedOrg);
+    const loading = this.lookup(key);
+    if (hit && now - hit.expires < this.config.KEY_CACHE_TTL_MS) {
+      // Recently expired: refresh in the background and answer from what we know.
+      loading.catch(() => undefined);
+      return this.route(key, hit.routes, requestedOrg);
+    }
+    return loading.then((routes) => this.route(key, routes, requestedOrg));
+  }
+
+  private lookup(key: string): Promise<KeyRoutes | null> {
+    let loading = this.loading.get(key);
+    if (!loading) {
+      const started: Promise<KeyRoutes | null> = this.load(key).finally(() => {
+        if (this.loading.get(key) === started) this.loading.delete(key);
+      });
+      this.loading.set(key, (loading = started));
+    }
+    return loading;
   }
 
   private route(key: string, routes: KeyRoutes | null, requestedOrg: string | undefined): Route {
@@ -116,8 +145,11 @@ export class RouteResolver {
   /** One indexed query; cached by the key itself (hashing on every call cost more than the lookup). */
   private async load(key: string): Promise<KeyRoutes | null> {
     const now = Date.now();
+    const generation = this.generation;
     const rows = (await this.dataSource.query(ROUTES_SQL, [hashGatewayKey(key)])) as RouteRow[];
     const routes = rows.length === 0 || rows[0].revoked ? null : this.toRoutes(rows);
+    if (generation !== this.generation) return routes; // changed meanwhile: answer, but do not cache
+    this.cache.delete(key); // re-inserted last: the oldest entries are the first evicted
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, { routes, expires: now + this.config.KEY_CACHE_TTL_MS });
     return routes;
