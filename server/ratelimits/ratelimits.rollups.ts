@@ -18,17 +18,34 @@ const LATEST_COLUMNS = [
 // Headers arrive with the first byte, not when the request started: that is when the values were true.
 const OBSERVED_AT = `created_at + make_interval(secs => coalesce(ttfb_ms, latency_ms) / 1000.0)`;
 
+/**
+ * `ins` with each row's model family. model_family() is a regular expression, so it runs once per
+ * distinct model of the batch (a join), not once per row: per row it cost ~3.5 µs of the ~40 µs
+ * Postgres spends per event (measured, 1,000-event batches).
+ */
+const WITH_FAMILY = `(SELECT ins.*, f.family FROM ins
+    LEFT JOIN (SELECT model, model_family(model) AS family FROM (SELECT DISTINCT model FROM ins) m) f ON f.model = ins.model)`;
+
+/**
+ * The latest observation per org, family and minute is one row (DISTINCT ON: one sort), joined to
+ * the minute's minimums and count; nine `array_agg(… ORDER BY …)` sorted the batch nine times.
+ */
 const headroom = `ratelimit_minutes_rollup AS (
     INSERT INTO ratelimit_minutes AS r (minute, org_id, model, observed_at, ${LATEST_COLUMNS.join(', ')},
       min_remaining_requests, min_remaining_tokens, observations)
-    SELECT date_trunc('minute', observed_at, 'UTC'), org_id, family, max(observed_at),
-      ${LATEST_COLUMNS.map((c) => `(array_agg(rl_${c} ORDER BY observed_at DESC))[1]`).join(',\n      ')},
-      min(rl_remaining_requests), min(rl_remaining_tokens), count(*)
-    FROM (SELECT *, ${OBSERVED_AT} AS observed_at, model_family(model) AS family FROM ins
-          WHERE org_id IS NOT NULL AND model IS NOT NULL
-            AND (rl_limit_requests IS NOT NULL OR rl_limit_tokens IS NOT NULL)) seen
-    GROUP BY 1, 2, 3
-    ORDER BY 2, 3, 1
+    WITH seen AS MATERIALIZED (
+      SELECT date_trunc('minute', ${OBSERVED_AT}, 'UTC') AS minute, org_id, family, ${OBSERVED_AT} AS observed_at,
+        ${LATEST_COLUMNS.map((c) => `rl_${c}`).join(', ')}
+      FROM ${WITH_FAMILY} e
+      WHERE org_id IS NOT NULL AND model IS NOT NULL AND (rl_limit_requests IS NOT NULL OR rl_limit_tokens IS NOT NULL)
+    )
+    SELECT latest.minute, latest.org_id, latest.family, latest.observed_at, ${LATEST_COLUMNS.map((c) => `latest.rl_${c}`).join(', ')},
+      seen_minute.min_remaining_requests, seen_minute.min_remaining_tokens, seen_minute.observations
+    FROM (SELECT DISTINCT ON (minute, org_id, family) * FROM seen ORDER BY minute, org_id, family, observed_at DESC) latest
+    JOIN (SELECT minute, org_id, family, min(rl_remaining_requests) AS min_remaining_requests,
+            min(rl_remaining_tokens) AS min_remaining_tokens, count(*) AS observations
+          FROM seen GROUP BY 1, 2, 3) seen_minute USING (minute, org_id, family)
+    ORDER BY latest.org_id, latest.family, latest.minute
     ON CONFLICT (org_id, model, minute) DO UPDATE SET
       ${LATEST_COLUMNS.map((c) => `${c} = CASE WHEN excluded.observed_at >= r.observed_at THEN excluded.${c} ELSE r.${c} END`).join(',\n      ')},
       observed_at = greatest(r.observed_at, excluded.observed_at),
@@ -41,14 +58,14 @@ const headroom = `ratelimit_minutes_rollup AS (
 const throttling = `throttle_minutes_rollup AS (
     INSERT INTO throttle_minutes AS t (minute, org_id, feature_id, model, requests, rate_limit_requests,
       rate_limit_tokens, request_too_large, quota, paced, retries)
-    SELECT date_trunc('minute', created_at, 'UTC'), org_id, feature_id, model_family(model), count(*),
+    SELECT date_trunc('minute', created_at, 'UTC'), org_id, feature_id, family, count(*),
       count(*) FILTER (WHERE error_kind = 'rate_limit_requests'),
       count(*) FILTER (WHERE error_kind = 'rate_limit_tokens'),
       count(*) FILTER (WHERE error_kind = 'request_too_large'),
       count(*) FILTER (WHERE error_kind = 'quota'),
       count(*) FILTER (WHERE error_kind = 'paced'),
       count(*) FILTER (WHERE retry_count > 0)
-    FROM ins WHERE org_id IS NOT NULL
+    FROM ${WITH_FAMILY} e WHERE org_id IS NOT NULL
     GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
     ON CONFLICT (minute, org_id, feature_id, model) DO UPDATE SET

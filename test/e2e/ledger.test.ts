@@ -64,6 +64,28 @@ describe('ledger writer', () => {
     expect(await count('usage_events')).toBe(8);
   });
 
+  it('folds rate-limit observations per org, model family and minute: latest values, minimums, count', async () => {
+    await stack.resetUsage();
+    const orgId = stack.orgs[0].id;
+    const minute = Date.UTC(2026, 10, 26, 12, 0);
+    const at = (s: number) => new Date(minute + s * 1000);
+    const seen = (s: number, model: string | null, remainingRequests: number, remainingTokens: number) =>
+      usageEvent({ createdAt: at(s), ttfbMs: 0, orgId, model, rateLimits: { limitRequests: 100, remainingRequests, resetRequestsMs: s, limitTokens: 1000, remainingTokens, resetTokensMs: s } });
+    // One batch, dated snapshot and alias mixed, the latest observation not last; one event without a model.
+    for (const e of [seen(10, 'gpt-4o-mini-2024-07-18', 50, 400), seen(40, 'gpt-4o-mini', 70, 900), seen(20, 'gpt-4o-mini', 30, 800), seen(30, null, 1, 1)]) stack.ledger.record(e);
+    await stack.ledger.flush();
+    // A later batch with an older observation adds to the count and minimums but not to "latest".
+    stack.ledger.record(seen(5, 'gpt-4o-mini', 10, 950));
+    await stack.ledger.flush();
+
+    const { rows } = await stack.db.query('SELECT model, remaining_requests, remaining_tokens, reset_requests_ms, min_remaining_requests, min_remaining_tokens, observations FROM ratelimit_minutes');
+    expect(rows).toEqual([
+      { model: 'gpt-4o-mini', remaining_requests: 70, remaining_tokens: '900', reset_requests_ms: 40, min_remaining_requests: 10, min_remaining_tokens: '400', observations: 4 },
+    ]);
+    const throttle = await stack.db.query('SELECT model, requests FROM throttle_minutes ORDER BY model NULLS LAST');
+    expect(throttle.rows).toEqual([{ model: 'gpt-4o-mini', requests: 4 }, { model: null, requests: 1 }]);
+  });
+
   it('ignores a batch written twice (same event ids): no duplicate rows, rollups counted once', async () => {
     await stack.ledger.flush();
     await stack.db.query('TRUNCATE usage_events, usage_hourly');
