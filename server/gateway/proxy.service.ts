@@ -123,10 +123,16 @@ export class ProxyService {
     } finally {
       res.removeListener('close', onClientGone);
       call.endedAt ||= performance.now();
-      const recording = this.record(call, body);
-      this.inFlight.add(recording);
-      await recording;
-      this.inFlight.delete(recording);
+      const settling = this.settle(call, body);
+      if (!settling) this.record(call);
+      else {
+        const recorded = settling
+          .catch((error: Error) => this.logger.error(`usage event ${call.id} recorded with less than was known: ${error.stack ?? error.message}`))
+          .then(() => this.record(call));
+        this.inFlight.add(recorded);
+        await recorded;
+        this.inFlight.delete(recorded);
+      }
     }
   }
 
@@ -137,18 +143,35 @@ export class ProxyService {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** The one usage event of this call. A bug here must not take the process down: log it loudly. */
-  private async record(call: Call, body: JsonBody | undefined): Promise<void> {
-    try {
-      // Cut short before OpenAI reported usage: count what was asked and what was relayed.
-      const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
-      if (cutShort && body && !call.reading.usage && call.status < 400) {
+  /**
+   * What must be learnt before the event can be built, when anything: a token estimate for a call
+   * cut short, the length of an uploaded audio file. Most calls need neither and get no promise.
+   */
+  private settle(call: Call, body: JsonBody | undefined): Promise<void> | undefined {
+    // Cut short before OpenAI reported usage: count what was asked and what was relayed.
+    const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
+    const estimate = cutShort && body && !call.reading.usage && call.status < 400;
+    if (!estimate && !call.audio) return undefined;
+    return (async () => {
+      if (estimate) {
         call.estimated = await estimateUsage(body, call.meter?.relayedText() ?? '').catch((error: Error) => {
           this.logger.warn(`usage event ${call.id}: no token estimate (${error.message}); recorded without one`);
           return undefined;
         });
       }
-      if (call.audio) await this.settleAudio(call);
+      if (call.audio) {
+        call.measuredAudioSeconds = await call.audio.durationSeconds().catch((error: Error) => {
+          this.logger.warn(`usage event ${call.id}: audio length unknown (${error.message})`);
+          return undefined;
+        });
+        call.model = call.audio.fields.model ?? null;
+      }
+    })();
+  }
+
+  /** The one usage event of this call. A bug here must not take the process down: log it loudly. */
+  private record(call: Call): void {
+    try {
       const event = this.toEvent(call);
       this.ledger.record(event);
       this.rateLimits.observe(event, call);
@@ -311,13 +334,6 @@ export class ProxyService {
       'insufficient_quota',
       'feature_budget_exceeded',
     );
-  }
-
-  /** Audio calls are priced by their form's model and the audio length, known once the upload ends. */
-  private async settleAudio(call: Call): Promise<void> {
-    const audio = call.audio!;
-    call.measuredAudioSeconds = await audio.durationSeconds();
-    call.model = audio.fields.model ?? null;
   }
 
   private toEvent(call: Call): UsageEvent {

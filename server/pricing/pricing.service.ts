@@ -102,11 +102,13 @@ export class PriceBook {
    */
   priceFor(model: string, tier: string | undefined, at: Date): Price | undefined {
     const t = tier && tier !== 'auto' ? tier : 'default';
-    for (const name of new Set([model, modelFamily(model)])) {
-      const found = this.byModel.get(`${name}|${t}`)?.find((p) => p.effectiveFrom.getTime() <= at.getTime());
-      if (found) return found;
-    }
-    return undefined;
+    const family = modelFamily(model);
+    return this.inEffect(`${model}|${t}`, at) ?? (family === model ? undefined : this.inEffect(`${family}|${t}`, at));
+  }
+
+  private inEffect(key: string, at: Date): Price | undefined {
+    const time = at.getTime();
+    return this.byModel.get(key)?.find((p) => p.effectiveFrom.getTime() <= time);
   }
 
   price(model: string | undefined, tier: string | undefined, at: Date, usage: MeteredUsage): PricedUsage {

@@ -30,12 +30,8 @@ const THROTTLES: Partial<Record<ErrorKind, ThrottleLabel>> = {
   paced: 'paced',
 };
 
-const FAMILY_CACHE_MAX = 1_000;
-
 @Injectable()
 export class RateLimitObserver {
-  private readonly families = new Map<string, string>();
-
   constructor(
     private readonly snapshot: HeadroomSnapshot,
     private readonly pacing: PacingService,
@@ -45,7 +41,7 @@ export class RateLimitObserver {
   /** On the request path, after the response ended: no I/O, never throws. */
   observe(event: UsageEvent, call: ObservedCall): void {
     try {
-      const family = event.model === null ? null : this.family(event.model);
+      const family = event.model === null ? null : modelFamily(event.model);
       const limits = event.rateLimits;
       const hasLimits = limits.limitRequests !== undefined || limits.limitTokens !== undefined;
       // Headers arrive with the first byte, not at the end of a long stream.
@@ -79,15 +75,5 @@ export class RateLimitObserver {
     } catch {
       // Metrics must never break a request; the ledger row is already queued.
     }
-  }
-
-  private family(model: string): string {
-    let family = this.families.get(model);
-    if (family === undefined) {
-      family = modelFamily(model);
-      if (this.families.size >= FAMILY_CACHE_MAX) this.families.clear();
-      this.families.set(model, family);
-    }
-    return family;
   }
 }

@@ -86,6 +86,18 @@ describe('ledger writer', () => {
     expect(throttle.rows).toEqual([{ model: 'gpt-4o-mini', requests: 4 }, { model: null, requests: 1 }]);
   });
 
+  it('stores text exactly, whatever it contains', async () => {
+    await stack.resetUsage();
+    const texts = ['NULL', 'a "quoted", {braced} value', 'back\\slash \\"', 'line\nbreak\ttab', 'ünïcödé ✓', '', ' padded '];
+    const at = (i: number) => new Date(Date.now() + i); // distinct times: rows come back in this order
+    texts.forEach((text, i) => stack.ledger.record(usageEvent({ createdAt: at(i), errorCode: text, upstreamRequestId: text, model: `m-${text}` })));
+    stack.ledger.record(usageEvent({ createdAt: at(texts.length), errorCode: null, upstreamRequestId: null }));
+    const rows = await stack.events();
+    expect(rows.map((r) => r.error_code)).toEqual([...texts, null]);
+    expect(rows.map((r) => r.upstream_request_id)).toEqual([...texts, null]);
+    expect(rows.map((r) => r.model)).toEqual([...texts.map((t) => `m-${t}`), 'gpt-4o-mini']);
+  });
+
   it('ignores a batch written twice (same event ids): no duplicate rows, rollups counted once', async () => {
     await stack.ledger.flush();
     await stack.db.query('TRUNCATE usage_events, usage_hourly');
