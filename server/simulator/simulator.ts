@@ -90,6 +90,14 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   });
 
   app.decorateRequest('simExchange', null);
+  // Plain JSON.parse: secure-json-parse's extra pass guards objects a server keeps, not a simulator's.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(error as SyntaxError, undefined);
+    }
+  });
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, done) => {
     done(null, body);
   });
