@@ -90,19 +90,32 @@ const latencyBucket = (column: string) =>
   // NULL stays NULL as the STRICT function's does (least() would turn it into 250).
   `CASE WHEN ${column} IS NULL THEN NULL WHEN ${column} < 1 THEN 0 ELSE least(250, 1 + floor(8 * ln(${column}::float8) / ln(2::float8)))::smallint END`;
 
-/** Latency and time-to-first-byte histograms (fixed log-spaced buckets). */
-function latencyRollup(table: 'usage_latency_hourly' | 'usage_latency_daily', time: 'hour' | 'day'): string {
-  return `${table}_rollup AS (
-    INSERT INTO ${table} AS l (${time}, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count)
-    SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.latency), sum(b.ttfb)
+/**
+ * Latency and time-to-first-byte histograms (fixed log-spaced buckets), hourly and daily. The batch
+ * is bucketed once per hour (`latency_hours`) and the daily rows are summed from those hours: two
+ * passes over every event, each computing two logarithms, cost ~12 µs of Postgres CPU per event,
+ * about a third of the whole statement (measured with EXPLAIN ANALYZE, 1,000-event batches).
+ */
+const LATENCY_ROLLUP = `latency_hours AS (
+    SELECT date_trunc('hour', created_at, 'UTC') AS hour, org_id, feature_id, model, endpoint, b.bucket,
+      sum(b.latency) AS latency_count, sum(b.ttfb) AS ttfb_count
     FROM ins CROSS JOIN LATERAL (VALUES (${latencyBucket('latency_ms')}, 1, 0), (${latencyBucket('ttfb_ms')}, 0, 1)) AS b(bucket, latency, ttfb)
     WHERE b.bucket IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (${time}, org_id, feature_id, model, endpoint, bucket) DO UPDATE SET
+    GROUP BY 1, 2, 3, 4, 5, 6
+  ), usage_latency_hourly_rollup AS (
+    INSERT INTO usage_latency_hourly AS l (hour, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count)
+    SELECT * FROM latency_hours ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (hour, org_id, feature_id, model, endpoint, bucket) DO UPDATE SET
+      latency_count = l.latency_count + excluded.latency_count,
+      ttfb_count = l.ttfb_count + excluded.ttfb_count
+  ), usage_latency_daily_rollup AS (
+    INSERT INTO usage_latency_daily AS l (day, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count)
+    SELECT date_trunc('day', hour, 'UTC'), org_id, feature_id, model, endpoint, bucket, sum(latency_count), sum(ttfb_count)
+    FROM latency_hours GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (day, org_id, feature_id, model, endpoint, bucket) DO UPDATE SET
       latency_count = l.latency_count + excluded.latency_count,
       ttfb_count = l.ttfb_count + excluded.ttfb_count
   )`;
-}
 
 /** The rollups that carry cost: what a re-pricing recomputes from the ledger. */
 export const USAGE_HOURLY_ROLLUP = usageRollup('usage_hourly', 'hour');
@@ -115,8 +128,7 @@ export const USAGE_DAILY_ROLLUP = usageRollup('usage_daily', 'day');
 export const ROLLUPS: readonly string[] = [
   USAGE_HOURLY_ROLLUP,
   USAGE_DAILY_ROLLUP,
-  latencyRollup('usage_latency_hourly', 'hour'),
-  latencyRollup('usage_latency_daily', 'day'),
+  LATENCY_ROLLUP,
   ...RATELIMIT_ROLLUPS,
 ];
 

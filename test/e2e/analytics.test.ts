@@ -194,11 +194,16 @@ describe('rollups', () => {
       const diff = await stack.db.query(`(${scan} EXCEPT ${rollup}) UNION ALL (${rollup} EXCEPT ${scan})`);
       expect(diff.rows, table).toEqual([]);
     }
-    const histogram = `SELECT date_trunc('day', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
-      FROM usage_events CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, l, t)
-      WHERE b.bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6`;
-    const stored = `SELECT day, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count FROM usage_latency_daily`;
-    expect((await stack.db.query(`(${histogram} EXCEPT ${stored}) UNION ALL (${stored} EXCEPT ${histogram})`)).rows).toEqual([]);
+    for (const [table, unit] of [
+      ['usage_latency_hourly', 'hour'],
+      ['usage_latency_daily', 'day'],
+    ]) {
+      const histogram = `SELECT date_trunc('${unit}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
+        FROM usage_events CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, l, t)
+        WHERE b.bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6`;
+      const stored = `SELECT ${unit}, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count FROM ${table}`;
+      expect((await stack.db.query(`(${histogram} EXCEPT ${stored}) UNION ALL (${stored} EXCEPT ${histogram})`)).rows, table).toEqual([]);
+    }
   });
 });
 
