@@ -5,12 +5,20 @@ import { openDatabase } from './database/database.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Until the gateway is up, a signal just exits: the embedded Postgres, if one was started, is
+  // stopped on 'exit' (a process killed by a signal would not emit it, and leave it running).
+  let stop = (signal: string): void => {
+    console.log(`${signal} while starting: stopping`);
+    process.exit(1);
+  };
+  // SIGHUP too: a closed terminal must not leave the embedded Postgres running without us.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
   const database = await openDatabase(config);
   const app = await createApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
   console.log(`Tallygate listening on http://${config.HOST}:${config.PORT} (OpenAI base URL: http://${config.HOST}:${config.PORT}/v1)`);
   let stopping = false;
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: draining in-flight requests (up to ${config.SHUTDOWN_GRACE_MS} ms) and flushing the ledger`);
@@ -22,8 +30,6 @@ async function main(): Promise<void> {
         process.exit(1);
       });
   };
-  // SIGHUP too: a closed terminal must not leave the embedded Postgres running without us.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
 }
 
 main().catch((error: unknown) => {

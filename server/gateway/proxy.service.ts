@@ -94,6 +94,15 @@ export class ProxyService {
   ) {}
 
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    this.active++;
+    try {
+      await this.proxy(endpoint, req, reply);
+    } finally {
+      if (--this.active === 0) this.idle?.();
+    }
+  }
+
+  private async proxy(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const call = new Call(endpoint, retryCount(req.headers));
     reply.hijack();
     const res = reply.raw;
@@ -124,23 +133,32 @@ export class ProxyService {
       res.removeListener('close', onClientGone);
       call.endedAt ||= performance.now();
       const settling = this.settle(call, body);
-      if (!settling) this.record(call);
-      else {
-        const recorded = settling
-          .catch((error: Error) => this.logger.error(`usage event ${call.id} recorded with less than was known: ${error.stack ?? error.message}`))
-          .then(() => this.record(call));
-        this.inFlight.add(recorded);
-        await recorded;
-        this.inFlight.delete(recorded);
+      if (settling) {
+        await settling.catch((error: Error) => this.logger.error(`usage event ${call.id} recorded with less than was known: ${error.stack ?? error.message}`));
       }
+      this.record(call);
     }
   }
 
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Calls between arrival and their usage event being queued, and who waits for that to reach 0. */
+  private active = 0;
+  private idle?: () => void;
 
-  /** Shutdown: wait for usage events still being built (audio settling, estimates) before the last flush. */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+  /**
+   * Shutdown, once the server stopped taking requests: wait until every call has queued its usage
+   * event (streams cut at the end of the grace period, audio settling, estimates), so that the last
+   * ledger flush has them all. Bounded: a call stuck beyond `timeoutMs` is reported, not waited for.
+   */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    if (this.active === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.idle = resolve;
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    clearTimeout(timer);
+    this.idle = undefined;
+    if (this.active > 0) this.logger.warn(`${this.active} calls still unfinished at shutdown: their usage events will be missing`);
   }
 
   /**

@@ -158,7 +158,8 @@ export function arrayLiteral(values: readonly unknown[], text: boolean): string 
     const v = values[i];
     if (i > 0) out += ',';
     if (v === null || v === undefined) out += 'NULL';
-    else if (text) out += `"${String(v).replace(/[\\"]/g, '\\$&')}"`;
+    // Postgres text cannot hold NUL: one in a model name would fail every batch it is in.
+    else if (text) out += `"${String(v).replace(/\0/g, '\uFFFD').replace(/[\\"]/g, '\\$&')}"`;
     else out += String(v);
   }
   return out + '}';

@@ -18,6 +18,8 @@ export interface LedgerStats {
   written: number;
   spilled: number;
   failedFlushes: number;
+  /** Events Postgres refused as data (kept in DATA_DIR/rejected). */
+  rejected: number;
 }
 
 @Injectable()
@@ -31,13 +33,15 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   private spillPending = false;
   private retryAt = 0;
   private readonly spillDir: string;
-  private readonly stats: LedgerStats = { queued: 0, written: 0, spilled: 0, failedFlushes: 0 };
+  private readonly rejectDir: string;
+  private readonly stats: LedgerStats = { queued: 0, written: 0, spilled: 0, failedFlushes: 0, rejected: 0 };
 
   constructor(
     private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.spillDir = resolve(config.DATA_DIR, 'spill');
+    this.rejectDir = resolve(config.DATA_DIR, 'rejected');
   }
 
   onApplicationBootstrap(): void {
@@ -103,13 +107,43 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     } while (this.queue.length > 0 && (everything || this.queue.length >= this.config.LEDGER_BATCH_SIZE));
   }
 
+  /**
+   * Writes a batch. When Postgres refuses the data itself (SQLSTATE class 22: a value out of range
+   * from a misbehaving upstream, say), retrying would fail forever and hold up every event behind
+   * it: the batch is split until the rows it refuses are alone, and those are set aside in
+   * DATA_DIR/rejected (not replayed), logged with their ids.
+   */
   private async write(batch: UsageEvent[]): Promise<void> {
+    try {
+      await this.insertCreatingPartitions(batch);
+    } catch (error) {
+      if (!String((error as { code?: string }).code ?? '').startsWith('22')) throw error;
+      if (batch.length === 1) return this.reject(batch[0], error as Error);
+      const half = Math.ceil(batch.length / 2);
+      await this.write(batch.slice(0, half));
+      await this.write(batch.slice(half));
+    }
+  }
+
+  private async insertCreatingPartitions(batch: UsageEvent[]): Promise<void> {
     try {
       await this.insert(batch);
     } catch (error) {
       if ((error as { code?: string }).code !== NO_PARTITION) throw error;
       await this.ensurePartitions(batch);
       await this.insert(batch);
+    }
+  }
+
+  private async reject(event: UsageEvent, error: Error): Promise<void> {
+    this.stats.rejected++;
+    this.logger.error(`usage event ${event.id} refused by Postgres (${error.message}); kept in ${this.rejectDir}`);
+    const line = JSON.stringify(event);
+    try {
+      await mkdir(this.rejectDir, { recursive: true });
+      await appendFile(join(this.rejectDir, `rejected-${process.pid}.jsonl`), line + '\n', { mode: 0o600 });
+    } catch (writeError) {
+      this.logger.error(`could not keep refused event ${event.id} (${(writeError as Error).message}): ${line}`);
     }
   }
 

@@ -1,9 +1,10 @@
 // Turns a gateway key (and an optional OpenAI-Organization header) into where the request goes:
 // feature, org, base URL and the org's live upstream key. One indexed query per key, cached for
 // KEY_CACHE_TTL_MS (revocations made in this process apply at once, elsewhere within the TTL plus
-// one lookup). An expired entry is refreshed by one query for all requests, which meanwhile keep
-// using it: letting each request look the key up itself sent hundreds of queries at once every
-// TTL under load, and requests queued behind them for up to ~400 ms (measured at 1,000 req/s).
+// at most STALE_MS). An entry that expired less than STALE_MS ago is refreshed by one query for
+// all requests, which meanwhile keep using it: letting each request look the key up itself sent
+// hundreds of queries at once every TTL under load, and requests queued behind them for up to
+// ~400 ms (measured at 1,000 req/s). A lookup that hangs is given up after LOOKUP_TIMEOUT_MS.
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
@@ -72,6 +73,10 @@ const ROUTES_SQL = `
   WHERE gk.key_hash = $1`;
 
 const MAX_CACHED = 50_000;
+/** How long after expiry an entry still answers while its refresh runs. */
+const STALE_MS = 1_000;
+/** A key lookup Postgres has not answered by then fails the requests waiting for it (503), and the next request tries again. */
+const LOOKUP_TIMEOUT_MS = 5_000;
 
 @Injectable()
 export class RouteResolver {
@@ -106,7 +111,7 @@ export class RouteResolver {
     const now = Date.now();
     if (hit && hit.expires > now) return this.route(key, hit.routes, requestedOrg);
     const loading = this.lookup(key);
-    if (hit && now - hit.expires < this.config.KEY_CACHE_TTL_MS) {
+    if (hit && now - hit.expires < Math.min(STALE_MS, this.config.KEY_CACHE_TTL_MS)) {
       // Recently expired: refresh in the background and answer from what we know.
       loading.catch(() => undefined);
       return this.route(key, hit.routes, requestedOrg);
@@ -117,7 +122,15 @@ export class RouteResolver {
   private lookup(key: string): Promise<KeyRoutes | null> {
     let loading = this.loading.get(key);
     if (!loading) {
-      const started: Promise<KeyRoutes | null> = this.load(key).finally(() => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new OpenAIError(503, 'Tallygate could not check the API key in time (its database is slow or unreachable). Try again shortly.', 'server_error', 'key_lookup_timeout', null, true)),
+          LOOKUP_TIMEOUT_MS,
+        );
+      });
+      const started: Promise<KeyRoutes | null> = Promise.race([this.load(key), timeout]).finally(() => {
+        clearTimeout(timer);
         if (this.loading.get(key) === started) this.loading.delete(key);
       });
       this.loading.set(key, (loading = started));

@@ -1,6 +1,7 @@
 // The ledger's promises: a request never waits for Postgres, no event is lost while Postgres is
 // unavailable (they wait, then spill to disk), none is written twice, and shutdown flushes all.
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shutdown } from '../../server/app.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
@@ -96,6 +97,21 @@ describe('ledger writer', () => {
     expect(rows.map((r) => r.error_code)).toEqual([...texts, null]);
     expect(rows.map((r) => r.upstream_request_id)).toEqual([...texts, null]);
     expect(rows.map((r) => r.model)).toEqual([...texts.map((t) => `m-${t}`), 'gpt-4o-mini']);
+  });
+
+  it('sets aside a row Postgres refuses instead of retrying its batch forever; stores NUL as U+FFFD', async () => {
+    await stack.resetUsage();
+    const at = (i: number) => new Date(Date.now() + i);
+    const good = [0, 1, 2].map((i) => usageEvent({ createdAt: at(i), model: i === 1 ? 'nul\u0000model' : 'gpt-4o-mini' }));
+    const bad = usageEvent({ createdAt: at(3), retryCount: 100_000 }); // retry_count is a smallint
+    for (const e of [good[0], bad, good[1], good[2]]) stack.ledger.record(e);
+    const rows = await stack.events();
+    expect(rows.map((r) => r.id)).toEqual(good.map((e) => e.id));
+    expect(rows[1].model).toBe('nul\uFFFDmodel');
+    expect(stack.ledger.snapshot()).toMatchObject({ queued: 0, rejected: 1 });
+    const dir = (stack.ledger as unknown as { rejectDir: string }).rejectDir;
+    const kept = await readFile(join(dir, (await readdir(dir))[0]), 'utf8');
+    expect(kept).toContain(bad.id);
   });
 
   it('ignores a batch written twice (same event ids): no duplicate rows, rollups counted once', async () => {

@@ -26,7 +26,7 @@ it('leaves no handler behind that would exit the process on a signal, before or 
   expect(exitHooks()).toEqual([]);
   const dir = await mkdtemp(join(tmpdir(), 'tallygate-signals-'));
   await chmod(dir, 0o755);
-  const postgres = await startEmbeddedPostgres(join(dir, 'pg'), await freePort());
+  const postgres = await startEmbeddedPostgres(join(dir, 'pg'), await freePort(), { ownSession: false });
   try {
     expect(exitHooks()).toEqual([]);
   } finally {
