@@ -94,15 +94,6 @@ export class ProxyService {
   ) {}
 
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    this.active++;
-    try {
-      await this.proxy(endpoint, req, reply);
-    } finally {
-      if (--this.active === 0) this.idle?.();
-    }
-  }
-
-  private async proxy(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const call = new Call(endpoint, retryCount(req.headers));
     reply.hijack();
     const res = reply.raw;
@@ -115,6 +106,7 @@ export class ProxyService {
     };
     res.once('close', onClientGone);
     let body: JsonBody | undefined;
+    this.active++;
     try {
       // Each step awaits only when it has to: a needless await parks the request behind every
       // other queued microtask, which under load showed up as tens of microseconds per step.
@@ -137,6 +129,7 @@ export class ProxyService {
         await settling.catch((error: Error) => this.logger.error(`usage event ${call.id} recorded with less than was known: ${error.stack ?? error.message}`));
       }
       this.record(call);
+      if (--this.active === 0) this.idle?.();
     }
   }
 
