@@ -4,6 +4,7 @@
 // families x features, never per request (unknown model names past a cap share the label "other").
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LedgerWriter } from '../ledger/ledger.writer.js';
 import { HeadroomSnapshot, type LiveHeadroom } from './headroom.snapshot.js';
 import { PacingService } from './pacing.service.js';
 
@@ -45,7 +46,7 @@ export class MetricsService {
   private readonly addedLatency: Histogram;
   private readonly pacingWait: Histogram;
 
-  constructor(snapshot: HeadroomSnapshot, pacing: PacingService) {
+  constructor(snapshot: HeadroomSnapshot, pacing: PacingService, ledger: LedgerWriter) {
     const registers = [this.registry];
     const tallies = this.tallies;
     const modelLabel = (model: string) => this.modelLabel(model);
@@ -127,6 +128,36 @@ export class MetricsService {
         for (const t of tallies.values()) {
           for (const kind of THROTTLE_LABELS) if (t.throttled[kind] > 0) this.inc({ ...t.labels, kind }, t.throttled[kind]);
         }
+      },
+    });
+    new Gauge({
+      name: 'tallygate_ledger_queued_events',
+      help: "Usage events in this replica's memory waiting for the next ledger write (Postgres slow or down makes this grow).",
+      registers,
+      collect() {
+        this.set(ledger.snapshot().queued);
+      },
+    });
+    new Counter({
+      name: 'tallygate_ledger_events_total',
+      help: 'Usage events by what became of them in this replica: written to Postgres, spilled to DATA_DIR/spill (replayed later), rejected by Postgres as data (kept in DATA_DIR/rejected).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        const stats = ledger.snapshot();
+        this.inc({ result: 'written' }, stats.written);
+        this.inc({ result: 'spilled' }, stats.spilled);
+        this.inc({ result: 'rejected' }, stats.rejected);
+      },
+    });
+    new Counter({
+      name: 'tallygate_ledger_failed_writes_total',
+      help: 'Ledger writes Postgres refused (retried with backoff; events kept).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(ledger.snapshot().failedFlushes);
       },
     });
     new Gauge({

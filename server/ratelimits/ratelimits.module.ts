@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { LedgerModule } from '../ledger/ledger.module.js';
 import { HeadroomController } from './headroom.controller.js';
 import { HeadroomService } from './headroom.service.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
@@ -9,6 +10,7 @@ import { RateLimitObserver } from './rate-limit.observer.js';
 
 /** Rate-limit headroom, throttling, pacing and Prometheus metrics; the gateway uses PacingService and RateLimitObserver. */
 @Module({
+  imports: [LedgerModule],
   controllers: [HeadroomController, MetricsController],
   providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver],
   exports: [PacingService, RateLimitObserver],

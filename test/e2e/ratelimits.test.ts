@@ -159,6 +159,15 @@ describe('an org driven past its TPM and RPM, and an org out of credit', () => {
     expect(m.get('tallygate_gateway_added_latency_seconds_count{}')).toBe(12);
     // Every sample is per org, model and feature (or fewer labels): nothing per request.
     expect([...m.keys()].every((k) => !/req_|[0-9a-f]{8}-[0-9a-f]{4}-/.test(k))).toBe(true);
+
+    // The ledger's own health: once flushed, every event of this replica is a row, none waiting.
+    await stack.ledger.flush();
+    const after = parseMetrics(await (await fetch(`${stack.url}/metrics`)).text());
+    const rows = Number((await stack.db.query('SELECT count(*) AS n FROM usage_events')).rows[0].n);
+    expect(rows).toBeGreaterThan(0);
+    expect(after.get('tallygate_ledger_events_total{result="written"}')).toBe(rows);
+    expect(after.get('tallygate_ledger_events_total{result="rejected"}')).toBe(0);
+    expect(after.get('tallygate_ledger_queued_events{}')).toBe(0);
   });
 
   it('is for engineers: the API refuses anonymous callers and rejects bad ranges in OpenAI shape', async () => {
