@@ -5,6 +5,11 @@ import { api, type Query } from './api.js';
 import { remember } from './catalog.js';
 import { resolveRange, type Bucket, type Filters } from './filters.js';
 import { formatBucket } from './format.js';
+// The server's own response types (type-only: nothing of the server is bundled).
+import type { Statement, StatementLine } from '../../server/analytics/statement.types.js';
+import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts } from '../../server/ratelimits/headroom.types.js';
+
+export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
 
 export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint';
 type Dim = 'org' | 'feature' | 'model';
@@ -43,70 +48,6 @@ export interface MonthToDate {
   lines: Array<{ group: string | null; groupLabel: string | null; spendNanos: string; forecastNanos: string; previousNanos: string; changePct: number | null; requests: number }>;
   totals: { spendNanos: string; forecastNanos: string; previousNanos: string; changePct: number | null; requests: number };
 }
-export interface StatementLine {
-  featureId: string | null;
-  feature: string;
-  model: string | null;
-  requests: number;
-  inputTokens: number;
-  cachedTokens: number;
-  outputTokens: number;
-  audioMinutes: string;
-  costNanos: string;
-  estimatedRequests: number;
-  unpricedRequests: number;
-}
-export interface Statement {
-  org: { id: string; name: string };
-  month: string;
-  tz: string;
-  lines: StatementLine[];
-  total: Omit<StatementLine, 'featureId' | 'feature' | 'model'>;
-}
-interface OrgRef {
-  id: string;
-  name: string;
-  openaiOrgId: string;
-}
-export interface HeadroomValue {
-  limit: number;
-  remaining: number;
-  resetMs: number | null;
-  resetAt: string | null;
-  utilisation: number;
-  utilisationNow: number;
-}
-export interface LatestHeadroom {
-  org: OrgRef;
-  model: string;
-  observedAt: string;
-  requests: HeadroomValue | null;
-  tokens: HeadroomValue | null;
-  projectTokens: HeadroomValue | null;
-  utilisationNow: number;
-}
-interface HeadroomPoint {
-  minute: string;
-  limitRequests: number | null;
-  remainingRequests: number | null;
-  limitTokens: number | null;
-  remainingTokens: number | null;
-}
-export interface ThrottleCounts {
-  requests: number;
-  rateLimitRequests: number;
-  rateLimitTokens: number;
-  requestTooLarge: number;
-  quota: number;
-  paced: number;
-  retries: number;
-  throttled: number;
-}
-interface FeatureRef {
-  id: string | null;
-  slug: string | null;
-}
-
 // ---------------------------------------------------------------- queries
 
 const DAY = 86_400_000;

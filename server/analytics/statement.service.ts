@@ -8,52 +8,7 @@ import type { StatementQueryInput } from './analytics.dto.js';
 import { AnalyticsService, labelOf } from './analytics.service.js';
 import { csvRow } from './csv.js';
 import { queryUsage, type UsageRow } from './rollup-query.js';
-
-export interface UnitPricesUsd {
-  priceId: number;
-  effectiveFrom: string;
-  serviceTier: string;
-  inputPerMtok: string | null;
-  cachedInputPerMtok: string | null;
-  outputPerMtok: string | null;
-  audioInputPerMtok: string | null;
-  perAudioMinute: string | null;
-  /** The price row was replaced by a later correction (the events were charged at it before). */
-  retired: boolean;
-}
-
-export interface StatementLine {
-  featureId: string | null;
-  feature: string;
-  model: string | null;
-  requests: number;
-  inputTokens: number;
-  cachedTokens: number;
-  audioInputTokens: number;
-  outputTokens: number;
-  reasoningTokens: number;
-  audioSeconds: string;
-  /** Rounded to 4 decimals for reading; audioSeconds is exact. */
-  audioMinutes: string;
-  unitPrices: UnitPricesUsd | null;
-  costNanos: string;
-  costUsd: string;
-  estimatedRequests: number;
-  /** Requests with no price: tokens are counted, cost is unknown and not in costNanos. */
-  unpricedRequests: number;
-}
-
-export interface Statement {
-  org: { id: string; name: string };
-  month: string;
-  tz: string;
-  from: string;
-  to: string;
-  currency: 'USD';
-  approximate: boolean;
-  lines: StatementLine[];
-  total: Omit<StatementLine, 'featureId' | 'feature' | 'model' | 'unitPrices'>;
-}
+import type { UnitPricesUsd, StatementLine, Statement } from './statement.types.js';
 
 const minutes = (seconds: string) => {
   const millis = BigInt(seconds.replace('.', ''));

@@ -3,71 +3,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import type { FeatureRef, Headroom, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts } from './headroom.types.js';
 import type { LatestQuery, RangeQuery } from './ratelimits.dto.js';
-
-export interface OrgRef {
-  id: string;
-  name: string;
-  openaiOrgId: string;
-}
-
-export interface Headroom {
-  limit: number;
-  remaining: number;
-  /** Time from the observation until the window was full again. */
-  resetMs: number | null;
-  resetAt: string | null;
-  /** 1 - remaining / limit, when observed. */
-  utilisation: number;
-  /** The same, refilled linearly until resetAt: what is left of it now. */
-  utilisationNow: number;
-}
-
-export interface LatestHeadroom {
-  org: OrgRef;
-  model: string;
-  observedAt: string;
-  requests: Headroom | null;
-  tokens: Headroom | null;
-  projectTokens: Headroom | null;
-  /** The highest utilisationNow of the three. */
-  utilisationNow: number;
-}
-
-export interface HeadroomPoint {
-  minute: string;
-  observedAt: string;
-  requestsUtilisation: number | null;
-  tokensUtilisation: number | null;
-  projectTokensUtilisation: number | null;
-  /** From the lowest remaining value seen during the minute. */
-  peakRequestsUtilisation: number | null;
-  peakTokensUtilisation: number | null;
-  limitRequests: number | null;
-  remainingRequests: number | null;
-  limitTokens: number | null;
-  remainingTokens: number | null;
-  observations: number;
-}
-
-export interface ThrottleCounts {
-  requests: number;
-  rateLimitRequests: number;
-  rateLimitTokens: number;
-  requestTooLarge: number;
-  /** Billing (insufficient_quota and its newer codes): not throttling. */
-  quota: number;
-  /** Answered 429 by the gateway's own pacing, without calling OpenAI. */
-  paced: number;
-  retries: number;
-  /** rateLimitRequests + rateLimitTokens + requestTooLarge. */
-  throttled: number;
-}
-
-export interface FeatureRef {
-  id: string | null;
-  slug: string | null;
-}
 
 const ORG_FILTER = `($1::text IS NULL OR o.id::text = $1 OR o.openai_org_id = $1)`;
 const MODEL_FILTER = (column: string) => `($3::text IS NULL OR ${column} = model_family($3))`;

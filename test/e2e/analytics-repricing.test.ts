@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Statement } from '../../server/analytics/statement.service.js';
+import type { Statement } from '../../server/analytics/statement.types.js';
 import { costNanos } from '../../server/pricing/cost.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
 import { startStack, type Stack } from '../support/stack.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_CSV_HEADER } from '../../server/analytics/events-export.service.js';
-import { StatementService, type Statement } from '../../server/analytics/statement.service.js';
+import { StatementService } from '../../server/analytics/statement.service.js';
+import type { Statement } from '../../server/analytics/statement.types.js';
 import type { MonthToDateReport, UsageReport } from '../../server/analytics/analytics.service.js';
 import type { UsageEvent } from '../../server/ledger/usage-event.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';

@@ -2,7 +2,7 @@
 // tight limits pushed past its TPM and RPM, and an org whose billing is broken.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LatestHeadroom, ThrottleCounts } from '../../server/ratelimits/headroom.service.js';
+import type { LatestHeadroom, ThrottleCounts } from '../../server/ratelimits/headroom.types.js';
 import { ADMIN_TOKEN, startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
