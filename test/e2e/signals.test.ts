@@ -53,7 +53,7 @@ afterAll(async () => {
 it('finishes the stream in flight and writes its usage event when the process gets SIGTERM', async () => {
   const databaseUrl = await createTestDatabase();
   const port = await freePort();
-  const child = spawn(process.execPath, ['--max-semi-space-size=64', join(BUILD, 'server/main.js')], {
+  const child = spawn(process.execPath, [join(BUILD, 'server/main.js')], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', ADMIN_TOKEN, LOG_LEVEL: 'warn',
       MASTER_KEY: randomBytes(32).toString('base64'), DATA_DIR: await mkdtemp(join(tmpdir(), 'tallygate-signals-data-')) },
     stdio: ['ignore', 'pipe', 'pipe'],
