@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorKind, RateLimitSnapshot } from '../ratelimits/rate-limit-headers.js';
 
-export type Outcome = 'ok' | 'error' | 'client_aborted' | 'upstream_aborted';
+/**
+ * How a call ended. `not_sent`: it ended before the gateway sent it upstream (the client left
+ * while it was paced or looked up); OpenAI never saw it, so it costs nothing. `shutdown`: the
+ * gateway's own shutdown cut it at the end of its grace period (not the client, not OpenAI).
+ */
+export type Outcome = 'ok' | 'error' | 'client_aborted' | 'upstream_aborted' | 'not_sent' | 'shutdown';
 export type UsageSource = 'reported' | 'estimated' | 'none';
 
 /** One immutable ledger row: everything known about one request that reached the gateway. */

@@ -80,6 +80,12 @@ export type ErrorKind =
   /** Held by the gateway's own pacing past its bound and answered 429 without calling OpenAI. */
   | 'paced'
   | 'budget'
+  /** The client left before the call was sent upstream: nothing reached OpenAI. */
+  | 'not_sent'
+  /** Cut by the gateway's shutdown at the end of its grace period. */
+  | 'shutdown'
+  /** The gateway's own store (Postgres) could not be reached to authorize the call: not OpenAI's fault. */
+  | 'store_unavailable'
   | 'gateway';
 
 const QUOTA_CODES = new Set([
