@@ -44,7 +44,9 @@ const COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['retry_count', 'e.retry_count'],
   ['upstream_request_id', 'e.upstream_request_id'],
 ];
-export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd'];
+/** Fields the ledger stored truncated or clamped (server/ledger/bounds.ts); last, so existing columns keep their places. */
+const CLAMPED = ['clamped', 'e.clamped'] as const;
+export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0]];
 
 const FILTERS = {
   org: 'e.org_id = ANY($?::uuid[])',
@@ -71,7 +73,7 @@ export class EventsExportService {
       params.push(values);
       where += ` AND ${FILTERS[key].replace('$?', `$${params.length}`)}`;
     }
-    const sql = `SELECT ${COLUMNS.map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
+    const sql = `SELECT ${[...COLUMNS, CLAMPED].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
       FROM usage_events e LEFT JOIN orgs o ON o.id = e.org_id LEFT JOIN features f ON f.id = e.feature_id
       WHERE e.created_at >= $1 AND e.created_at < $2${where}
       ORDER BY e.created_at, e.id`;
@@ -83,7 +85,7 @@ export class EventsExportService {
     const toCsv = new Transform({
       writableObjectMode: true,
       transform(row: Record<string, unknown>, _encoding, done) {
-        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string)]);
+        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped]);
         if (header) {
           header = false;
           done(null, csvRow(EVENTS_CSV_HEADER) + line);

@@ -5,6 +5,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Busboy } from '@fastify/busboy';
 import { parseStream } from 'music-metadata';
+import { AUDIO_SECONDS_MAX, saturate } from '../ledger/bounds.js';
 
 const FIELDS = new Set(['model', 'response_format', 'language', 'stream']);
 /** After the upload ends, how long measurement may still take before the event is written without it. */
@@ -32,7 +33,8 @@ export class AudioUploadMeter {
         return;
       }
       this.duration = parseStream(file as never, { mimeType, path: filename }, { duration: true, skipCovers: true })
-        .then((metadata) => metadata.format.duration)
+        // A header may claim any length (92,508,250 s was seen): bounded before pricing, as reported ones are.
+        .then(({ format }) => (format.duration === undefined ? undefined : saturate(format.duration, AUDIO_SECONDS_MAX)))
         .catch(() => undefined)
         // Whatever music-metadata did not need is drained so the parser keeps up with the upload.
         .finally(() => file.resume());

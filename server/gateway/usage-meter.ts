@@ -2,6 +2,7 @@
 // Plain JSON bodies are parsed once at the end; SSE streams are scanned event by event as they
 // pass, and the usage chunk the gateway asked for on the client's behalf is removed.
 import { StringDecoder } from 'node:string_decoder';
+import { AUDIO_SECONDS_MAX, INT4_MAX, saturate } from '../ledger/bounds.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 
 export interface UpstreamErrorInfo {
@@ -21,7 +22,11 @@ export interface MeterReading {
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const int = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.round(v) : 0);
+// Upstream numbers are bounded here, where they are read, so pricing never sees a count its column
+// cannot hold (3e9 or 1e308 prompt tokens sent a 200 call's row to data/rejected): counts saturate
+// at the ledger's integer maximum, audio at numeric(10, 3)'s, and the ledger flags both.
+const int = (v: unknown) => (typeof v === 'number' ? Math.round(saturate(v, INT4_MAX)) : 0);
+const seconds = (v: unknown) => (typeof v === 'number' ? saturate(v, AUDIO_SECONDS_MAX) : 0);
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 export const EMPTY_USAGE: MeteredUsage = Object.freeze({ inputTokens: 0, cachedTokens: 0, audioInputTokens: 0, outputTokens: 0, reasoningTokens: 0 });
@@ -29,7 +34,7 @@ export const EMPTY_USAGE: MeteredUsage = Object.freeze({ inputTokens: 0, cachedT
 /** One reader for every usage shape OpenAI has: chat/completions/embeddings, responses, audio. */
 export function usageFrom(u: unknown): MeteredUsage | undefined {
   if (!isObject(u)) return undefined;
-  if (u.type === 'duration') return { ...EMPTY_USAGE, audioSeconds: typeof u.seconds === 'number' ? u.seconds : 0 };
+  if (u.type === 'duration') return { ...EMPTY_USAGE, audioSeconds: seconds(u.seconds) };
   const inDetails = (u.prompt_tokens_details ?? u.input_tokens_details ?? u.input_token_details ?? {}) as Json;
   const outDetails = (u.completion_tokens_details ?? u.output_tokens_details ?? {}) as Json;
   return {
@@ -57,7 +62,7 @@ export function readJsonBody(text: string): MeterReading {
   if (!isObject(body)) return {};
   const reading: MeterReading = { model: str(body.model), serviceTier: str(body.service_tier), error: errorFrom(body.error) };
   reading.usage = usageFrom(body.usage);
-  if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = body.duration;
+  if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = seconds(body.duration);
   return reading;
 }
 

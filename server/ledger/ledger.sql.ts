@@ -44,6 +44,7 @@ const COLUMNS: readonly Column[] = [
   ['rl_limit_project_tokens', 'bigint', (e) => e.rateLimits.limitProjectTokens ?? null],
   ['rl_remaining_project_tokens', 'bigint', (e) => e.rateLimits.remainingProjectTokens ?? null],
   ['rl_reset_project_tokens_ms', 'integer', (e) => e.rateLimits.resetProjectTokensMs ?? null],
+  ['clamped', 'text', (e) => e.clamped ?? null],
 ];
 
 /**

@@ -42,6 +42,11 @@ export interface UsageEvent {
   upstreamRequestId: string | null;
   retryCount: number;
   rateLimits: RateLimitSnapshot;
+  /**
+   * Fields stored changed because they were out of their column's range (text truncated, numbers
+   * clamped), comma-separated column names: `model,input_tokens`. Set by boundUsageEvent().
+   */
+  clamped?: string;
 }
 
 /**

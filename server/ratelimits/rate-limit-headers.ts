@@ -1,5 +1,8 @@
 // Parsing of OpenAI's x-ratelimit-* headers and classification of 429s. Real responses may omit
-// any header, so every value is optional and a malformed one is dropped rather than guessed.
+// any header, so every value is optional and a malformed one is dropped rather than guessed. One too
+// large for its ledger column (`x-ratelimit-limit-requests: 99999999999`, `reset: 999999999h`) is
+// saturated at the column's maximum, which the ledger flags as clamped, rather than refused with the row.
+import { COUNT_MAX, INT4_MAX, saturate } from '../ledger/bounds.js';
 
 export interface RateLimitSnapshot {
   limitRequests?: number;
@@ -15,7 +18,7 @@ export interface RateLimitSnapshot {
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
 
-/** Go-style durations (`1s`, `6m0s`, `17ms`, `1h2m3.5s`, `0.5s`) → whole milliseconds, rounded up. */
+/** Go-style durations (`1s`, `6m0s`, `17ms`, `1h2m3.5s`, `0.5s`) → whole milliseconds, rounded up, at most INT4_MAX. */
 export function parseDurationMs(value: string | undefined): number | undefined {
   if (!value) return undefined;
   const text = value.trim();
@@ -29,13 +32,15 @@ export function parseDurationMs(value: string | undefined): number | undefined {
     total += Number(match[1]) * UNIT_MS[match[2]];
     at = part.lastIndex;
   }
-  return at === 0 ? undefined : Math.ceil(total - 1e-9);
+  return at === 0 ? undefined : Math.ceil(saturate(total - 1e-9, INT4_MAX));
 }
 
-function parseCount(value: string | undefined): number | undefined {
+function parseCount(value: string | undefined, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value.trim());
-  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
+  const text = value.trim();
+  const n = Number(text);
+  // Number('') is 0: an empty header is no value, not a limit of zero.
+  return text !== '' && !Number.isNaN(n) && n >= 0 ? Math.floor(saturate(n, max)) : undefined;
 }
 
 type HeaderBag = Record<string, string | string[] | undefined>;
@@ -47,14 +52,14 @@ const header = (headers: HeaderBag, name: string) => {
 export function parseRateLimitHeaders(headers: HeaderBag): RateLimitSnapshot {
   const h = (name: string) => header(headers, `x-ratelimit-${name}`);
   return {
-    limitRequests: parseCount(h('limit-requests')),
-    remainingRequests: parseCount(h('remaining-requests')),
+    limitRequests: parseCount(h('limit-requests'), INT4_MAX),
+    remainingRequests: parseCount(h('remaining-requests'), INT4_MAX),
     resetRequestsMs: parseDurationMs(h('reset-requests')),
-    limitTokens: parseCount(h('limit-tokens')),
-    remainingTokens: parseCount(h('remaining-tokens')),
+    limitTokens: parseCount(h('limit-tokens'), COUNT_MAX),
+    remainingTokens: parseCount(h('remaining-tokens'), COUNT_MAX),
     resetTokensMs: parseDurationMs(h('reset-tokens')),
-    limitProjectTokens: parseCount(h('limit-project-tokens')),
-    remainingProjectTokens: parseCount(h('remaining-project-tokens')),
+    limitProjectTokens: parseCount(h('limit-project-tokens'), COUNT_MAX),
+    remainingProjectTokens: parseCount(h('remaining-project-tokens'), COUNT_MAX),
     resetProjectTokensMs: parseDurationMs(h('reset-project-tokens')),
   };
 }
