@@ -1,17 +1,55 @@
 // Takes usage events off the request path: a bounded in-memory queue, flushed in batches by one
 // writer loop. When Postgres is slow or down, events wait; past LEDGER_MAX_QUEUE they spill to
 // JSON-lines files under DATA_DIR/spill and are replayed once Postgres answers again. The insert
-// is idempotent (ON CONFLICT on the event's own id), so a replay never writes a row twice.
-import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+// is idempotent (ON CONFLICT on the event's own id), so a replay never writes a row twice. No event
+// can hold up another: a row Postgres refuses for what it holds is set aside in DATA_DIR/rejected.
+import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { boundUsageEvent } from './bounds.js';
 import { batchParameters, INSERT_BATCH_SQL } from './ledger.sql.js';
 import type { UsageEvent } from './usage-event.js';
 
+/** "no partition of relation found for row" shares check_violation's SQLSTATE, without a constraint name. */
 const NO_PARTITION = '23514';
 const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * SQLSTATE classes that say nothing about the rows being written: the connection or the server
+ * failed (08, 53, 57, 58, XX, F0), the transaction lost a race (40, 55 lock not available), a
+ * failover left a read-only server (25), or the schema or credentials are not what this version
+ * expects (28, 3D, 42: a rolling deploy before its migration). Splitting a batch cannot help; it
+ * waits and is retried whole. Any other SQLSTATE (22 data, 23 constraints, 54 limits such as an
+ * index row too large, ...) depends on what the rows hold: the batch is split until the rows
+ * Postgres refuses are alone.
+ */
+const NOT_THE_DATA = new Set(['08', '25', '28', '3D', '40', '42', '53', '55', '57', '58', 'F0', 'XX']);
+/** A SQLSTATE; Node's own error codes (ECONNRESET, EPIPE, ETIMEDOUT) start with E, which no SQLSTATE class does. */
+const SQLSTATE = /^[0-9A-DF-Z][0-9A-Z]{4}$/;
+
+/** True when a failed write should be retried as it is; false when the rows themselves are refused. */
+export function isTransientWriteError(error: unknown): boolean {
+  if (error instanceof UnwritableBatch) return false;
+  const code = (error as { code?: unknown } | null)?.code;
+  // No SQLSTATE: the network, a timeout, the pool; Postgres never saw the rows.
+  if (typeof code !== 'string' || !SQLSTATE.test(code)) return true;
+  return NOT_THE_DATA.has(code.slice(0, 2));
+}
+
+/** The statement's parameters could not be built from the batch (an event that is not one): the data's fault. */
+class UnwritableBatch extends Error {}
+
+/** A write stopped by a transient failure, with the events it had not written yet (the rest is in Postgres). */
+class WriteInterrupted extends Error {
+  constructor(
+    cause: Error,
+    readonly unwritten: UsageEvent[],
+  ) {
+    super(cause.message, { cause });
+  }
+}
 
 export interface LedgerStats {
   queued: number;
@@ -34,6 +72,12 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   private retryAt = 0;
   private readonly spillDir: string;
   private readonly rejectDir: string;
+  /** Spill files of this process still being written: a replay must not read them half-written. */
+  private readonly spillsInProgress = new Set<string>();
+  private spillSeq = 0;
+  private replayTimer?: NodeJS.Timeout;
+  private replayBackoffMs = 0;
+  private closing = false;
   private readonly stats: LedgerStats = { queued: 0, written: 0, spilled: 0, failedFlushes: 0, rejected: 0 };
 
   constructor(
@@ -50,9 +94,12 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     void this.replaySpill();
   }
 
-  /** Called on the request path: O(1), never waits, never throws. */
+  /**
+   * Called on the request path: O(1), never waits, never throws. The event is bounded in place
+   * (a few comparisons per field) so whatever it holds fits its columns.
+   */
   record(event: UsageEvent): void {
-    this.queue.push(event);
+    this.queue.push(boundUsageEvent(event));
     if (this.queue.length >= this.config.LEDGER_BATCH_SIZE) void this.tick();
     if (this.queue.length > this.config.LEDGER_MAX_QUEUE) this.spill(this.queue.splice(0, this.config.LEDGER_BATCH_SIZE));
   }
@@ -97,7 +144,8 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
           void this.replaySpill();
         }
       } catch (error) {
-        this.queue.unshift(...batch);
+        // Rows written before the failure stay written; only the rest waits.
+        this.queue.unshift(...(error instanceof WriteInterrupted ? error.unwritten : batch));
         this.stats.failedFlushes++;
         this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(250, this.backoffMs * 2));
         this.retryAt = Date.now() + this.backoffMs;
@@ -108,20 +156,29 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /**
-   * Writes a batch. When Postgres refuses the data itself (SQLSTATE class 22: a value out of range
-   * from a misbehaving upstream, say), retrying would fail forever and hold up every event behind
-   * it: the batch is split until the rows it refuses are alone, and those are set aside in
-   * DATA_DIR/rejected (not replayed), logged with their ids.
+   * Writes a batch. When Postgres refuses the rows themselves (a value out of range, a constraint,
+   * an index row too large: anything isTransientWriteError() does not call transient), retrying
+   * would fail forever and hold up every event behind it: the batch is split until the rows it
+   * refuses are alone, and those are set aside in DATA_DIR/rejected (not replayed), counted and
+   * logged with their ids. One bad row among 1,000 costs ~20 statements. A transient failure stops
+   * the write and throws WriteInterrupted with exactly the events not written yet, so none is
+   * written or rejected twice.
    */
   private async write(batch: UsageEvent[]): Promise<void> {
-    try {
-      await this.insertCreatingPartitions(batch);
-    } catch (error) {
-      if (!String((error as { code?: string }).code ?? '').startsWith('22')) throw error;
-      if (batch.length === 1) return this.reject(batch[0], error as Error);
-      const half = Math.ceil(batch.length / 2);
-      await this.write(batch.slice(0, half));
-      await this.write(batch.slice(half));
+    const parts = [batch]; // a stack: the next part to write is last
+    while (parts.length > 0) {
+      const part = parts.pop()!;
+      try {
+        await this.insertCreatingPartitions(part);
+      } catch (error) {
+        if (isTransientWriteError(error)) throw new WriteInterrupted(error as Error, [part, ...parts.reverse()].flat());
+        if (part.length === 1) {
+          await this.reject(part[0], error as Error);
+          continue;
+        }
+        const half = Math.ceil(part.length / 2);
+        parts.push(part.slice(half), part.slice(0, half));
+      }
     }
   }
 
@@ -129,26 +186,38 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     try {
       await this.insert(batch);
     } catch (error) {
-      if ((error as { code?: string }).code !== NO_PARTITION) throw error;
+      const { code, constraint } = error as { code?: string; constraint?: string };
+      if (code !== NO_PARTITION || constraint) throw error;
       await this.ensurePartitions(batch);
       await this.insert(batch);
     }
   }
 
   private async reject(event: UsageEvent, error: Error): Promise<void> {
+    const code = (error as { code?: string }).code;
+    this.logger.error(`usage event ${event.id} refused by Postgres (${code ? `${code}: ` : ''}${error.message}); kept in ${this.rejectDir}`);
+    await this.keepRejected(JSON.stringify(event), `event ${event.id}`);
+  }
+
+  /** Appends a line to DATA_DIR/rejected, where nothing is replayed by itself. */
+  private async keepRejected(line: string, what: string): Promise<void> {
     this.stats.rejected++;
-    this.logger.error(`usage event ${event.id} refused by Postgres (${error.message}); kept in ${this.rejectDir}`);
-    const line = JSON.stringify(event);
     try {
       await mkdir(this.rejectDir, { recursive: true });
       await appendFile(join(this.rejectDir, `rejected-${process.pid}.jsonl`), line + '\n', { mode: 0o600 });
     } catch (writeError) {
-      this.logger.error(`could not keep refused event ${event.id} (${(writeError as Error).message}): ${line}`);
+      this.logger.error(`could not keep refused ${what} (${(writeError as Error).message}): ${line}`);
     }
   }
 
   private async insert(batch: UsageEvent[]): Promise<void> {
-    const [{ inserted }] = (await this.dataSource.query(INSERT_BATCH_SQL, batchParameters(batch))) as [{ inserted: number }];
+    let parameters: string[];
+    try {
+      parameters = batchParameters(batch);
+    } catch (error) {
+      throw new UnwritableBatch(`not a writable usage event: ${(error as Error).message}`);
+    }
+    const [{ inserted }] = (await this.dataSource.query(INSERT_BATCH_SQL, parameters)) as [{ inserted: number }];
     this.stats.written += inserted;
   }
 
@@ -160,30 +229,53 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     await this.dataSource.query('SELECT ensure_usage_partitions($1, $2)', [from.toISOString(), months]);
   }
 
+  /**
+   * Each spill is a file of its own, written whole (never appended to), and known to be in progress
+   * until it is: a replay reads only finished files.
+   */
   private spill(events: UsageEvent[]): void {
-    const file = join(this.spillDir, `ledger-${process.pid}-${Date.now()}.jsonl`);
+    const name = `ledger-${process.pid}-${Date.now()}-${String(++this.spillSeq).padStart(6, '0')}.jsonl`;
+    const file = join(this.spillDir, name);
     const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
     this.stats.spilled += events.length;
     this.spillPending = true;
+    this.spillsInProgress.add(name);
     this.spilling = this.spilling
       .then(() => mkdir(this.spillDir, { recursive: true }))
-      .then(() => appendFile(file, text, { mode: 0o600 }))
+      .then(() => writeFile(file, text, { mode: 0o600, flag: 'wx' }))
       .catch((error: Error) => {
         // Disk is the last resort; if it fails too, keep the events in memory rather than drop them.
         this.logger.error(`could not spill ${events.length} events to ${file}: ${error.message}`);
         this.queue.unshift(...events);
-      });
+      })
+      .finally(() => this.spillsInProgress.delete(name));
   }
 
   private replaying?: Promise<number>;
 
-  /** Writes spilled files back (after a restart or once Postgres recovers); one replay at a time. */
+  /**
+   * Writes spilled files back (after a restart or once Postgres recovers); one replay at a time.
+   * A replay that fails (Postgres still away) is tried again on a timer, with backoff, not only
+   * when a new write succeeds: a replica with no traffic must still catch up.
+   */
   replaySpill(): Promise<number> {
+    clearTimeout(this.replayTimer);
     this.replaying ??= this.replayFiles()
-      .catch((error: Error) => {
-        this.logger.warn(`spill replay failed, will retry: ${error.message}`);
-        return 0;
-      })
+      .then(
+        (replayed) => {
+          this.replayBackoffMs = 0;
+          return replayed;
+        },
+        (error: Error) => {
+          this.replayBackoffMs = Math.min(MAX_BACKOFF_MS, Math.max(500, this.replayBackoffMs * 2));
+          this.logger.warn(`spill replay failed, retry in ${this.replayBackoffMs} ms: ${error.message}`);
+          if (!this.closing) {
+            this.replayTimer = setTimeout(() => void this.replaySpill(), this.replayBackoffMs);
+            this.replayTimer.unref();
+          }
+          return 0;
+        },
+      )
       .finally(() => (this.replaying = undefined));
     return this.replaying;
   }
@@ -192,42 +284,90 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     await this.spilling;
     let files: string[];
     try {
-      files = (await readdir(this.spillDir)).filter((f) => f.endsWith('.jsonl')).sort();
+      files = (await readdir(this.spillDir)).filter((f) => f.endsWith('.jsonl') && !this.spillsInProgress.has(f)).sort();
     } catch {
       return 0;
     }
     let replayed = 0;
-    for (const name of files) {
-      const path = join(this.spillDir, name);
-      const events = (await readFile(path, 'utf8'))
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => {
-          const raw = JSON.parse(line) as UsageEvent;
-          return { ...raw, createdAt: new Date(raw.createdAt) };
-        });
-      try {
-        for (let i = 0; i < events.length; i += this.config.LEDGER_BATCH_SIZE) {
-          await this.write(events.slice(i, i + this.config.LEDGER_BATCH_SIZE));
-        }
-      } catch (error) {
-        this.logger.warn(`spill replay of ${name} postponed: ${(error as Error).message}`);
-        return replayed;
-      }
-      await rm(path, { force: true });
-      replayed += events.length;
-    }
+    for (const name of files) replayed += await this.replayFile(join(this.spillDir, name), name);
     if (replayed) this.logger.log(`replayed ${replayed} spilled events`);
     return replayed;
   }
 
+  /**
+   * One spill file: lines that are not usage events go to DATA_DIR/rejected (with the file and line
+   * in the log) and the rest is written; the file is removed once all of it is in Postgres. When
+   * Postgres fails meanwhile, the file is rewritten with what is still unwritten and the error
+   * thrown, so a retry neither writes nor rejects anything twice.
+   */
+  private async replayFile(path: string, name: string): Promise<number> {
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    const events: UsageEvent[] = [];
+    let unreadable = 0;
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i].trim()) continue;
+      const event = readUsageEvent(lines[i]);
+      if (event) events.push(event);
+      else {
+        unreadable++;
+        this.logger.error(`${name} line ${i + 1} is not a usage event; kept in ${this.rejectDir}, the rest of the file is replayed`);
+        await this.keepRejected(lines[i], `line ${i + 1} of ${name}`);
+      }
+    }
+    if (unreadable) await this.rewriteSpill(path, events);
+    const size = this.config.LEDGER_BATCH_SIZE;
+    for (let i = 0; i < events.length; i += size) {
+      try {
+        await this.write(events.slice(i, i + size));
+      } catch (error) {
+        const unwritten = error instanceof WriteInterrupted ? [...error.unwritten, ...events.slice(i + size)] : events.slice(i);
+        await this.rewriteSpill(path, unwritten);
+        throw new Error(`replay of ${name} stopped, ${unwritten.length} events wait: ${(error as Error).message}`);
+      }
+    }
+    await rm(path, { force: true });
+    return events.length;
+  }
+
+  /** Replaces a spill file atomically (a crash leaves the old or the new one, never half of one). */
+  private async rewriteSpill(path: string, events: UsageEvent[]): Promise<void> {
+    const temporary = `${path}.rewrite`;
+    await writeFile(temporary, events.map((e) => JSON.stringify(e)).join('\n') + '\n', { mode: 0o600 });
+    await rename(temporary, path);
+  }
+
   /** Nest calls this before TypeORM closes its connections: write out everything still queued. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
     clearInterval(this.timer);
+    clearTimeout(this.replayTimer);
+    await this.replaying;
     await this.flushing;
     this.retryAt = 0;
     await this.flush();
     if (this.queue.length > 0) this.spill(this.queue.splice(0));
     await this.spilling;
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A usage event from a line of a spill or rejected file, bounded as record() bounds events; undefined
+ * when the line is not one (cut short by a crash, edited by hand). Fields Postgres refuses are left
+ * to it: such a row is isolated and rejected like any other.
+ */
+export function readUsageEvent(line: string): UsageEvent | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const fields = raw as Record<string, unknown>;
+  if (typeof fields.id !== 'string' || !UUID.test(fields.id) || typeof fields.createdAt !== 'string') return undefined;
+  const createdAt = new Date(fields.createdAt);
+  if (Number.isNaN(createdAt.getTime())) return undefined;
+  return boundUsageEvent({ ...(fields as unknown as UsageEvent), createdAt });
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shutdown } from '../../server/app.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
-import { usageEvent } from '../../server/ledger/usage-event.js';
+import { usageEvent, type Outcome } from '../../server/ledger/usage-event.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -101,14 +101,16 @@ describe('ledger writer', () => {
 
   it('sets aside a row Postgres refuses instead of retrying its batch forever; stores NUL as U+FFFD', async () => {
     await stack.resetUsage();
+    const rejectedBefore = stack.ledger.snapshot().rejected;
     const at = (i: number) => new Date(Date.now() + i);
     const good = [0, 1, 2].map((i) => usageEvent({ createdAt: at(i), model: i === 1 ? 'nul\u0000model' : 'gpt-4o-mini' }));
-    const bad = usageEvent({ createdAt: at(3), retryCount: 100_000 }); // retry_count is a smallint
+    // Violates usage_events_outcome_check (SQLSTATE 23514, not class 22): refused whatever the batch.
+    const bad = usageEvent({ createdAt: at(3), outcome: 'bogus' as Outcome });
     for (const e of [good[0], bad, good[1], good[2]]) stack.ledger.record(e);
     const rows = await stack.events();
     expect(rows.map((r) => r.id)).toEqual(good.map((e) => e.id));
     expect(rows[1].model).toBe('nul\uFFFDmodel');
-    expect(stack.ledger.snapshot()).toMatchObject({ queued: 0, rejected: 1 });
+    expect(stack.ledger.snapshot()).toMatchObject({ queued: 0, rejected: rejectedBefore + 1 });
     const dir = (stack.ledger as unknown as { rejectDir: string }).rejectDir;
     const kept = await readFile(join(dir, (await readdir(dir))[0]), 'utf8');
     expect(kept).toContain(bad.id);
