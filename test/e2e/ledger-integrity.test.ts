@@ -88,6 +88,20 @@ describe('a row Postgres refuses is isolated, whatever the reason', () => {
   });
 });
 
+describe('rollups cannot overflow', () => {
+  it('sums costs past bigint in one hour of one key: every event lands, the hour adds up', async () => {
+    await stack.resetUsage();
+    const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
+    // 10^18 nanos each ($10^9: possible only from a hostile upstream at the clamps); ten of them exceed 2^63.
+    const events = Array.from({ length: 10 }, (_, i) => usageEvent({ createdAt: new Date(hour.getTime() + i), costNanos: '1000000000000000000' }));
+    for (const e of events) stack.ledger.record(e);
+    await stack.ledger.flush();
+    expect(await count(events.map((e) => e.id))).toBe(10);
+    const { rows } = await stack.db.query('SELECT cost_nanos::text AS c FROM usage_hourly UNION ALL SELECT cost_nanos::text FROM usage_daily');
+    expect(rows).toEqual([{ c: '10000000000000000000' }, { c: '10000000000000000000' }]);
+  });
+});
+
 /** An upstream that answers 200 with whatever numbers a case asks for (the prompt names the case). */
 interface OddCase {
   usage?: Record<string, unknown>;
