@@ -12,12 +12,13 @@ import { AuditService } from './auth/audit.service.js';
 import { createApiTokenSchema, createUserSchema, updateUserSchema } from './auth/auth.dto.js';
 import { AuthModule } from './auth/auth.module.js';
 import { UsersService } from './auth/users.service.js';
-import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
+import { APP_CONFIG, ConfigError, loadConfig, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { openDatabase } from './database/database.js';
 import { migrate } from './database/migrate.js';
 import { OpenAIError } from './http/openai-error.js';
+import { LedgerWriter } from './ledger/ledger.writer.js';
 import { validate } from './http/validate.js';
 import { createFeatureSchema, createOrgSchema } from './orgs/orgs.dto.js';
 import { OrgsModule } from './orgs/orgs.module.js';
@@ -136,6 +137,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'users:list': { usage: 'users:list', run: (ctx) => ctx.get(UsersService).list() },
+  'ledger:replay-rejected': {
+    usage: 'ledger:replay-rejected                    write DATA_DIR/rejected again once fixed (what is still refused stays)',
+    // A writer of its own, never bootstrapped: it replays only what it is asked to, with no timer.
+    run: (ctx) => new LedgerWriter(ctx.get(DataSource), ctx.get<AppConfig>(APP_CONFIG)).replayRejected(),
+  },
   'users:disable': {
     usage: 'users:disable <email>                     ends their sessions too',
     run: async (ctx, [email]) => {

@@ -329,6 +329,31 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     return events.length;
   }
 
+  /**
+   * Writes the events set aside in DATA_DIR/rejected again, once their cause is fixed (a migration,
+   * a constraint relaxed, a line repaired by hand), as spill files are replayed: what is still not
+   * an event or still refused is set aside again, in this process's own rejected file. Each file is
+   * first renamed `*.replaying` so those new rejections never land in a file being read; one left
+   * by an interrupted run is taken up again. For `npm run cli -- ledger:replay-rejected`.
+   */
+  async replayRejected(): Promise<{ files: number; events: number; setAsideAgain: number }> {
+    let names: string[];
+    try {
+      names = (await readdir(this.rejectDir)).filter((f) => f.endsWith('.jsonl') || f.endsWith(REPLAYING)).sort();
+    } catch {
+      return { files: 0, events: 0, setAsideAgain: 0 };
+    }
+    const rejectedBefore = this.stats.rejected;
+    let events = 0;
+    for (const name of names) {
+      const path = join(this.rejectDir, name);
+      const claimed = name.endsWith(REPLAYING) ? path : path + REPLAYING;
+      if (claimed !== path) await rename(path, claimed);
+      events += await this.replayFile(claimed, name);
+    }
+    return { files: names.length, events, setAsideAgain: this.stats.rejected - rejectedBefore };
+  }
+
   /** Replaces a spill file atomically (a crash leaves the old or the new one, never half of one). */
   private async rewriteSpill(path: string, events: UsageEvent[]): Promise<void> {
     const temporary = `${path}.rewrite`;
@@ -350,6 +375,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   }
 }
 
+const REPLAYING = '.replaying';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**

@@ -60,7 +60,7 @@ describe('a row Postgres refuses is isolated, whatever the reason', () => {
     expect(byId.get(rows[0].id as string)).toBe('');
   });
 
-  it('splits a batch until a row refused for a non-data reason (index row too large, 54000) is alone', async () => {
+  it('splits a batch until a row refused outside class 22 (index row too large, 54000) is alone', async () => {
     await stack.resetUsage();
     const rejectedBefore = stack.ledger.snapshot().rejected;
     const at = (i: number) => new Date(Date.now() + i);
@@ -242,5 +242,36 @@ describe('spill replay', () => {
     }
     expect(landed).toBe(5);
     expect(await spilled()).toEqual([]);
+  });
+});
+
+describe('ledger:replay-rejected', () => {
+  it('writes set-aside events again once fixable; what is still refused is set aside again, nothing twice', async () => {
+    await stack.resetUsage();
+    const dir = writer().rejectDir;
+    await mkdir(dir, { recursive: true });
+    // As a refusal before bounding would have kept it: a model too long for the rollups' index.
+    const fixable = usageEvent({ createdAt: new Date(), model: 'x'.repeat(3000) });
+    const fine = usageEvent({ createdAt: new Date(Date.now() + 1) });
+    const refused = usageEvent({ createdAt: new Date(Date.now() + 2), outcome: 'bogus' as UsageEvent['outcome'] });
+    await writeFile(join(dir, 'rejected-1.jsonl'), [fixable, 'garbage', fine, refused].map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n') + '\n');
+
+    const result = await stack.ledger.replayRejected();
+    expect(result.events).toBeGreaterThanOrEqual(3);
+    expect(await count([fixable.id, fine.id])).toBe(2);
+    expect(await count([refused.id])).toBe(0);
+    const files = await readdir(dir);
+    expect(files).not.toContain('rejected-1.jsonl');
+    expect(files.filter((f) => f.endsWith('.replaying'))).toEqual([]);
+    const kept = await rejectedLines();
+    expect(kept.filter((l) => l === 'garbage')).toHaveLength(1);
+    expect(kept.filter((l) => l.includes(refused.id))).toHaveLength(1);
+    expect(kept.some((l) => l.includes(fine.id))).toBe(false);
+
+    // Once more: the refused row and the bad line stay set aside, once each.
+    await stack.ledger.replayRejected();
+    const again = await rejectedLines();
+    expect(again.filter((l) => l === 'garbage')).toHaveLength(1);
+    expect(again.filter((l) => l.includes(refused.id))).toHaveLength(1);
   });
 });
