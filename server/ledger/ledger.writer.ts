@@ -56,7 +56,7 @@ export interface LedgerStats {
   written: number;
   spilled: number;
   failedFlushes: number;
-  /** Events Postgres refused as data (kept in DATA_DIR/rejected). */
+  /** Events Postgres refused for what they hold, and spill lines that were not events (kept in DATA_DIR/rejected). */
   rejected: number;
 }
 
