@@ -7,7 +7,7 @@ import { AuditService } from '../auth/audit.service.js';
 import { conflict } from '../http/openai-error.js';
 import { USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
 import { costNanos, type MeteredUsage } from './cost.js';
-import { Price } from './price.entity.js';
+import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
 import type { AddPriceInput, CorrectPriceInput, UnitPricesInput } from './prices.dto.js';
 import { PriceBook, PricingService } from './pricing.service.js';
 
@@ -61,27 +61,9 @@ const view = (p: Price): PriceView => ({
   retiredBy: p.retiredBy,
 });
 
-/** Every price component: its field and its column, in the order the INSERTs below list them. */
-const COMPONENTS = [
-  ['inputPerMtok', 'input_per_mtok'],
-  ['cachedInputPerMtok', 'cached_input_per_mtok'],
-  ['outputPerMtok', 'output_per_mtok'],
-  ['audioInputPerMtok', 'audio_input_per_mtok'],
-  ['perAudioMinute', 'per_audio_minute'],
-  ['cachedAudioInputPerMtok', 'cached_audio_input_per_mtok'],
-  ['audioOutputPerMtok', 'audio_output_per_mtok'],
-  ['imageInputPerMtok', 'image_input_per_mtok'],
-  ['cachedImageInputPerMtok', 'cached_image_input_per_mtok'],
-  ['imageOutputPerMtok', 'image_output_per_mtok'],
-  ['perMillionCharacters', 'per_million_characters'],
-  ['perImage', 'per_image'],
-  ['perThousandCalls', 'per_thousand_calls'],
-  ['longContext', 'long_context'],
-] as const satisfies ReadonlyArray<readonly [keyof UnitPricesInput, string]>;
-const COMPONENT_COLUMNS = COMPONENTS.map(([, column]) => column).join(', ');
 /** `$4, $5, ...` for the components after the model, tier and start. */
-const COMPONENT_PARAMS = COMPONENTS.map((_, i) => `$${i + 4}`).join(', ');
-const SOURCE_PARAM = `$${COMPONENTS.length + 4}`;
+const COMPONENT_PARAMS = PRICE_COMPONENTS.map((_, i) => `$${i + 4}`).join(', ');
+const SOURCE_PARAM = `$${PRICE_COMPONENTS.length + 4}`;
 
 const unitPrices = (p: UnitPricesInput | Price): UnitPricesInput => ({
   inputPerMtok: p.inputPerMtok,
@@ -144,7 +126,7 @@ export class PriceAdminService {
   async add(input: AddPriceInput, actor: Principal, ip?: string): Promise<PriceView> {
     const saved = await this.dataSource.transaction(async (manager) => {
       const rows = (await manager.query(
-        `INSERT INTO prices (model, service_tier, effective_from, ${COMPONENT_COLUMNS}, source)
+        `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
          VALUES ($1, $2, $3, ${COMPONENT_PARAMS}, ${SOURCE_PARAM}) ON CONFLICT DO NOTHING RETURNING id`,
         [input.model, input.serviceTier, input.effectiveFrom, ...this.values(input.prices), input.source],
       )) as Array<{ id: number }>;
@@ -194,7 +176,7 @@ export class PriceAdminService {
       }
       const insert = async (at: Date, prices: UnitPricesInput, source: string) =>
         ((await manager.query(
-          `INSERT INTO prices (model, service_tier, effective_from, ${COMPONENT_COLUMNS}, source)
+          `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
            VALUES ($1, $2, $3, ${COMPONENT_PARAMS}, ${SOURCE_PARAM}) RETURNING id`,
           [input.model, input.serviceTier, at.toISOString(), ...this.values(prices), source],
         )) as Array<{ id: number }>)[0].id;
@@ -242,7 +224,7 @@ export class PriceAdminService {
 
   /** The components as query parameters; the keyed ones go to jsonb as JSON text. */
   private values(p: UnitPricesInput): Array<string | null> {
-    return COMPONENTS.map(([key]) => {
+    return PRICE_COMPONENTS.map(([key]) => {
       const value = p[key];
       return value === null || typeof value === 'string' ? value : JSON.stringify(value);
     });

@@ -3,6 +3,25 @@ import type { LongContextPrices, ToolCallKind, UnitPrices } from './cost.js';
 
 export type ServiceTier = 'default' | 'flex' | 'priority' | 'batch';
 
+/** Every price component: its field, its column and the column's type; the INSERTs list them in this order. */
+export const PRICE_COMPONENTS = [
+  ['inputPerMtok', 'input_per_mtok', 'numeric'],
+  ['cachedInputPerMtok', 'cached_input_per_mtok', 'numeric'],
+  ['outputPerMtok', 'output_per_mtok', 'numeric'],
+  ['audioInputPerMtok', 'audio_input_per_mtok', 'numeric'],
+  ['perAudioMinute', 'per_audio_minute', 'numeric'],
+  ['cachedAudioInputPerMtok', 'cached_audio_input_per_mtok', 'numeric'],
+  ['audioOutputPerMtok', 'audio_output_per_mtok', 'numeric'],
+  ['imageInputPerMtok', 'image_input_per_mtok', 'numeric'],
+  ['cachedImageInputPerMtok', 'cached_image_input_per_mtok', 'numeric'],
+  ['imageOutputPerMtok', 'image_output_per_mtok', 'numeric'],
+  ['perMillionCharacters', 'per_million_characters', 'numeric'],
+  ['perImage', 'per_image', 'jsonb'],
+  ['perThousandCalls', 'per_thousand_calls', 'jsonb'],
+  ['longContext', 'long_context', 'jsonb'],
+] as const satisfies ReadonlyArray<readonly [keyof UnitPrices, string, 'numeric' | 'jsonb']>;
+export const PRICE_COMPONENT_COLUMNS = PRICE_COMPONENTS.map(([, column]) => column).join(', ');
+
 /** Unit prices as published, exact decimals (numeric comes back from pg as a string). */
 @Entity('prices')
 export class Price implements UnitPrices {

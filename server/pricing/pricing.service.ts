@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { costNanos, fineTunedKeys, MeteredUsage, modelFamily, type ToolCallKind } from './cost.js';
-import { Price, ServiceTier } from './price.entity.js';
+import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS, ServiceTier } from './price.entity.js';
 import priceList from './price-list.json' with { type: 'json' };
 
 /** One row of price-list.json: USD decimals as published, with where they come from. */
@@ -93,16 +93,10 @@ export class PricingService implements OnModuleDestroy {
   async syncPriceList(): Promise<number> {
     const rows = shippedPriceList().map(priceFromList);
     const inserted = (await this.prices.query(
-      `INSERT INTO prices (model, service_tier, effective_from, input_per_mtok, cached_input_per_mtok, output_per_mtok, audio_input_per_mtok,
-         per_audio_minute, cached_audio_input_per_mtok, audio_output_per_mtok, image_input_per_mtok, cached_image_input_per_mtok,
-         image_output_per_mtok, per_million_characters, per_image, per_thousand_calls, long_context, source)
-       SELECT r."model", r."serviceTier", r."effectiveFrom", r."inputPerMtok", r."cachedInputPerMtok", r."outputPerMtok", r."audioInputPerMtok",
-         r."perAudioMinute", r."cachedAudioInputPerMtok", r."audioOutputPerMtok", r."imageInputPerMtok", r."cachedImageInputPerMtok",
-         r."imageOutputPerMtok", r."perMillionCharacters", r."perImage", r."perThousandCalls", r."longContext", r."source"
-       FROM jsonb_to_recordset($1::jsonb) AS r("model" text, "serviceTier" text, "effectiveFrom" timestamptz, "inputPerMtok" numeric,
-         "cachedInputPerMtok" numeric, "outputPerMtok" numeric, "audioInputPerMtok" numeric, "perAudioMinute" numeric,
-         "cachedAudioInputPerMtok" numeric, "audioOutputPerMtok" numeric, "imageInputPerMtok" numeric, "cachedImageInputPerMtok" numeric,
-         "imageOutputPerMtok" numeric, "perMillionCharacters" numeric, "perImage" jsonb, "perThousandCalls" jsonb, "longContext" jsonb, "source" text)
+      `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
+       SELECT r."model", r."serviceTier", r."effectiveFrom", ${PRICE_COMPONENTS.map(([key]) => `r."${key}"`).join(', ')}, r."source"
+       FROM jsonb_to_recordset($1::jsonb)
+         AS r("model" text, "serviceTier" text, "effectiveFrom" timestamptz, ${PRICE_COMPONENTS.map(([key, , type]) => `"${key}" ${type}`).join(', ')}, "source" text)
        WHERE NOT EXISTS (SELECT 1 FROM prices p WHERE p.model = r."model" AND p.service_tier = r."serviceTier" AND p.effective_from = r."effectiveFrom")
        ON CONFLICT DO NOTHING
        RETURNING id`,

@@ -79,6 +79,26 @@ describe('loading the shipped price list', () => {
   });
 });
 
+describe('admin prices with the new components', () => {
+  it('adds a price with per-image, per-call and long-context components and prices with them', async () => {
+    const prices = {
+      inputPerMtok: '1.00', outputPerMtok: '4.00', imageOutputPerMtok: '20.00',
+      perImage: { '1024x1024/high': '0.17' }, perThousandCalls: { web_search: '10.00' },
+      longContext: { aboveInputTokens: 100000, inputPerMtok: '2.00', cachedInputPerMtok: null, outputPerMtok: '6.00' },
+    };
+    const body = JSON.stringify({ model: 'house-model', effectiveFrom: '2026-01-01T00:00:00Z', prices, source: 'our contract' });
+    const response = await api(stack, '/api/admin/prices', { method: 'POST', body });
+    expect(response.status).toBe(201);
+    const listed = (await (await api(stack, '/api/admin/prices?model=house-model')).json()) as Array<Record<string, unknown>>;
+    expect(listed[0]).toMatchObject({ imageOutputPerMtok: '20.000000', perImage: prices.perImage, perThousandCalls: prices.perThousandCalls, longContext: prices.longContext });
+    const usage: MeteredUsage = { inputTokens: 100_001, cachedTokens: 0, audioInputTokens: 0, outputTokens: 10, reasoningTokens: 0, toolCalls: { web_search: 2 } };
+    // Long context: 100,001 × $2/1M + 10 × $6/1M, plus 2 × $10/1,000 = 200,002,000 + 60,000 + 20,000,000 nanos.
+    expect(pricing.price('house-model', undefined, new Date(), usage).costNanos).toBe(200_002_000n + 60_000n + 20_000_000n);
+    const bad = await api(stack, '/api/admin/prices', { method: 'POST', body: JSON.stringify({ model: 'house-model', effectiveFrom: '2026-02-01T00:00:00Z', prices: { perThousandCalls: { teleport: '1.00' } } }) });
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('pricing calls through the gateway', () => {
   it('prices a gpt-5 dated snapshot as the gpt-5 family', async () => {
     await stack.resetUsage();
