@@ -7,7 +7,7 @@ import { AuditService } from '../auth/audit.service.js';
 import { conflict } from '../http/openai-error.js';
 import { USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
 import { costNanos, type MeteredUsage } from './cost.js';
-import { Price } from './price.entity.js';
+import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
 import type { AddPriceInput, CorrectPriceInput, UnitPricesInput } from './prices.dto.js';
 import { PriceBook, PricingService } from './pricing.service.js';
 
@@ -25,6 +25,15 @@ export interface PriceView {
   outputPerMtok: string | null;
   audioInputPerMtok: string | null;
   perAudioMinute: string | null;
+  cachedAudioInputPerMtok: string | null;
+  audioOutputPerMtok: string | null;
+  imageInputPerMtok: string | null;
+  cachedImageInputPerMtok: string | null;
+  imageOutputPerMtok: string | null;
+  perMillionCharacters: string | null;
+  perImage: Price['perImage'];
+  perThousandCalls: Price['perThousandCalls'];
+  longContext: Price['longContext'];
   source: string;
   createdAt: string;
   retiredAt: string | null;
@@ -45,16 +54,16 @@ const view = (p: Price): PriceView => ({
   model: p.model,
   serviceTier: p.serviceTier,
   effectiveFrom: p.effectiveFrom.toISOString(),
-  inputPerMtok: p.inputPerMtok,
-  cachedInputPerMtok: p.cachedInputPerMtok,
-  outputPerMtok: p.outputPerMtok,
-  audioInputPerMtok: p.audioInputPerMtok,
-  perAudioMinute: p.perAudioMinute,
+  ...unitPrices(p),
   source: p.source,
   createdAt: p.createdAt.toISOString(),
   retiredAt: p.retiredAt?.toISOString() ?? null,
   retiredBy: p.retiredBy,
 });
+
+/** `$4, $5, ...` for the components after the model, tier and start. */
+const COMPONENT_PARAMS = PRICE_COMPONENTS.map((_, i) => `$${i + 4}`).join(', ');
+const SOURCE_PARAM = `$${PRICE_COMPONENTS.length + 4}`;
 
 const unitPrices = (p: UnitPricesInput | Price): UnitPricesInput => ({
   inputPerMtok: p.inputPerMtok,
@@ -62,7 +71,22 @@ const unitPrices = (p: UnitPricesInput | Price): UnitPricesInput => ({
   outputPerMtok: p.outputPerMtok,
   audioInputPerMtok: p.audioInputPerMtok,
   perAudioMinute: p.perAudioMinute,
+  cachedAudioInputPerMtok: p.cachedAudioInputPerMtok ?? null,
+  audioOutputPerMtok: p.audioOutputPerMtok ?? null,
+  imageInputPerMtok: p.imageInputPerMtok ?? null,
+  cachedImageInputPerMtok: p.cachedImageInputPerMtok ?? null,
+  imageOutputPerMtok: p.imageOutputPerMtok ?? null,
+  perMillionCharacters: p.perMillionCharacters ?? null,
+  perImage: p.perImage ?? null,
+  perThousandCalls: p.perThousandCalls ?? null,
+  longContext: p.longContext ?? null,
 });
+
+const NO_PRICES: UnitPricesInput = {
+  inputPerMtok: null, cachedInputPerMtok: null, outputPerMtok: null, audioInputPerMtok: null, perAudioMinute: null,
+  cachedAudioInputPerMtok: null, audioOutputPerMtok: null, imageInputPerMtok: null, cachedImageInputPerMtok: null,
+  imageOutputPerMtok: null, perMillionCharacters: null, perImage: null, perThousandCalls: null, longContext: null,
+};
 
 const actorName = (p: Principal) => (p as Principal & { name?: string }).email ?? (p as Principal & { name?: string }).name ?? p.id;
 
@@ -102,9 +126,8 @@ export class PriceAdminService {
   async add(input: AddPriceInput, actor: Principal, ip?: string): Promise<PriceView> {
     const saved = await this.dataSource.transaction(async (manager) => {
       const rows = (await manager.query(
-        `INSERT INTO prices (model, service_tier, effective_from, input_per_mtok, cached_input_per_mtok, output_per_mtok,
-           audio_input_per_mtok, per_audio_minute, source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id`,
+        `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
+         VALUES ($1, $2, $3, ${COMPONENT_PARAMS}, ${SOURCE_PARAM}) ON CONFLICT DO NOTHING RETURNING id`,
         [input.model, input.serviceTier, input.effectiveFrom, ...this.values(input.prices), input.source],
       )) as Array<{ id: number }>;
       if (!rows.length) {
@@ -153,15 +176,15 @@ export class PriceAdminService {
       }
       const insert = async (at: Date, prices: UnitPricesInput, source: string) =>
         ((await manager.query(
-          `INSERT INTO prices (model, service_tier, effective_from, input_per_mtok, cached_input_per_mtok, output_per_mtok,
-             audio_input_per_mtok, per_audio_minute, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+          `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
+           VALUES ($1, $2, $3, ${COMPONENT_PARAMS}, ${SOURCE_PARAM}) RETURNING id`,
           [input.model, input.serviceTier, at.toISOString(), ...this.values(prices), source],
         )) as Array<{ id: number }>)[0].id;
       const priceId = await insert(from, input.prices, `correction by ${actorName(actor)}: ${input.reason}`);
       let restoredPriceId: number | null = null;
       if (to && !startsAtTo) {
         // Without an earlier price, an all-empty row keeps the model unpriced after the period.
-        const restore = beforeTo ? unitPrices(beforeTo) : { inputPerMtok: null, cachedInputPerMtok: null, outputPerMtok: null, audioInputPerMtok: null, perAudioMinute: null };
+        const restore = beforeTo ? unitPrices(beforeTo) : NO_PRICES;
         restoredPriceId = await insert(to, restore, beforeTo ? `restored after correction of price ${beforeTo.id}` : 'unpriced after correction');
       }
       knownIds.add(priceId);
@@ -199,8 +222,12 @@ export class PriceAdminService {
     return result;
   }
 
+  /** The components as query parameters; the keyed ones go to jsonb as JSON text. */
   private values(p: UnitPricesInput): Array<string | null> {
-    return [p.inputPerMtok, p.cachedInputPerMtok, p.outputPerMtok, p.audioInputPerMtok, p.perAudioMinute];
+    return PRICE_COMPONENTS.map(([key]) => {
+      const value = p[key];
+      return value === null || typeof value === 'string' ? value : JSON.stringify(value);
+    });
   }
 
   /** Re-costs the period's events batch by batch (a cursor by key: memory stays flat), then rebuilds their rollups. */

@@ -7,12 +7,30 @@ const usd = z
   .nullable()
   .default(null);
 
+const usdAmount = z.string().regex(/^\d{1,8}(\.\d{1,6})?$/, 'expected a USD amount as a decimal string with at most 6 decimals, e.g. "0.04"');
+
 export const unitPricesSchema = z.strictObject({
   inputPerMtok: usd,
   cachedInputPerMtok: usd,
   outputPerMtok: usd,
   audioInputPerMtok: usd,
   perAudioMinute: usd,
+  cachedAudioInputPerMtok: usd,
+  audioOutputPerMtok: usd,
+  imageInputPerMtok: usd,
+  cachedImageInputPerMtok: usd,
+  imageOutputPerMtok: usd,
+  /** USD per 1M input characters (tts-1). */
+  perMillionCharacters: usd,
+  /** USD per image keyed `size/quality` (`1024x1024/hd`) or `size` for models with one quality. */
+  perImage: z.record(z.string().regex(/^\d+x\d+(\/[a-z]+)?$/, 'expected a size such as 1024x1024, optionally /quality'), usdAmount).nullable().default(null),
+  /** USD per 1,000 calls of a built-in tool. */
+  perThousandCalls: z.partialRecord(z.enum(['web_search', 'web_search_preview', 'file_search']), usdAmount).nullable().default(null),
+  /** Rates that replace the text rates for a call whose input passes aboveInputTokens. */
+  longContext: z
+    .strictObject({ aboveInputTokens: z.int().positive(), inputPerMtok: usd, cachedInputPerMtok: usd, outputPerMtok: usd })
+    .nullable()
+    .default(null),
 });
 export type UnitPricesInput = z.infer<typeof unitPricesSchema>;
 

@@ -1,22 +1,71 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
-import { costNanos, MeteredUsage, modelFamily } from './cost.js';
-import { Price, ServiceTier } from './price.entity.js';
+import { costNanos, fineTunedKeys, MeteredUsage, modelFamily, type ToolCallKind } from './cost.js';
+import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS, ServiceTier } from './price.entity.js';
 import priceList from './price-list.json' with { type: 'json' };
 
-interface PriceListFile {
-  source: string;
+/** One row of price-list.json: USD decimals as published, with where they come from. */
+export interface PriceListRow {
+  model: string;
+  service_tier?: ServiceTier;
   effective_from: string;
-  prices: Array<{
-    model: string;
-    service_tier?: ServiceTier;
-    input?: string;
-    cached_input?: string;
-    output?: string;
-    audio_input?: string;
-    per_audio_minute?: string;
-  }>;
+  source: string;
+  read_on: string;
+  note?: string;
+  derived?: string;
+  input?: string;
+  cached_input?: string;
+  output?: string;
+  audio_input?: string;
+  cached_audio_input?: string;
+  audio_output?: string;
+  image_input?: string;
+  cached_image_input?: string;
+  image_output?: string;
+  per_audio_minute?: string;
+  per_million_characters?: string;
+  per_image?: Record<string, string>;
+  per_thousand_calls?: Partial<Record<ToolCallKind, string>>;
+  long_context?: { above_input_tokens: number; input: string | null; cached_input: string | null; output: string | null };
+}
+
+interface PriceListFile {
+  format: number;
+  prices: PriceListRow[];
+}
+
+/** The shipped price list (tests read their prices from it rather than restating numbers). */
+export const shippedPriceList = (): readonly PriceListRow[] => (priceList as PriceListFile).prices;
+
+/** What the prices table's `source` says for a shipped row: URL, date read, how derived, disagreements. */
+export const shippedSource = (p: PriceListRow) =>
+  [`${p.source} (read ${p.read_on})`, p.derived && `derived: ${p.derived}`, p.note && `note: ${p.note}`].filter(Boolean).join('; ');
+
+/** A shipped row as the database stores it (and as costNanos reads it). */
+export function priceFromList(p: PriceListRow): Omit<Price, 'id' | 'createdAt' | 'retiredAt' | 'retiredBy'> {
+  return {
+    model: p.model,
+    serviceTier: p.service_tier ?? 'default',
+    effectiveFrom: new Date(p.effective_from),
+    inputPerMtok: p.input ?? null,
+    cachedInputPerMtok: p.cached_input ?? null,
+    outputPerMtok: p.output ?? null,
+    audioInputPerMtok: p.audio_input ?? null,
+    perAudioMinute: p.per_audio_minute ?? null,
+    cachedAudioInputPerMtok: p.cached_audio_input ?? null,
+    audioOutputPerMtok: p.audio_output ?? null,
+    imageInputPerMtok: p.image_input ?? null,
+    cachedImageInputPerMtok: p.cached_image_input ?? null,
+    imageOutputPerMtok: p.image_output ?? null,
+    perMillionCharacters: p.per_million_characters ?? null,
+    perImage: p.per_image ?? null,
+    perThousandCalls: p.per_thousand_calls ?? null,
+    longContext: p.long_context
+      ? { aboveInputTokens: p.long_context.above_input_tokens, inputPerMtok: p.long_context.input, cachedInputPerMtok: p.long_context.cached_input, outputPerMtok: p.long_context.output }
+      : null,
+    source: shippedSource(p),
+  };
 }
 
 export interface PricedUsage {
@@ -35,28 +84,26 @@ export class PricingService implements OnModuleDestroy {
 
   constructor(@InjectRepository(Price) private readonly prices: Repository<Price>) {}
 
-  /** Loads the shipped price list; rows already present (possibly edited by an admin) are kept. */
+  /**
+   * Loads the shipped price list. A row goes in only when no row, current or retired, has its model,
+   * tier and start: so loading twice changes nothing, a price an admin added or corrected is never
+   * overwritten, and a shipped row an admin's correction retired does not come back. New dated rows
+   * in a newer list (a price change) are added and apply from their date.
+   */
   async syncPriceList(): Promise<number> {
-    const file: PriceListFile = priceList as PriceListFile;
-    const rows = file.prices.map((p) => ({
-      model: p.model,
-      serviceTier: p.service_tier ?? 'default',
-      effectiveFrom: new Date(file.effective_from),
-      inputPerMtok: p.input ?? null,
-      cachedInputPerMtok: p.cached_input ?? null,
-      outputPerMtok: p.output ?? null,
-      audioInputPerMtok: p.audio_input ?? null,
-      perAudioMinute: p.per_audio_minute ?? null,
-      source: file.source,
-    }));
-    const result = await this.prices
-      .createQueryBuilder()
-      .insert()
-      .values(rows)
-      .orIgnore()
-      .execute();
+    const rows = shippedPriceList().map(priceFromList);
+    const inserted = (await this.prices.query(
+      `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
+       SELECT r."model", r."serviceTier", r."effectiveFrom", ${PRICE_COMPONENTS.map(([key]) => `r."${key}"`).join(', ')}, r."source"
+       FROM jsonb_to_recordset($1::jsonb)
+         AS r("model" text, "serviceTier" text, "effectiveFrom" timestamptz, ${PRICE_COMPONENTS.map(([key, , type]) => `"${key}" ${type}`).join(', ')}, "source" text)
+       WHERE NOT EXISTS (SELECT 1 FROM prices p WHERE p.model = r."model" AND p.service_tier = r."serviceTier" AND p.effective_from = r."effectiveFrom")
+       ON CONFLICT DO NOTHING
+       RETURNING id`,
+      [JSON.stringify(rows)],
+    )) as Array<{ id: number }>;
     await this.reload();
-    return result.identifiers.filter(Boolean).length;
+    return inserted.length;
   }
 
   async reload(): Promise<void> {
@@ -73,7 +120,7 @@ export class PricingService implements OnModuleDestroy {
     clearInterval(this.timer);
   }
 
-  /** The price in effect at `at` for the model (or its family) and tier; default tier as fallback. */
+  /** The price in effect at `at` for the model (or its family) and tier; see PriceBook.priceFor. */
   priceFor(model: string, tier: string | undefined, at: Date): Price | undefined {
     return this.book.priceFor(model, tier, at);
   }
@@ -96,12 +143,17 @@ export class PriceBook {
   }
 
   /**
-   * The price in effect at `at` for the model (or its family) in the tier OpenAI served. A tier
-   * without a listed price is unpriced, not charged at the default rate: flex is about half, priority
-   * about 1.7 times, so either fallback would be silently wrong.
+   * The price in effect at `at` for the model in the tier OpenAI served (the response's
+   * `service_tier`; `auto` or none is the default tier). Lookup order: the exact model, then its
+   * family (a dated snapshot such as `gpt-5-2025-08-07` prices as `gpt-5` unless it has its own
+   * row); a fine-tuned model `ft:<base>:…` prices as `ft:<base>`, then `ft:<family of base>`, and
+   * never as its base model. A tier without a listed price is unpriced, not charged at the default
+   * rate: flex is half, priority about twice, so either fallback would be silently wrong.
    */
   priceFor(model: string, tier: string | undefined, at: Date): Price | undefined {
     const t = tier && tier !== 'auto' ? tier : 'default';
+    const fineTuned = fineTunedKeys(model);
+    if (fineTuned) return this.inEffect(`${fineTuned[0]}|${t}`, at) ?? (fineTuned[1] === fineTuned[0] ? undefined : this.inEffect(`${fineTuned[1]}|${t}`, at));
     const family = modelFamily(model);
     return this.inEffect(`${model}|${t}`, at) ?? (family === model ? undefined : this.inEffect(`${family}|${t}`, at));
   }
