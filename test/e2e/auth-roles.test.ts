@@ -8,6 +8,7 @@ import { ModulesContainer } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_KEY, ROLES_KEY, type Role } from '../../server/auth/roles.decorator.js';
 import { UsersService } from '../../server/auth/users.service.js';
+import { MONEY_FIELD, moneyKeys } from '../support/money.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 type Who = 'anonymous' | Role;
@@ -191,20 +192,10 @@ describe('role matrix', () => {
   });
 });
 
-/** Names that carry money (or are derived from it) in a JSON key or a CSV column. */
-// `unpricedRequests` is a count of calls whose model has no price: usage, not money.
-const MONEY_FIELD = /spend|cost|nanos|usd|(?<!un)price|budget|forecast|amount|dollar|invoice|charge|bill/i;
 /** What an engineer's GET needs to answer with data; a route missing here that answers 400 fails. */
 const QUERY: Record<string, Record<string, string>> = {
   '/api/analytics/usage': { from: '', to: '', interval: 'hour', groupBy: 'feature,model' },
 };
-
-/** Every key path whose name says money, anywhere in a JSON value. */
-function moneyKeys(value: unknown, path = ''): string[] {
-  if (Array.isArray(value)) return value.flatMap((item, i) => moneyKeys(item, `${path}[${i}]`));
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([key, child]) => [...(MONEY_FIELD.test(key) ? [`${path}.${key}`] : []), ...moneyKeys(child, `${path}.${key}`)]);
-}
 
 describe('engineers see usage, not money', () => {
   it('no route an engineer may call answers a money field (JSON, recursively, or CSV columns), with real spend in the ledger', async () => {
