@@ -68,17 +68,17 @@ export async function startEmbeddedPostgres(dir: string, port: number, options: 
     const as = ids as Required<UserIds>;
     const binary = join(installation, 'bin', 'postgres');
     if (!(await runsAs(as, binary, ['--version']))) {
-      if (!relocate) throw unreachable(binary, 'run Postgres from this folder');
+      if (!relocate) throw unreachable(binary, 'run Postgres from this folder', 'move the clone to a folder others can traverse (e.g. /srv or /opt)');
       installation = await copyInstallation(installation);
-      if (!(await runsAs(as, join(installation, 'bin', 'postgres'), ['--version']))) throw unreachable(join(installation, 'bin', 'postgres'), 'run the copied Postgres');
+      if (!(await runsAs(as, join(installation, 'bin', 'postgres'), ['--version']))) throw unreachable(join(installation, 'bin', 'postgres'), 'run the copied Postgres', 'set TMPDIR to a folder others can traverse');
       notes.push(`its binaries to ${installation}`);
     }
     const parent = resolve(databaseDir, '..');
     await mkdir(parent, { recursive: true, mode: 0o755 });
     if (!(await runsAs(as, '/bin/sh', ['-c', 'cd "$1"', 'sh', parent]))) {
-      if (!relocate) throw unreachable(databaseDir, 'keep its data there');
+      if (!relocate) throw unreachable(databaseDir, 'keep its data there', 'set DATA_DIR to a folder others can traverse (e.g. /var/lib/tallygate)');
       const moved = await sharedDirectory(`tallygate-demo-${shortHash(databaseDir)}`);
-      if (!(await runsAs(as, '/bin/sh', ['-c', 'cd "$1"', 'sh', moved]))) throw unreachable(moved, 'keep its data there either (is TMPDIR closed?)');
+      if (!(await runsAs(as, '/bin/sh', ['-c', 'cd "$1"', 'sh', moved]))) throw unreachable(moved, 'keep its data there either', 'set TMPDIR to a folder others can traverse');
       notes.push(`its data to ${join(moved, 'pg')}`);
       databaseDir = join(moved, 'pg');
     }
@@ -104,10 +104,10 @@ export async function startEmbeddedPostgres(dir: string, port: number, options: 
   };
 }
 
-function unreachable(path: string, what: string): EmbeddedPostgresError {
+function unreachable(path: string, what: string, fix: string): EmbeddedPostgresError {
   return new EmbeddedPostgresError(
     `The embedded Postgres runs as the '${POSTGRES_USER}' user (root may not run it), who cannot ${what}: ${path} is inside a folder other users cannot enter (e.g. mode 0700). ` +
-      `Set DATABASE_URL to a Postgres server, or move the clone (or DATA_DIR) to a folder others can traverse (e.g. /srv or /opt), or run as a non-root user.`,
+      `Set DATABASE_URL to a Postgres server, ${fix}, or run as a non-root user.`,
   );
 }
 

@@ -213,7 +213,7 @@ describe('npm run demo', () => {
 });
 
 describe('npm start', () => {
-  it.skipIf(!asRoot)('stops with one clear line when the postgres user cannot reach DATA_DIR (no stack trace)', async () => {
+  it.skipIf(!asRoot)('stops with one clear line, no stack trace, in a clone the postgres user cannot enter', async () => {
     const gateway = start('server/main.js', [], { cwd: clone, env: { ...secrets(), PORT: String(await freePort()), EMBEDDED_PG_PORT: String(await freePort()), HOST: '127.0.0.1' } });
     expect(await gateway.exited).toBe(1);
     const lines = gateway.output().trim().split('\n');
