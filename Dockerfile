@@ -1,5 +1,7 @@
 # Tallygate gateway image: build with the full toolchain, run with production dependencies only.
-FROM node:20-bookworm-slim AS build
+# Node 26: the Active LTS line since October 2026 (24 is in maintenance; 20 reached end of life in
+# April 2026). Supported Node versions: README.md, "Node versions".
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +12,7 @@ COPY bench bench
 COPY client client
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:26-trixie-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

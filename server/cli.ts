@@ -12,7 +12,7 @@ import { AuditService } from './auth/audit.service.js';
 import { createApiTokenSchema, createUserSchema, updateUserSchema } from './auth/auth.dto.js';
 import { AuthModule } from './auth/auth.module.js';
 import { UsersService } from './auth/users.service.js';
-import { APP_CONFIG, ConfigError, loadConfig, type AppConfig } from './config/config.js';
+import { APP_CONFIG, ConfigError, loadConfig, loadEnvFile, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { openDatabase } from './database/database.js';
@@ -200,6 +200,7 @@ async function main(): Promise<number> {
     console.error(name ? `Unknown command: ${name}\n\n${help()}` : help());
     return name ? 2 : 0;
   }
+  loadEnvFile();
   const config = loadConfig();
   const database = await openDatabase(config);
   const ctx = await NestFactory.createApplicationContext(CliModule.forRoot(config, database.url), { logger: ['error'] });

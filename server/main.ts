@@ -1,9 +1,11 @@
 // `npm start`: the gateway, its API and the dashboard, against DATABASE_URL or the embedded Postgres.
 import { createApp, shutdown } from './app.js';
-import { ConfigError, loadConfig } from './config/config.js';
+import { ConfigError, loadConfig, loadEnvFile } from './config/config.js';
 import { openDatabase } from './database/database.js';
+import { EmbeddedPostgresError } from './database/embedded-postgres.js';
 
 async function main(): Promise<void> {
+  loadEnvFile();
   const config = loadConfig();
   // Until the gateway is up, a signal just exits: the embedded Postgres, if one was started, is
   // stopped on 'exit' (a process killed by a signal would not emit it, and leave it running).
@@ -33,6 +35,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : `Tallygate failed to start: ${(error as Error).stack ?? String(error)}`);
+  // Errors that say what to do are one line; anything else is a bug, so its stack helps.
+  const plain = error instanceof ConfigError || error instanceof EmbeddedPostgresError;
+  console.error(plain ? error.message : `Tallygate failed to start: ${(error as Error).stack ?? String(error)}`);
   process.exit(1);
 });

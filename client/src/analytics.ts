@@ -21,7 +21,8 @@ export interface Percentiles {
   p99: number | null;
 }
 export interface UsageTotals {
-  spendNanos: string;
+  /** Only from /api/analytics/spend (finance, admin): engineers read /usage, which has no money. */
+  spendNanos?: string;
   requests: number;
   errors: number;
   inputTokens: number;
@@ -117,11 +118,12 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
       groups.set(key, g);
     }
     const i = index.get(p.bucket ?? '')!;
-    g.values[i] = (BigInt(g.values[i]) + BigInt(p.spendNanos)).toString();
+    const spend = BigInt(p.spendNanos ?? '0');
+    g.values[i] = (BigInt(g.values[i]) + spend).toString();
     g.totals.requests += p.requests;
     g.totals.inputTokens += p.inputTokens;
     g.totals.outputTokens += p.outputTokens;
-    g.totals.costNanos = (BigInt(g.totals.costNanos) + BigInt(p.spendNanos)).toString();
+    g.totals.costNanos = (BigInt(g.totals.costNanos) + spend).toString();
     g.totals.unpricedRequests += p.unpricedRequests;
     g.totals.estimatedRequests += p.estimatedRequests;
   }

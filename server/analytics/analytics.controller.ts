@@ -2,6 +2,7 @@
 import { Controller, Get, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
 import { eventsExportQuerySchema, monthToDateQuerySchema, statementQuerySchema, usageQuerySchema } from './analytics.dto.js';
@@ -19,18 +20,21 @@ export class AnalyticsController {
     private readonly exports: EventsExportService,
   ) {}
 
-  /** Spend, requests, errors, tokens, audio, latency/TTFB percentiles and estimated/unpriced shares. */
+  /**
+   * Requests, errors, tokens, audio, latency/TTFB percentiles and estimated/unpriced shares, plus
+   * spend for finance and admins. Engineers see usage, not money: their answer has no money field.
+   */
   @Get('usage')
   @Roles('finance', 'engineer')
-  usage(@Query() query: unknown) {
-    return this.analytics.usage(validate(usageQuerySchema, query));
+  usage(@Query() query: unknown, @CurrentCaller() caller: Caller) {
+    return this.analytics.usage(validate(usageQuerySchema, query), { latency: true, money: caller.principal.role !== 'engineer' });
   }
 
   /** The same series without the latency histograms: what spend charts need, a little cheaper. */
   @Get('spend')
   @Roles('finance')
   spend(@Query() query: unknown) {
-    return this.analytics.usage(validate(usageQuerySchema, query), { latency: false });
+    return this.analytics.usage(validate(usageQuerySchema, query), { latency: false, money: true });
   }
 
   @Get('month-to-date')

@@ -21,9 +21,17 @@ export interface ResolvedRange {
   approximate: boolean;
 }
 
-export interface Totals {
+/** Money: for finance and admins only (engineers see usage, not money; docs/security.md). */
+export interface SpendFields {
   spendNanos: string;
   spendUsd: string;
+  estimatedCostNanos: string;
+  /** Share of spend whose usage was estimated (client aborts), 0..1. */
+  estimatedCostShare: number;
+}
+
+/** Usage with the money left out when the caller may not see it (`money: false`). */
+export interface Totals extends Partial<SpendFields> {
   requests: number;
   errors: number;
   inputTokens: number;
@@ -32,9 +40,6 @@ export interface Totals {
   reasoningTokens: number;
   audioInputTokens: number;
   audioSeconds: string;
-  estimatedCostNanos: string;
-  /** Share of spend whose usage was estimated (client aborts), 0..1. */
-  estimatedCostShare: number;
   estimatedRequests: number;
   /** Requests whose model had no price: their cost is unknown and not in spendNanos. */
   unpricedRequests: number;
@@ -141,10 +146,22 @@ function addRow(target: Accumulator['row'], source: Accumulator['row']): void {
 
 const share = (part: bigint, whole: bigint) => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
 
-function totalsOf(row: Accumulator['row'], latency?: Histogram, ttfb?: Histogram): Totals {
+export interface UsageOptions {
+  latency: boolean;
+  /** Include spend (spendNanos, spendUsd, estimated cost): false for engineers. */
+  money: boolean;
+}
+
+function totalsOf(row: Accumulator['row'], money: boolean, latency?: Histogram, ttfb?: Histogram): Totals {
   return {
-    spendNanos: row.costNanos.toString(),
-    spendUsd: nanosToUsd(row.costNanos),
+    ...(money
+      ? {
+          spendNanos: row.costNanos.toString(),
+          spendUsd: nanosToUsd(row.costNanos),
+          estimatedCostNanos: row.estimatedCostNanos.toString(),
+          estimatedCostShare: share(row.estimatedCostNanos, row.costNanos),
+        }
+      : {}),
     requests: Number(row.requests),
     errors: Number(row.errors),
     inputTokens: Number(row.inputTokens),
@@ -153,8 +170,6 @@ function totalsOf(row: Accumulator['row'], latency?: Histogram, ttfb?: Histogram
     reasoningTokens: Number(row.reasoningTokens),
     audioInputTokens: Number(row.audioInputTokens),
     audioSeconds: row.audioSeconds,
-    estimatedCostNanos: row.estimatedCostNanos.toString(),
-    estimatedCostShare: share(row.estimatedCostNanos, row.costNanos),
     estimatedRequests: Number(row.estimatedRequests),
     unpricedRequests: Number(row.unpricedRequests),
     unpricedRequestShare: share(row.unpricedRequests, row.requests),
@@ -214,7 +229,9 @@ export class AnalyticsService {
     return error;
   }
 
-  async usage(input: UsageQueryInput, options: { latency: boolean } = { latency: true }): Promise<UsageReport> {
+  /** The HTTP routes always say whether the caller sees money; in-process callers (bench) get all. */
+  async usage(input: UsageQueryInput, { latency = true, money = true }: Partial<UsageOptions> = {}): Promise<UsageReport> {
+    const options: UsageOptions = { latency, money };
     const range = await this.resolveRange(input.from, input.to, input.tz, { wholeHours: true });
     const interval = input.interval;
     if (interval) {
@@ -250,7 +267,7 @@ export class AnalyticsService {
         label: row.label,
         group: row.groups as Partial<Record<Dimension, string | null>>,
         groupLabel: groupBy.length ? groupBy.map((d) => labelOf(labels, d, row.groups[d] ?? null)).join(' / ') : null,
-        ...totalsOf(row, options.latency ? (h?.latency ?? empty) : undefined, options.latency ? (h?.ttfb ?? empty) : undefined),
+        ...totalsOf(row, options.money, options.latency ? (h?.latency ?? empty) : undefined, options.latency ? (h?.ttfb ?? empty) : undefined),
       };
     });
     return {
@@ -264,7 +281,7 @@ export class AnalyticsService {
         approximate: range.approximate,
       },
       series,
-      totals: totalsOf(total.row, options.latency ? total.latency : undefined, options.latency ? total.ttfb : undefined),
+      totals: totalsOf(total.row, options.money, options.latency ? total.latency : undefined, options.latency ? total.ttfb : undefined),
     };
   }
 

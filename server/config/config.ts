@@ -1,4 +1,6 @@
 // The one typed configuration object, parsed from the environment once at boot.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 const bytes = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -98,4 +100,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
   }
   return Object.freeze(result.data);
+}
+
+/**
+ * Reads `.env` in the working directory into process.env when there is one (`npm start`, the demo
+ * and the CLI call this first; tests pass their own env). Variables already in the environment win
+ * over the file, as with Docker's or systemd's env files. Node's own parser (>= 20.12).
+ */
+export function loadEnvFile(path = resolve('.env')): void {
+  if (!existsSync(path)) return;
+  try {
+    process.loadEnvFile(path);
+  } catch (error) {
+    throw new ConfigError(`Could not read ${path}: ${(error as Error).message}`);
+  }
 }

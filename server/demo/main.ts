@@ -8,8 +8,9 @@ import { DataSource } from 'typeorm';
 import { createApp, shutdown } from '../app.js';
 import { seedDemoUsers } from './users.js';
 import { UsersService } from '../auth/users.service.js';
-import { loadConfig } from '../config/config.js';
+import { ConfigError, loadConfig, loadEnvFile } from '../config/config.js';
 import { openDatabase } from '../database/database.js';
+import { EmbeddedPostgresError } from '../database/embedded-postgres.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
 import { OrgsService } from '../orgs/orgs.service.js';
 import { PricingService } from '../pricing/pricing.service.js';
@@ -18,10 +19,8 @@ import { backfillHistory, demoProfiles } from './history.js';
 import { DEMO_FEATURES, DEMO_ORGS, seedDemo } from './seed.js';
 import { startTraffic } from './traffic.js';
 
-const dataDir = resolve(process.env.DATA_DIR ?? './data');
-
 /** A secret kept under ./data so restarts of the demo can still open what they sealed. */
-async function persistentSecret(name: string, make: () => string): Promise<string> {
+async function persistentSecret(dataDir: string, name: string, make: () => string): Promise<string> {
   const path = resolve(dataDir, name);
   if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
   const value = make();
@@ -30,22 +29,31 @@ async function persistentSecret(name: string, make: () => string): Promise<strin
 }
 
 async function main(): Promise<void> {
+  loadEnvFile();
+  const dataDir = resolve(process.env.DATA_DIR || './data');
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
   const config = loadConfig({
     PORT: '8080',
     ...process.env,
+    // The demo prints passwords and an admin token: only this machine may reach it unless HOST says otherwise.
+    HOST: process.env.HOST || '127.0.0.1',
     DATA_DIR: dataDir,
-    MASTER_KEY: process.env.MASTER_KEY ?? (await persistentSecret('master.key', () => randomBytes(32).toString('base64'))),
-    ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? (await persistentSecret('admin.token', () => randomBytes(24).toString('base64url'))),
+    MASTER_KEY: process.env.MASTER_KEY || (await persistentSecret(dataDir, 'master.key', () => randomBytes(32).toString('base64'))),
+    ADMIN_TOKEN: process.env.ADMIN_TOKEN || (await persistentSecret(dataDir, 'admin.token', () => randomBytes(24).toString('base64url'))),
   });
   // Until everything is up, a signal just exits (the embedded Postgres is stopped on 'exit').
   let stop = async (): Promise<void> => process.exit(1);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());
-  const database = await openDatabase(config);
+  // Demo data is disposable: if the 'postgres' user cannot reach ./data (a clone in a 0700 folder, as root), it goes elsewhere.
+  const database = await openDatabase(config, { relocate: true });
+  if (database.relocated) console.log(database.relocated);
   const simulator = await startSimulator({ orgs: DEMO_ORGS, port: Number(process.env.SIM_PORT ?? 0), latency: { ttftMs: 120, perTokenMs: 4 }, errorRate: 0.01 });
   const app = await createApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
   const gateway = `http://127.0.0.1:${config.PORT}`;
+  const reach = ['127.0.0.1', 'localhost', '::1'].includes(config.HOST)
+    ? `this machine only (HOST=${config.HOST}; set HOST=0.0.0.0 to open it to the network)`
+    : `every address of this machine (HOST=${config.HOST}): the sign-ins below work from the network`;
 
   const orgs = app.get(OrgsService);
   const featureIds = await seedDemo(orgs, simulator.url);
@@ -94,12 +102,13 @@ async function main(): Promise<void> {
 
   console.log(`
 Tallygate demo is running.
+  Listening on:     ${reach}
   Dashboard:        ${gateway}/   sign in as
 ${credentials.map((c) => `    ${c.role.padEnd(9)} ${c.email.padEnd(30)} ${c.password}`).join('\n')}
   OpenAI base URL:  ${gateway}/v1
   Admin API token:  ${config.ADMIN_TOKEN}   (Authorization: Bearer …, API docs at ${gateway}/api/docs)
   Upstream:         OpenAI simulator at ${simulator.url}
-  Database:         ${database.embedded ? 'embedded Postgres under ' + resolve(dataDir, 'pg') : 'DATABASE_URL'}
+  Database:         ${database.embedded ? 'embedded Postgres ' + (database.databaseDir ? 'in ' + database.databaseDir : 'already running on port ' + config.EMBEDDED_PG_PORT) : 'DATABASE_URL'}
   Gateway keys (also in ${resolve(dataDir, 'demo.env')}):
 ${DEMO_FEATURES.map((f) => `    ${f.slug.padEnd(26)} ${keys[f.slug]}`).join('\n')}
 
@@ -124,6 +133,7 @@ Ctrl-C stops everything and flushes the ledger.
 }
 
 main().catch((error: unknown) => {
-  console.error(`demo failed: ${(error as Error).stack ?? String(error)}`);
+  const plain = error instanceof ConfigError || error instanceof EmbeddedPostgresError;
+  console.error(plain ? `demo failed: ${error.message}` : `demo failed: ${(error as Error).stack ?? String(error)}`);
   process.exit(1);
 });

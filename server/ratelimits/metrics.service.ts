@@ -1,5 +1,6 @@
-// Prometheus metrics for engineers: rate-limit gauges per org and model, request/token/cost/429
-// counters per org, model and feature, and the latency the gateway adds. The hot path only bumps
+// Prometheus metrics for engineers: rate-limit gauges per org and model, request/token/429
+// counters per org, model and feature, and the latency the gateway adds. No money: engineers see
+// usage, not spend (finance reads it from /api/analytics; docs/security.md). The hot path only bumps
 // numbers in a Map; prom-client reads them at scrape time. Labels are bounded: orgs x model
 // families x features, never per request (unknown model names past a cap share the label "other").
 import { Injectable } from '@nestjs/common';
@@ -17,7 +18,6 @@ interface Tally {
   errors: number;
   inputTokens: number;
   outputTokens: number;
-  costNanos: number;
   retries: number;
   throttled: Record<ThrottleLabel, number>;
 }
@@ -30,7 +30,6 @@ export interface RequestSample {
   failed: boolean;
   inputTokens: number;
   outputTokens: number;
-  costNanos: string | null;
   retried: boolean;
   throttle: ThrottleLabel | null;
 }
@@ -104,7 +103,6 @@ export class MetricsService {
     counter('tallygate_requests_total', 'Requests through the gateway with a known org.', (t) => t.requests);
     counter('tallygate_errors_total', 'Of those, requests that failed (any error, 429s included).', (t) => t.errors);
     counter('tallygate_retries_total', 'Requests the OpenAI SDK sent as a retry (X-Stainless-Retry-Count > 0).', (t) => t.retries);
-    counter('tallygate_cost_usd_total', 'Cost of the requests in USD (the ledger has the exact nano-dollar amounts).', (t) => t.costNanos / 1e9);
     new Counter({
       name: 'tallygate_tokens_total',
       help: 'Tokens reported (or estimated) for the requests, by direction.',
@@ -193,7 +191,6 @@ export class MetricsService {
         errors: 0,
         inputTokens: 0,
         outputTokens: 0,
-        costNanos: 0,
         retries: 0,
         throttled: { rate_limit_requests: 0, rate_limit_tokens: 0, request_too_large: 0, quota: 0, paced: 0 },
       };
@@ -203,7 +200,6 @@ export class MetricsService {
     if (sample.failed) tally.errors++;
     tally.inputTokens += sample.inputTokens;
     tally.outputTokens += sample.outputTokens;
-    if (sample.costNanos !== null) tally.costNanos += Number(sample.costNanos);
     if (sample.retried) tally.retries++;
     if (sample.throttle) tally.throttled[sample.throttle]++;
   }

@@ -61,7 +61,6 @@ export class RateLimitObserver {
           failed: event.outcome !== 'ok',
           inputTokens: event.inputTokens,
           outputTokens: event.outputTokens,
-          costNanos: event.costNanos,
           retried: event.retryCount > 0,
           throttle: event.errorKind ? (THROTTLES[event.errorKind] ?? null) : null,
         });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCREENSHOTS, startDashboardStack, type DashboardStack } from './browser.js';
+import { moneyKeys } from '../support/money.js';
 
 let stack: DashboardStack;
 beforeAll(async () => {
@@ -104,6 +105,23 @@ describe('roles', () => {
     expect(await page.evaluate(() => Object.keys((globalThis as unknown as { __charts: object }).__charts))).not.toContain('overview-spend-by-feature');
     await page.goto('/finance');
     await page.locator('[data-denied="/finance"]').waitFor();
+  });
+
+  it("an engineer's pages neither request nor receive money", async () => {
+    const { page } = await stack.signIn('engineer', '/overview');
+    const answers: Array<Promise<{ url: string; money: string[] }>> = [];
+    page.on('response', (response) => {
+      const url = new URL(response.url());
+      if (!url.pathname.startsWith('/api/') || !(response.headers()['content-type'] ?? '').includes('json')) return;
+      answers.push(response.json().then((body: unknown) => ({ url: url.pathname, money: moneyKeys(body) }), () => ({ url: url.pathname, money: [] })));
+    });
+    await page.reload();
+    await page.locator('[data-kpi="requests"][data-state="ready"]').waitFor();
+    await page.goto('/rate-limits?range=24h&bucket=hour&tz=UTC');
+    await page.waitForLoadState('networkidle');
+    const seen = await Promise.all(answers);
+    expect(seen.map((a) => a.url)).toContain('/api/analytics/usage');
+    expect(seen.filter((a) => a.money.length)).toEqual([]);
   });
 
   it('admins see every page', async () => {

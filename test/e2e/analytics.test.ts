@@ -98,7 +98,7 @@ describe('usage totals', () => {
     const [all] = (await stack.db.query(`SELECT ${EVENT_SUMS} FROM usage_events`)).rows;
     expectMatches(report.totals, all);
     expect(report.totals.unpricedRequests).toBeGreaterThan(0);
-    expect(BigInt(report.totals.estimatedCostNanos)).toBeGreaterThan(0n);
+    expect(BigInt(report.totals.estimatedCostNanos ?? 0)).toBeGreaterThan(0n);
     expect(report.totals.estimatedCostShare).toBeCloseTo(Number(all.estimated) / Number(all.spend), 5);
     expect(report.totals.spendUsd).toBe(`${BigInt(all.spend) / 1_000_000_000n}.${(BigInt(all.spend) % 1_000_000_000n).toString().padStart(9, '0')}`);
     expect(report.series.find((p) => p.group.feature === stack.features[0].id)?.groupLabel).toMatch(/^feature-alpha \/ /);

@@ -1,12 +1,14 @@
 // The role matrix: every /api route the router knows, called as anonymous, finance, engineer and
 // admin. Routes come from Fastify's own route table, so a route added without a rule (or with a
-// rule that breaks the policy below) fails here.
+// rule that breaks the policy below) fails here. Then every route an engineer may read is called as
+// one, with real traffic in the ledger, and its answer searched for money (engineers see usage, not money).
 import { PATH_METADATA, METHOD_METADATA } from '@nestjs/common/constants.js';
 import { RequestMethod } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_KEY, ROLES_KEY, type Role } from '../../server/auth/roles.decorator.js';
 import { UsersService } from '../../server/auth/users.service.js';
+import { MONEY_FIELD, moneyKeys } from '../support/money.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 type Who = 'anonymous' | Role;
@@ -99,20 +101,24 @@ function allowedBy(rule: RouteRule): Set<Who> {
 let stack: Stack;
 let routes: RouteRule[];
 const sessions = new Map<Who, { cookie: string; csrf: string }>();
+const password = (role: Role) => `matrix password for ${role}`;
+
+async function signIn(role: Role): Promise<{ cookie: string; csrf: string }> {
+  const response = await fetch(`${stack.url}/api/auth/sign-in`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `${role}@matrix.test`, password: password(role) }),
+  });
+  const { csrfToken } = (await response.json()) as { csrfToken: string };
+  return { cookie: response.headers.get('set-cookie')!.split(';')[0], csrf: csrfToken };
+}
 
 beforeAll(async () => {
   stack = await startStack();
   const users = stack.app.get(UsersService);
   for (const role of ['admin', 'finance', 'engineer'] as const) {
-    const password = `matrix password for ${role}`;
-    await users.create({ email: `${role}@matrix.test`, password, role });
-    const response = await fetch(`${stack.url}/api/auth/sign-in`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `${role}@matrix.test`, password }),
-    });
-    const { csrfToken } = (await response.json()) as { csrfToken: string };
-    sessions.set(role, { cookie: response.headers.get('set-cookie')!.split(';')[0], csrf: csrfToken });
+    await users.create({ email: `${role}@matrix.test`, password: password(role), role });
+    sessions.set(role, await signIn(role));
   }
   const nest = nestRules(stack);
   const table = fastifyRoutes(stack.app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }));
@@ -183,5 +189,48 @@ describe('role matrix', () => {
       }
     }
     expect(mismatches).toEqual([]);
+  });
+});
+
+/** What an engineer's GET needs to answer with data; a route missing here that answers 400 fails. */
+const QUERY: Record<string, Record<string, string>> = {
+  '/api/analytics/usage': { from: '', to: '', interval: 'hour', groupBy: 'feature,model' },
+};
+
+describe('engineers see usage, not money', () => {
+  it('no route an engineer may call answers a money field (JSON, recursively, or CSV columns), with real spend in the ledger', async () => {
+    // Real calls through the gateway: the ledger and rollups have spend, headroom and throttling.
+    for (const feature of stack.features.slice(0, 2)) {
+      await stack.client(feature).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'money?' }] });
+    }
+    await stack.events();
+    const hour = 3_600_000;
+    const now = Date.now();
+    QUERY['/api/analytics/usage'].from = new Date(Math.floor(now / hour) * hour - hour).toISOString();
+    QUERY['/api/analytics/usage'].to = new Date(Math.floor(now / hour) * hour + hour).toISOString();
+
+    const call = async (role: Role, path: string) => {
+      const session = await signIn(role);
+      const response = await fetch(`${stack.url}${path}?${new URLSearchParams(QUERY[path] ?? {})}`, { headers: { cookie: session.cookie } });
+      const text = await response.text();
+      const json = (response.headers.get('content-type') ?? '').includes('json');
+      const found = json ? moneyKeys(JSON.parse(text)) : text.split('\n')[0].split(',').filter((column) => MONEY_FIELD.test(column));
+      return { status: response.status, found, text };
+    };
+    const engineerRoutes = routes.filter((r) => r.method === 'GET' && !('unknown' in r) && allowedBy(r).has('engineer'));
+    const problems: string[] = [];
+    for (const route of engineerRoutes) {
+      const answer = await call('engineer', route.path);
+      if (answer.status !== 200) problems.push(`${route.path}: ${answer.status} ${answer.text.slice(0, 200)} (add its query to QUERY)`);
+      else if (answer.found.length) problems.push(`${route.path}: ${answer.found.slice(0, 5).join(', ')}`);
+    }
+    expect(problems).toEqual([]);
+    // Not vacuous: the routes an engineer reads data from were called, and the same answer has money for finance.
+    expect(engineerRoutes.map((r) => r.path)).toEqual(expect.arrayContaining(['/api/analytics/usage', '/api/headroom/latest', '/api/throttling/summary']));
+    const forFinance = await call('finance', '/api/analytics/usage');
+    expect(forFinance.found).toEqual(expect.arrayContaining(['.totals.spendNanos']));
+    const engineer = JSON.parse((await call('engineer', '/api/analytics/usage')).text) as { totals: { requests: number }; series: unknown[] };
+    expect(engineer.totals.requests).toBe(2);
+    expect(engineer.series.length).toBeGreaterThan(0);
   });
 });
