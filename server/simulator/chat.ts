@@ -37,7 +37,7 @@ interface Prompt {
   markerText: string;
 }
 
-function chatPrompt(messages: unknown[], body: JsonObject): Prompt {
+export function chatPrompt(messages: unknown[], body: JsonObject): Prompt {
   // OpenAI's accounting: 3 tokens of framing per message, 1 more for a name, 3 to prime the reply.
   let tokens = 3;
   let text = '';
@@ -143,6 +143,27 @@ function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage
   return { frames, contentFrames };
 }
 
+/** The `chat.completion` body for a plan: what POST /v1/chat/completions and a batch's output line carry. */
+export function chatCompletionObject(plan: CompletionPlan, answeredModel: string, tier: string): JsonObject {
+  return {
+    id: `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: answeredModel,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: plan.text, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: plan.finishReason,
+      },
+    ],
+    usage: chatUsage(plan),
+    service_tier: tier,
+    system_fingerprint: fingerprint(answeredModel),
+  };
+}
+
 async function chatCompletions(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const exchange = exchangeOf(request);
   const body = asObject(request.body);
@@ -165,23 +186,7 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
     if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }
-  const completion = {
-    id: `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: answeredModel,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: plan.text, refusal: null, annotations: [] },
-        logprobs: null,
-        finish_reason: plan.finishReason,
-      },
-    ],
-    usage: chatUsage(plan),
-    service_tier: tier,
-    system_fingerprint: fingerprint(answeredModel),
-  };
+  const completion = chatCompletionObject(plan, answeredModel, tier);
   if (await sendBody(exchange, JSON.stringify(completion), 'application/json', plan.completionTokens)) {
     recordDelivery(exchange, model, plan);
   }

@@ -26,7 +26,7 @@ interface ResponsesPrompt {
   markerText: string;
 }
 
-function responsesPrompt(body: JsonObject): ResponsesPrompt | undefined {
+export function responsesPrompt(body: JsonObject): ResponsesPrompt | undefined {
   const instructions = typeof body.instructions === 'string' ? body.instructions : '';
   let tokens = instructions === '' ? 0 : 4 + countTextTokens(instructions);
   let text = instructions;
@@ -57,7 +57,7 @@ function responseUsage(plan: CompletionPlan): JsonObject {
   };
 }
 
-interface ResponseIds {
+export interface ResponseIds {
   response: string;
   message: string;
   reasoning: string;
@@ -75,7 +75,7 @@ function reasoningItem(ids: ResponseIds): JsonObject {
   return { id: ids.reasoning, type: 'reasoning', summary: [] };
 }
 
-function responseObject(
+export function responseObject(
   body: JsonObject,
   ids: ResponseIds,
   model: string,

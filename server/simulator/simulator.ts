@@ -9,6 +9,7 @@ import { registerResponsesRoutes } from './responses.js';
 import { registerEmbeddingRoutes } from './embeddings.js';
 import { registerModelRoutes } from './models.js';
 import { registerAudioRoutes } from './audio.js';
+import { registerBatchRoutes } from './batches.js';
 import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 
@@ -147,6 +148,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerModelRoutes(app);
   registerAudioRoutes(app, runtime);
   registerFileRoutes(app, runtime);
+  registerBatchRoutes(app, runtime);
   // Files and upload parts stream to disk: in this scope the multipart parser leaves the body unread.
   void app.register(async (child) => {
     child.removeContentTypeParser('multipart/form-data');

@@ -87,6 +87,7 @@ export type StoredObject = JsonObject & { id: string };
 
 export class ResourceStore {
   private dir: string | undefined;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly orgs = new Map<string, Map<string, Collection<{ id: string }>>>();
 
   /** The collection `kind` of `orgId`; each kind keeps one element type, fixed by its caller. */
@@ -113,7 +114,21 @@ export class ResourceStore {
     return join(this.dir, name);
   }
 
+  /** Runs `step` after `ms` (a job's next phase); pending steps are dropped when the simulator closes. */
+  later(ms: number, step: () => void | Promise<void>): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
   close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     this.dir = undefined;
     this.orgs.clear();
