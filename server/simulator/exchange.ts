@@ -212,7 +212,7 @@ export function waitUnlessClosed(response: ServerResponse, ms: number): Promise<
  * Sends a complete (non-streamed) body after the configured latency (ttft + per-token time for `outputTokens`).
  * Resolves true when the whole body went out; `cut`/`stall` faults break it on purpose.
  */
-export async function sendBody(exchange: Exchange, body: string, contentType: string, outputTokens: number): Promise<boolean> {
+export async function sendBody(exchange: Exchange, body: string | Buffer, contentType: string, outputTokens: number): Promise<boolean> {
   const { reply } = exchange;
   const delay = exchange.ttftMs + exchange.perTokenMs * outputTokens;
   if (delay > 0 && !(await waitUnlessClosed(reply.raw, delay))) return false;

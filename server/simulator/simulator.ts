@@ -10,6 +10,8 @@ import { registerEmbeddingRoutes } from './embeddings.js';
 import { registerModelRoutes } from './models.js';
 import { registerAudioRoutes } from './audio.js';
 import { registerBatchRoutes } from './batches.js';
+import { registerImageRoutes } from './images.js';
+import { registerSpeechRoutes } from './speech.js';
 import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 
@@ -149,6 +151,8 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerAudioRoutes(app, runtime);
   registerFileRoutes(app, runtime);
   registerBatchRoutes(app, runtime);
+  registerImageRoutes(app, runtime);
+  registerSpeechRoutes(app, runtime);
   // Files and upload parts stream to disk: in this scope the multipart parser leaves the body unread.
   void app.register(async (child) => {
     child.removeContentTypeParser('multipart/form-data');
