@@ -167,7 +167,7 @@ async function withForm(exchange: Exchange, limitBytes: number): Promise<Receive
   }
 }
 
-function isSimulatedError(value: unknown): value is SimulatedError {
+export function isSimulatedError(value: unknown): value is SimulatedError {
   return typeof value === 'object' && value !== null && 'status' in value && 'body' in value;
 }
 

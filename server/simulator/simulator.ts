@@ -12,6 +12,8 @@ import { registerAudioRoutes } from './audio.js';
 import { registerBatchRoutes } from './batches.js';
 import { registerImageRoutes } from './images.js';
 import { registerSpeechRoutes } from './speech.js';
+import { registerVectorStoreRoutes } from './vector-stores.js';
+import { registerFineTuningRoutes } from './fine-tuning.js';
 import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 
@@ -153,6 +155,8 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerBatchRoutes(app, runtime);
   registerImageRoutes(app, runtime);
   registerSpeechRoutes(app, runtime);
+  registerVectorStoreRoutes(app, runtime);
+  registerFineTuningRoutes(app, runtime);
   // Files and upload parts stream to disk: in this scope the multipart parser leaves the body unread.
   void app.register(async (child) => {
     child.removeContentTypeParser('multipart/form-data');
