@@ -5,6 +5,7 @@ import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { snapshotOf } from './models.js';
+import { keepChatCompletion } from './assistants.js';
 import {
   asObject,
   contentText,
@@ -187,6 +188,7 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
     return;
   }
   const completion = chatCompletionObject(plan, answeredModel, tier);
+  if (body.store === true) keepChatCompletion(exchange, completion, body);
   if (await sendBody(exchange, JSON.stringify(completion), 'application/json', plan.completionTokens)) {
     recordDelivery(exchange, model, plan);
   }

@@ -14,6 +14,8 @@ import { registerImageRoutes } from './images.js';
 import { registerSpeechRoutes } from './speech.js';
 import { registerVectorStoreRoutes } from './vector-stores.js';
 import { registerFineTuningRoutes } from './fine-tuning.js';
+import { registerAssistantRoutes } from './assistants.js';
+import { registerPlatformRoutes, registerStreamedPlatformRoutes } from './platform.js';
 import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 
@@ -157,11 +159,14 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerSpeechRoutes(app, runtime);
   registerVectorStoreRoutes(app, runtime);
   registerFineTuningRoutes(app, runtime);
+  registerPlatformRoutes(app, runtime);
+  registerAssistantRoutes(app, runtime);
   // Files and upload parts stream to disk: in this scope the multipart parser leaves the body unread.
   void app.register(async (child) => {
     child.removeContentTypeParser('multipart/form-data');
     child.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null));
     registerStreamedUploadRoutes(child, runtime);
+    registerStreamedPlatformRoutes(child, runtime);
   });
   app.addHook('onClose', async () => runtime.store.close());
   return app;
