@@ -2,8 +2,8 @@
 // clock, with usage once completed) and run steps; and stored chat completions (`store: true`).
 import type { FastifyInstance } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
-import { admit, sendError, sendJson, type Exchange } from './exchange.js';
-import { invalidRequest, noSuchObject } from './errors.js';
+import { admit, sendError, sendJson, sendStream, type Exchange } from './exchange.js';
+import { invalidRequest, MID_STREAM_ERROR, noSuchObject } from './errors.js';
 import { snapshotOf } from './models.js';
 import { asObject, contentText, type JsonObject } from './payload.js';
 import { applyFields, collectionFor, metadataOf, open, registerCrud } from './crud.js';
@@ -106,11 +106,11 @@ function startRun(runtime: SimulatorRuntime, exchange: Exchange, thread: StoredO
     truncation_strategy: { type: 'auto', last_messages: null },
   };
   collectionFor(runtime, exchange.org.id, RUNS, thread.id).add(run);
-  const complete = (): void => {
-    if (isFinal(run.status)) return;
+  const complete = (): Completion | undefined => {
+    if (isFinal(run.status)) return undefined;
     const usage = { prompt_tokens: plan.promptTokens, completion_tokens: plan.completionTokens, total_tokens: plan.promptTokens + plan.completionTokens };
     const reply = messages.add(threadMessage(thread.id, 'assistant', plan.text, { assistant_id: assistant.id, run_id: run.id }));
-    collectionFor(runtime, exchange.org.id, STEPS, run.id).add({
+    const step = collectionFor(runtime, exchange.org.id, STEPS, run.id).add({
       id: newObjectId('step_'),
       object: 'thread.run.step',
       created_at: nowSeconds(),
@@ -130,18 +130,68 @@ function startRun(runtime: SimulatorRuntime, exchange: Exchange, thread: StoredO
     });
     Object.assign(run, { status: 'completed', completed_at: nowSeconds(), usage });
     runtime.stats.delivered(exchange.org.id, model, { promptTokens: plan.promptTokens, cachedTokens: plan.cachedTokens, completionTokens: plan.completionTokens, reasoningTokens: plan.reasoningTokens });
+    return { run, message: reply, step, pieces: plan.pieces };
   };
+  runCompleters.set(run, complete);
+  // A streamed run is watched as it happens: it runs to completion now and the events tell the story.
+  if (body.stream === true) return run;
   runtime.store.later(runtime.jobPhaseMs, () => {
     if (run.status !== 'queued') return;
     Object.assign(run, { status: 'in_progress', started_at: nowSeconds() });
-    runtime.store.later(runtime.jobPhaseMs, complete);
+    runtime.store.later(runtime.jobPhaseMs, () => void complete());
   });
-  // submit_tool_outputs finishes a run at once.
-  runCompleters.set(run, complete);
   return run;
 }
 
-const runCompleters = new WeakMap<StoredObject, () => void>();
+interface Completion {
+  run: StoredObject;
+  message: StoredObject;
+  step: StoredObject;
+  pieces: string[];
+}
+
+/** How a run finishes at once (a stream, or submit_tool_outputs). */
+const runCompleters = new WeakMap<StoredObject, () => Completion | undefined>();
+
+/** The Assistants stream of a run from `from` on: run, step and message events, deltas, then `done`. */
+function runEvents(queued: JsonObject, done: Completion, from: 'created' | 'in_progress'): string[] {
+  const frames: string[] = [];
+  const event = (name: string, data: unknown): void => {
+    frames.push(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  if (from === 'created') {
+    event('thread.run.created', queued);
+    event('thread.run.queued', queued);
+  }
+  event('thread.run.in_progress', { ...done.run, status: 'in_progress', completed_at: null, usage: null });
+  event('thread.run.step.created', { ...done.step, status: 'in_progress', completed_at: null, usage: null });
+  event('thread.message.created', { ...done.message, status: 'in_progress', content: [], completed_at: null });
+  event('thread.message.in_progress', { ...done.message, status: 'in_progress', content: [], completed_at: null });
+  for (const piece of done.pieces) {
+    event('thread.message.delta', { id: done.message.id, object: 'thread.message.delta', delta: { content: [{ index: 0, type: 'text', text: { value: piece, annotations: [] } }] } });
+  }
+  event('thread.message.completed', done.message);
+  event('thread.run.step.completed', done.step);
+  event('thread.run.completed', done.run);
+  frames.push('event: done\ndata: [DONE]\n\n');
+  return frames;
+}
+
+/** Answers a run: as JSON, or (stream: true) by finishing it now and streaming its events. */
+async function answerRun(exchange: Exchange, run: StoredObject, streamed: boolean, from: 'created' | 'in_progress' = 'created'): Promise<void> {
+  if (!streamed) {
+    await sendJson(exchange, run);
+    return;
+  }
+  const queued = { ...run };
+  const done = runCompleters.get(run)?.();
+  if (!done) {
+    await sendJson(exchange, run);
+    return;
+  }
+  const frames = runEvents(queued, done, from);
+  await sendStream(exchange, { frames, contentFrames: frames.length - 4, errorFrame: `event: error\ndata: ${JSON.stringify(MID_STREAM_ERROR)}\n\n` });
+}
 
 export function registerAssistantRoutes(app: FastifyInstance, runtime: SimulatorRuntime): void {
   registerCrud(app, runtime, {
@@ -196,29 +246,37 @@ export function registerAssistantRoutes(app: FastifyInstance, runtime: Simulator
     const body = asObject(request.body) ?? {};
     const thread = newThread(runtime, call.exchange.org.id, asObject(body.thread) ?? {});
     const run = startRun(runtime, call.exchange, thread, body);
-    if (run) await sendJson(call.exchange, run);
+    if (run) await answerRun(call.exchange, run, body.stream === true);
   });
   app.post<Routes>(RUNS, async (request) => {
     const call = open(request, THREAD);
     if (!call) return;
     const thread = collectionFor(runtime, call.exchange.org.id, THREADS).get(call.params.parent ?? '');
-    const run = thread ? startRun(runtime, call.exchange, thread, asObject(request.body) ?? {}) : undefined;
-    if (run) await sendJson(call.exchange, run);
+    const body = asObject(request.body) ?? {};
+    const run = thread ? startRun(runtime, call.exchange, thread, body) : undefined;
+    if (run) await answerRun(call.exchange, run, body.stream === true);
   });
   registerCrud(app, runtime, { path: RUNS, label: 'run', parent: THREAD, update: (run, body) => applyFields(run, body, ['metadata']) });
-  const runAction = (action: string, act: (run: StoredObject) => void): void => {
+  const runAction = (action: string, act: (run: StoredObject, exchange: Exchange, body: JsonObject) => Promise<void>): void => {
     app.post<Routes>(`${RUNS}/:id/${action}`, async (request) => {
       const call = open(request, THREAD);
       if (!call) return;
       const run = collectionFor(runtime, call.exchange.org.id, RUNS, call.params.parent).get(call.params.id ?? '');
       if (!run) return sendError(call.exchange, noSuchObject('run', call.params.id ?? ''));
       if (isFinal(run.status)) return sendError(call.exchange, invalidRequest(`Cannot ${action.replaceAll('_', ' ')} a run with status ${String(run.status)}.`, 'run_id'));
-      act(run);
-      await sendJson(call.exchange, run);
+      await act(run, call.exchange, asObject(request.body) ?? {});
     });
   };
-  runAction('cancel', (run) => Object.assign(run, { status: 'cancelled', cancelled_at: nowSeconds() }));
-  runAction('submit_tool_outputs', (run) => runCompleters.get(run)?.());
+  runAction('cancel', async (run, exchange) => {
+    Object.assign(run, { status: 'cancelled', cancelled_at: nowSeconds() });
+    await sendJson(exchange, run);
+  });
+  // The outputs let the run finish at once.
+  runAction('submit_tool_outputs', async (run, exchange, body) => {
+    if (body.stream === true) return answerRun(exchange, run, true, 'in_progress');
+    runCompleters.get(run)?.();
+    await sendJson(exchange, run);
+  });
   app.get<Routes>(STEPS, async (request) => {
     const call = open(request, THREAD);
     if (call) await sendJson(call.exchange, listPage(collectionFor(runtime, call.exchange.org.id, STEPS, call.params.run).values(), request.query));

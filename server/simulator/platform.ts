@@ -2,6 +2,7 @@
 // runs, realtime and ChatKit sessions, skills, videos, and deleting fine-tuned models. Valid shapes; usage where
 // OpenAI reports it (eval runs per model, videos by seconds), none where it does not apply.
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError, sendJson, sendReadable, type Exchange } from './exchange.js';
@@ -366,9 +367,13 @@ function registerChatKit(app: FastifyInstance, runtime: SimulatorRuntime): void 
   });
 }
 
-function skillVersion(skillId: string, version: string, form: ReceivedForm): StoredObject {
-  const name = form.files[0]?.filename.replace(/\/.*$/, '') ?? form.fields.name ?? 'skill';
-  return { id: newObjectId('skillver_'), object: 'skill.version', created_at: nowSeconds(), description: form.fields.description ?? '', name, skill_id: skillId, version, disk_path: form.files[0]?.path ?? null, bytes: form.files[0]?.bytes ?? 0 };
+/** A skill's name and description come from its SKILL.md front matter, as OpenAI reads them. */
+async function skillVersion(skillId: string, version: string, form: ReceivedForm): Promise<StoredObject> {
+  const upload = form.files[0];
+  const head = upload ? (await readFile(upload.path)).subarray(0, 4096).toString('utf8') : '';
+  const name = /^name:\s*(.+)$/m.exec(head)?.[1]?.trim() ?? form.fields.name ?? 'skill';
+  const description = /^description:\s*(.+)$/m.exec(head)?.[1]?.trim() ?? form.fields.description ?? '';
+  return { id: newObjectId('skillver_'), object: 'skill.version', created_at: nowSeconds(), description, name, skill_id: skillId, version, disk_path: upload?.path ?? null, bytes: upload?.bytes ?? 0 };
 }
 
 function hideDisk({ disk_path: _path, bytes: _bytes, ...shown }: StoredObject): JsonObject {
@@ -484,7 +489,7 @@ export function registerStreamedPlatformRoutes(child: FastifyInstance, runtime: 
     const form = await bodyOrForm(call.exchange, MAX_FILE_BYTES);
     if (!form) return;
     const skillId = newObjectId('skill_');
-    const version = skillVersion(skillId, '1', form);
+    const version = await skillVersion(skillId, '1', form);
     collectionFor(runtime, call.exchange.org.id, `${SKILLS}/:parent/versions`, skillId).add(version);
     const skill: StoredObject = { id: skillId, object: 'skill', created_at: nowSeconds(), default_version: '1', description: String(version.description), latest_version: '1', name: String(version.name) };
     collectionFor(runtime, call.exchange.org.id, SKILLS).add(skill);
@@ -498,7 +503,7 @@ export function registerStreamedPlatformRoutes(child: FastifyInstance, runtime: 
     const skill = collectionFor(runtime, call.exchange.org.id, SKILLS).get(call.params.parent ?? '');
     if (!skill) return;
     const next = String(Number(skill.latest_version ?? '0') + 1);
-    const version = collectionFor(runtime, call.exchange.org.id, `${SKILLS}/:parent/versions`, skill.id).add(skillVersion(skill.id, next, form));
+    const version = collectionFor(runtime, call.exchange.org.id, `${SKILLS}/:parent/versions`, skill.id).add(await skillVersion(skill.id, next, form));
     skill.latest_version = next;
     if (form.fields.default === 'true') skill.default_version = next;
     await sendJson(call.exchange, hideDisk(version));

@@ -350,17 +350,18 @@ async function cancelResponse(exchange: Exchange, stored: StoredResponse): Promi
     const output = stored.status === 'in_progress' ? Math.floor(plan.completionTokens / 2) : 0;
     const reasoning = Math.min(plan.reasoningTokens, output);
     const input = stored.status === 'in_progress' ? plan.promptTokens : 0;
-    stored.cancelledUsage = {
+    // A response cancelled before it was picked up ran nothing: no usage, as OpenAI reports it.
+    stored.cancelledUsage = stored.status === 'queued' ? null : {
       input_tokens: input,
       input_tokens_details: { cached_tokens: stored.status === 'in_progress' ? plan.cachedTokens : 0 },
       output_tokens: output,
       output_tokens_details: { reasoning_tokens: reasoning },
       total_tokens: input + output,
     };
-    if (input + output > 0) {
+    if (stored.cancelledUsage) {
       exchange.runtime.stats.delivered(exchange.org.id, stored.model, {
         promptTokens: input,
-        cachedTokens: Number((stored.cancelledUsage.input_tokens_details as JsonObject).cached_tokens),
+        cachedTokens: stored.status === 'in_progress' ? plan.cachedTokens : 0,
         completionTokens: output,
         reasoningTokens: reasoning,
       });
