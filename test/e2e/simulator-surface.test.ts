@@ -9,7 +9,9 @@ import { startSimulator, type Simulator } from '../../server/simulator/simulator
 
 const KEY = 'sk-test-surface-0001';
 const ORG = 'org-surface';
-const PHASE_MS = 40;
+/** Short job phases keep the file quick; long enough that a poll sees each phase on a busy machine. */
+const PHASE_MS = 100;
+const LIFECYCLE_PHASE_MS = 250;
 
 /** Every `resource.path.method` a walk of the client's APIResource tree finds. */
 function sdkMethods(client: OpenAI): string[] {
@@ -653,4 +655,199 @@ describe('simulator: the whole SDK surface', () => {
     // The simulator runs in this process: had it buffered the upload or the download, RSS would grow by 100 MB+.
     expect(peakGrowth).toBeLessThan(60 * 1024 * 1024);
   }, 60_000);
+});
+
+describe('simulator: lifecycles the meters depend on', () => {
+  let simulator: Simulator;
+  let client: OpenAI;
+  beforeAll(async () => {
+    simulator = await startSimulator({ orgs: [{ id: ORG, keys: [KEY] }], jobPhaseMs: LIFECYCLE_PHASE_MS });
+    client = new OpenAI({ apiKey: KEY, baseURL: simulator.url, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await simulator.close();
+  });
+
+  /** Whether `seen` lists only statuses of `order`, in that order. */
+  const inOrder = (seen: string[], order: string[]): boolean => seen.every((status, i) => order.indexOf(status) >= (i === 0 ? 0 : order.indexOf(seen[i - 1] ?? '') + 1));
+
+  /** Polls until `done`, keeping each distinct status in the order seen. */
+  async function watch<T extends { status?: string }>(read: () => Promise<T>, done: (value: T) => boolean): Promise<{ last: T; seen: string[] }> {
+    const seen: string[] = [];
+    const last = await until(async () => {
+      const value = await read();
+      if (seen.at(-1) !== value.status) seen.push(String(value.status));
+      return value;
+    }, done);
+    return { last, seen };
+  }
+
+  it('a batch runs its JSONL through validating → in_progress → finalizing → completed, with output and error files', async () => {
+    simulator.reset();
+    const good = ['What is a tide?', 'Name a lighthouse.', 'Say hi.'].map((content, i) =>
+      JSON.stringify({ custom_id: `good-${i}`, method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content }] } }),
+    );
+    const bad = [
+      '{not json',
+      JSON.stringify({ custom_id: 'wrong-url', method: 'POST', url: '/v1/embeddings', body: { model: 'text-embedding-3-small', input: 'x' } }),
+      JSON.stringify({ custom_id: 'no-model', method: 'POST', url: '/v1/chat/completions', body: { messages: [{ role: 'user', content: 'x' }] } }),
+    ];
+    const input = await client.files.create({ file: await toFile(Buffer.from(`${[...good, ...bad].join('\n')}\n`), 'batch.jsonl'), purpose: 'batch' });
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { job: 'nightly' } });
+    expect(created).toMatchObject({ status: 'validating', endpoint: '/v1/chat/completions', input_file_id: input.id, metadata: { job: 'nightly' } });
+
+    const { last: batch, seen } = await watch(() => client.batches.retrieve(created.id), (b) => b.status === 'completed');
+    expect(inOrder(seen, ['validating', 'in_progress', 'finalizing', 'completed'])).toBe(true);
+    expect([seen[0], seen.at(-1)]).toEqual(['validating', 'completed']);
+    // Each phase happened, in order, even where a poll on a busy machine missed one.
+    expect(batch.in_progress_at).toBeGreaterThanOrEqual(batch.created_at);
+    expect(batch.finalizing_at).toBeGreaterThanOrEqual(batch.in_progress_at ?? Infinity);
+    expect(batch.completed_at).toBeGreaterThanOrEqual(batch.finalizing_at ?? Infinity);
+    expect(batch.request_counts).toEqual({ total: 6, completed: 3, failed: 3 });
+    expect(batch.model).toBe('gpt-4o-mini');
+    expect(batch.completed_at).toBeGreaterThanOrEqual(batch.created_at);
+
+    const output = (await (await client.files.content(batch.output_file_id ?? '')).text()).trim().split('\n').map((line) => JSON.parse(line) as {
+      custom_id: string;
+      error: null;
+      response: { status_code: number; request_id: string; body: { model: string; object: string; usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } } };
+    });
+    expect(output.map((line) => line.custom_id)).toEqual(['good-0', 'good-1', 'good-2']);
+    for (const line of output) {
+      expect(line.response.status_code).toBe(200);
+      expect(line.response.request_id).toMatch(/^req_/);
+      expect(line.response.body.object).toBe('chat.completion');
+      expect(line.response.body.model).toBe('gpt-4o-mini-2024-07-18');
+      expect(line.response.body.usage.total_tokens).toBe(line.response.body.usage.prompt_tokens + line.response.body.usage.completion_tokens);
+    }
+    const input_tokens = output.reduce((sum, line) => sum + line.response.body.usage.prompt_tokens, 0);
+    const output_tokens = output.reduce((sum, line) => sum + line.response.body.usage.completion_tokens, 0);
+    expect(batch.usage).toMatchObject({ input_tokens, output_tokens, total_tokens: input_tokens + output_tokens });
+    expect(simulator.stats().orgs[ORG]?.models['gpt-4o-mini']?.usage).toMatchObject({ promptTokens: input_tokens, completionTokens: output_tokens });
+
+    const errors = (await (await client.files.content(batch.error_file_id ?? '')).text()).trim().split('\n').map((line) => JSON.parse(line) as JsonLine);
+    type JsonLine = { custom_id: string | null; error: { code: string } | null; response: { status_code: number } | null };
+    expect(errors.map((line) => [line.custom_id, line.error?.code ?? line.response?.status_code])).toEqual([
+      [null, 'invalid_json_line'],
+      ['wrong-url', 'invalid_url'],
+      ['no-model', 400],
+    ]);
+    const outputFile = await client.files.retrieve(batch.output_file_id ?? '');
+    expect(outputFile.purpose).toBe('batch_output');
+  });
+
+  it('refuses a batch whose input file is not a batch file', async () => {
+    const notBatch = await client.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'assistants' });
+    const error = (await client.batches.create({ input_file_id: notBatch.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).catch((e: unknown) => e)) as APIError;
+    expect(error.status).toBe(400);
+    expect(error.param).toBe('input_file_id');
+  });
+
+  it('a background response goes queued → in_progress → completed, shows usage only once completed, and is billed once', async () => {
+    const input = 'Summarise the tide tables for the week.';
+    const plain = await client.responses.create({ model: 'gpt-4.1-mini', input });
+    simulator.reset();
+    const queued = await client.responses.create({ model: 'gpt-4.1-mini', input, background: true });
+    expect(queued).toMatchObject({ status: 'queued', background: true, usage: null, output: [] });
+    const usageSeen: unknown[] = [];
+    const { last, seen } = await watch(
+      async (): Promise<OpenAI.Responses.Response> => {
+        const shown = await client.responses.retrieve(queued.id);
+        if (shown.status !== 'completed') usageSeen.push(shown.usage);
+        return shown;
+      },
+      (r) => r.status === 'completed',
+    );
+    expect(inOrder(seen, ['queued', 'in_progress', 'completed'])).toBe(true);
+    expect(seen.at(-1)).toBe('completed');
+    expect(usageSeen.every((usage) => usage === null)).toBe(true);
+    expect(last.usage).toEqual(plain.usage);
+    expect(last.output_text).toBe(plain.output_text);
+    expect(last.background).toBe(true);
+    // Retrieving again (as several keys would) does not bill again.
+    await client.responses.retrieve(queued.id);
+    await client.responses.retrieve(queued.id);
+    expect(simulator.stats().orgs[ORG]?.models['gpt-4.1-mini']?.usage.completionTokens).toBe(plain.usage?.output_tokens);
+
+    // A stream retrieved while the response is still queued waits for it and ends with its usage.
+    const later = await client.responses.create({ model: 'gpt-4.1-mini', input: 'Another one', background: true });
+    const types: string[] = [];
+    let usage: unknown;
+    for await (const event of await client.responses.retrieve(later.id, { stream: true })) {
+      types.push(event.type);
+      if (event.type === 'response.completed') usage = event.response.usage;
+    }
+    expect(types[0]).toBe('response.created');
+    expect(types.at(-1)).toBe('response.completed');
+    expect(usage).toEqual((await client.responses.retrieve(later.id)).usage);
+    // starting_after resumes where a dropped stream left off.
+    const resumed: number[] = [];
+    for await (const event of await client.responses.retrieve(later.id, { stream: true, starting_after: 3 })) resumed.push(event.sequence_number);
+    expect(resumed[0]).toBe(4);
+
+    // Cancelled while running: usage for what ran.
+    const running = await client.responses.create({ model: 'gpt-4.1-mini', input: 'Long job', background: true });
+    await until(() => client.responses.retrieve(running.id), (r) => r.status === 'in_progress');
+    const cancelled = await client.responses.cancel(running.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.usage?.input_tokens).toBeGreaterThan(0);
+    expect((await client.responses.cancel(plain.id).catch((e: unknown) => e)) as APIError).toMatchObject({ status: 400 });
+  });
+
+  it('streams partial images, then the image with usage that counts the partials', async () => {
+    const stream = await client.images.generate({ model: 'gpt-image-1', prompt: 'a harbour at dusk', stream: true, partial_images: 3, quality: 'medium', size: '1024x1024' });
+    const events = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((event) => event.type)).toEqual([
+      'image_generation.partial_image',
+      'image_generation.partial_image',
+      'image_generation.partial_image',
+      'image_generation.completed',
+    ]);
+    const partials = events.filter((event) => event.type === 'image_generation.partial_image');
+    expect(partials.map((event) => event.partial_image_index)).toEqual([0, 1, 2]);
+    const completed = events.at(-1);
+    if (completed?.type !== 'image_generation.completed') throw new Error('no completed event');
+    expect(completed.usage.output_tokens).toBe(1056 + 3 * 100);
+    expect(completed.usage.input_tokens_details.text_tokens).toBeGreaterThan(0);
+    expect(Buffer.from(completed.b64_json, 'base64').subarray(1, 4).toString()).toBe('PNG');
+
+    const edit = await client.images.edit({ model: 'gpt-image-1', prompt: 'add gulls', image: await toFile(Buffer.from(completed.b64_json, 'base64'), 'in.png', { type: 'image/png' }), stream: true, partial_images: 1 });
+    const editTypes = [];
+    for await (const event of edit) editTypes.push(event.type);
+    expect(editTypes).toEqual(['image_edit.partial_image', 'image_edit.completed']);
+
+    const dalle = (await client.images.generate({ model: 'dall-e-2', prompt: 'x', stream: true }).catch((e: unknown) => e)) as APIError;
+    expect(dalle.status).toBe(400);
+    const perImage = await client.images.generate({ model: 'dall-e-2', prompt: 'x', n: 3, size: '512x512', response_format: 'b64_json' });
+    expect(perImage.data).toHaveLength(3);
+    expect(perImage.usage).toBeUndefined();
+    expect(simulator.stats().orgs[ORG]?.models['dall-e-2']?.usage.images).toBe(3);
+  });
+
+  it('speech: bytes by format, and SSE deltas that add up to the same audio with token usage', async () => {
+    const input = 'The tide turns at noon; the keeper lights the lamp at dusk.';
+    for (const [format, type] of [['mp3', 'audio/mpeg'], ['opus', 'audio/opus'], ['aac', 'audio/aac'], ['flac', 'audio/flac'], ['wav', 'audio/wav'], ['pcm', 'audio/pcm']] as const) {
+      const speech = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input, response_format: format });
+      expect(speech.headers.get('content-type')).toBe(type);
+      expect((await speech.arrayBuffer()).byteLength).toBeGreaterThan(1_000);
+    }
+    const plain = Buffer.from(await (await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'coral', input })).arrayBuffer());
+    const sse = await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'coral', input, stream_format: 'sse' });
+    expect(sse.headers.get('content-type')).toContain('text/event-stream');
+    const events = (await sse.text())
+      .split('\n\n')
+      .filter((frame) => frame.startsWith('data: '))
+      .map((frame) => JSON.parse(frame.slice(6)) as { type: string; audio?: string; usage?: { input_tokens: number; output_tokens: number; total_tokens: number } });
+    expect(events.at(-1)?.type).toBe('speech.audio.done');
+    const audio = Buffer.concat(events.filter((event) => event.type === 'speech.audio.delta').map((event) => Buffer.from(event.audio ?? '', 'base64')));
+    expect(audio.equals(plain)).toBe(true);
+    const usage = events.at(-1)?.usage;
+    expect(usage?.input_tokens).toBeGreaterThan(0);
+    expect(usage?.output_tokens).toBeGreaterThan(0);
+    expect(usage?.total_tokens).toBe((usage?.input_tokens ?? 0) + (usage?.output_tokens ?? 0));
+    const perCharacter = (await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input, stream_format: 'sse' }).catch((e: unknown) => e)) as APIError;
+    expect(perCharacter.status).toBe(400);
+    expect(simulator.stats().orgs[ORG]?.models['tts-1']?.usage.characters).toBe(6 * input.length);
+  });
 });
