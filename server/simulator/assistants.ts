@@ -8,7 +8,7 @@ import { snapshotOf } from './models.js';
 import { asObject, contentText, type JsonObject } from './payload.js';
 import { applyFields, collectionFor, metadataOf, open, registerCrud } from './crud.js';
 import { listPage, newObjectId, nowSeconds, type ListQuery, type StoredObject } from './store.js';
-import { countTextTokens, planCompletion } from './tokens.js';
+import { countTextTokens, deliveredUsage, planCompletion } from './tokens.js';
 
 type Routes = { Params: Record<string, string>; Querystring: ListQuery & Record<string, string | undefined> };
 
@@ -129,7 +129,7 @@ function startRun(runtime: SimulatorRuntime, exchange: Exchange, thread: StoredO
       metadata: null,
     });
     Object.assign(run, { status: 'completed', completed_at: nowSeconds(), usage });
-    runtime.stats.delivered(exchange.org.id, model, { promptTokens: plan.promptTokens, cachedTokens: plan.cachedTokens, completionTokens: plan.completionTokens, reasoningTokens: plan.reasoningTokens });
+    runtime.stats.delivered(exchange.org.id, model, deliveredUsage(plan));
     return { run, message: reply, step, pieces: plan.pieces };
   };
   runCompleters.set(run, complete);

@@ -14,7 +14,7 @@ import { asObject, notAnObject, optionalCount, requireModel, type JsonObject } f
 import { chatCompletionObject, chatPrompt } from './chat.js';
 import { responseObject, responsesPrompt } from './responses.js';
 import { embeddingInput, embeddingList, moderationInputs, moderationResult, nativeDimensions } from './embeddings.js';
-import { planCompletion, type CompletionPlan } from './tokens.js';
+import { deliveredUsage, planCompletion } from './tokens.js';
 import { fileCollection, keepFile } from './files.js';
 import type { DeliveredUsage } from './stats.js';
 import { listPage, newObjectId, nowSeconds, type ListQuery } from './store.js';
@@ -43,15 +43,6 @@ function badRequest(message: string, param: string | null = null): LineAnswer {
   return { status: 400, body: errorBody(message, 'invalid_request_error', param, null) };
 }
 
-function planUsage(plan: CompletionPlan): DeliveredUsage {
-  return {
-    promptTokens: plan.promptTokens,
-    cachedTokens: plan.cachedTokens,
-    completionTokens: plan.completionTokens,
-    reasoningTokens: plan.reasoningTokens,
-  };
-}
-
 /** What the endpoint would have answered for this body: the same builders the live routes use. */
 function answerLine(endpoint: string, body: JsonObject): LineAnswer {
   if (endpoint === '/v1/moderations') {
@@ -74,13 +65,13 @@ function answerLine(endpoint: string, body: JsonObject): LineAnswer {
     if (!prompt) return badRequest("Missing required parameter: 'input'.", 'input');
     const plan = planCompletion(model, prompt.text, prompt.tokens, optionalCount(body, 'max_output_tokens'));
     const ids = { response: newObjectId('resp_'), message: newObjectId('msg_'), reasoning: newObjectId('rs_') };
-    return { status: 200, model, body: responseObject(body, ids, snapshotOf(model), nowSeconds(), plan, true), usage: planUsage(plan) };
+    return { status: 200, model, body: responseObject(body, ids, snapshotOf(model), nowSeconds(), plan, true), usage: deliveredUsage(plan) };
   }
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0) return badRequest("[] is too short - 'messages'", 'messages');
   const prompt = chatPrompt(messages, body);
   const plan = planCompletion(model, prompt.text, prompt.tokens, optionalCount(body, 'max_completion_tokens', 'max_tokens'));
-  return { status: 200, model, body: chatCompletionObject(plan, snapshotOf(model), 'default'), usage: planUsage(plan) };
+  return { status: 200, model, body: chatCompletionObject(plan, snapshotOf(model), 'default'), usage: deliveredUsage(plan) };
 }
 
 function write(out: WriteStream, line: string): Promise<void> {

@@ -21,6 +21,7 @@ import {
 import {
   countTextTokens,
   DEFAULT_RESERVED_COMPLETION_TOKENS,
+  deliveredUsage,
   hash32,
   planCompletion,
   type CompletionPlan,
@@ -102,12 +103,7 @@ function chatUsage(plan: CompletionPlan): JsonObject {
 }
 
 function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan): void {
-  exchange.runtime.stats.delivered(exchange.org.id, model, {
-    promptTokens: plan.promptTokens,
-    cachedTokens: plan.cachedTokens,
-    completionTokens: plan.completionTokens,
-    reasoningTokens: plan.reasoningTokens,
-  });
+  exchange.runtime.stats.delivered(exchange.org.id, model, deliveredUsage(plan));
 }
 
 const ERROR_FRAME = `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`;

@@ -18,7 +18,7 @@ import {
   wantsStream,
   type JsonObject,
 } from './payload.js';
-import { countTextTokens, DEFAULT_RESERVED_COMPLETION_TOKENS, planCompletion, type CompletionPlan } from './tokens.js';
+import { countTextTokens, DEFAULT_RESERVED_COMPLETION_TOKENS, deliveredUsage, planCompletion, type CompletionPlan } from './tokens.js';
 
 const IMAGE_TOKENS = 85;
 
@@ -228,12 +228,7 @@ function currentObject(stored: StoredResponse): JsonObject {
 }
 
 function recordUsage(exchange: Exchange, model: string, plan: CompletionPlan): void {
-  exchange.runtime.stats.delivered(exchange.org.id, model, {
-    promptTokens: plan.promptTokens,
-    cachedTokens: plan.cachedTokens,
-    completionTokens: plan.completionTokens,
-    reasoningTokens: plan.reasoningTokens,
-  });
+  exchange.runtime.stats.delivered(exchange.org.id, model, deliveredUsage(plan));
 }
 
 /** queued for one phase, in_progress for the next, then completed; billed (stats) when it completes. */

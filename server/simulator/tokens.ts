@@ -1,5 +1,6 @@
 // Token counting and the deterministic "model output" the simulator produces: same prompt, same answer and usage.
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import type { DeliveredUsage } from './stats.js';
 
 /** Above this length the BPE is too slow for a benchmark hot path; chars/4 is OpenAI's own rule of thumb. */
 const EXACT_COUNT_MAX_CHARS = 20_000;
@@ -117,5 +118,15 @@ export function planCompletion(
     completionTokens: visible + reasoning,
     reasoningTokens: reasoning,
     finishReason,
+  };
+}
+
+/** What a plan bills, in the stats' terms. */
+export function deliveredUsage(plan: CompletionPlan): DeliveredUsage {
+  return {
+    promptTokens: plan.promptTokens,
+    cachedTokens: plan.cachedTokens,
+    completionTokens: plan.completionTokens,
+    reasoningTokens: plan.reasoningTokens,
   };
 }
