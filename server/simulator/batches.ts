@@ -172,7 +172,18 @@ function schedule(runtime: SimulatorRuntime, orgId: string, batch: StoredBatch, 
     runtime.store.later(phase, async () => {
       if (batch.cancelled) return;
       Object.assign(batch.object, { status: 'finalizing', finalizing_at: nowSeconds() });
-      const result = await runBatch(runtime, orgId, batch, inputPath, endpoint);
+      let result: Awaited<ReturnType<typeof runBatch>>;
+      try {
+        result = await runBatch(runtime, orgId, batch, inputPath, endpoint);
+      } catch (error) {
+        // An input file deleted mid-run, a full disk: the batch fails as OpenAI's do, with the reason.
+        Object.assign(batch.object, {
+          status: 'failed',
+          failed_at: nowSeconds(),
+          errors: { object: 'list', data: [{ code: 'processing_error', message: `The batch could not be processed: ${(error as Error).message}`, param: null, line: null }] },
+        });
+        return;
+      }
       const { totals } = result;
       if (totals.total === 0) {
         Object.assign(batch.object, {

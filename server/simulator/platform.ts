@@ -16,7 +16,7 @@ import { countTextTokens, planCompletion } from './tokens.js';
 type Routes = { Params: Record<string, string>; Querystring: ListQuery & Record<string, string | undefined> };
 
 const CONVERSATIONS = '/v1/conversations';
-const CONVERSATION_ITEMS = '/v1/conversations/:parent/items';
+export const CONVERSATION_ITEMS = '/v1/conversations/:parent/items';
 const CONTAINERS = '/v1/containers';
 const CONTAINER_FILES = '/v1/containers/:parent/files';
 const EVALS = '/v1/evals';

@@ -6,6 +6,8 @@ import type { SimulatorRuntime } from './runtime.js';
 import { admit, admitPlain, exchangeOf, sendBody, sendError, sendJson, sendStream, waitUnlessClosed, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR, noSuchObject } from './errors.js';
 import { listPage, newObjectId, nowSeconds, type ListQuery } from './store.js';
+import { kindOf } from './crud.js';
+import { CONVERSATION_ITEMS } from './platform.js';
 import { snapshotOf } from './models.js';
 import {
   asObject,
@@ -292,6 +294,13 @@ async function createResponse(runtime: SimulatorRuntime, request: FastifyRequest
     };
     if (isFinal(stored.status)) settle();
     responseStore(exchange).add(stored);
+  }
+  const conversationId = typeof body.conversation === 'string' ? body.conversation : asObject(body.conversation)?.id;
+  if (typeof conversationId === 'string') {
+    const items = exchange.runtime.store.collection<JsonObject & { id: string }>(exchange.org.id, kindOf(CONVERSATION_ITEMS, conversationId));
+    // The conversation gains the input and the answer, as OpenAI appends them.
+    for (const item of inputItemsOf(body)) items.add(item);
+    items.add({ ...messageItem(ids, 'completed', [outputText(plan.text)]) , id: ids.message });
   }
   if (stored && background && !stream) {
     runInBackground(exchange, stored);

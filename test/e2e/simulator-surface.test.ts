@@ -470,6 +470,9 @@ describe('simulator: the whole SDK surface', () => {
       expect((await client.conversations.items.retrieve(first?.id ?? '', { conversation_id: (await conversation()).id })).type).toBe('message');
     },
     'conversations.items.list': async () => {
+      const answer = await client.responses.create({ model: 'gpt-4o-mini', conversation: (await conversation()).id, input: 'And the weather?' });
+      const items = await collect(client.conversations.items.list((await conversation()).id, { order: 'asc' }));
+      expect(items.at(-1)).toMatchObject({ id: answer.output.at(-1)?.id, type: 'message', role: 'assistant' });
       const pages = [];
       await client.conversations.items.create((await conversation()).id, { items: [{ type: 'message', role: 'user', content: 'one more' }] });
       for await (const page of (await client.conversations.items.list((await conversation()).id, { limit: 1 })).iterPages()) pages.push(page.data.length);
