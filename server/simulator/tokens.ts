@@ -61,8 +61,9 @@ export function pseudoTextPieces(seed: number, count: number): string[] {
   return pieces;
 }
 
+/** o-series and gpt-5 (not its chat variant) think before answering: reasoning tokens inside the output. */
 export function isReasoningModel(model: string): boolean {
-  return /^o\d/.test(model);
+  return /^(o\d|gpt-5(?!-chat|\.\d+-chat))/.test(model);
 }
 
 function supportsPromptCaching(model: string): boolean {

@@ -739,6 +739,16 @@ describe('simulator: lifecycles the meters depend on', () => {
     expect(outputFile.purpose).toBe('batch_output');
   });
 
+  it('answers a gpt-5 alias as its dated snapshot, with reasoning inside the output tokens and per-model rate limits', async () => {
+    const { data, response } = await client.chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'Think first' }] }).withResponse();
+    expect(data.model).toBe('gpt-5-2025-08-07');
+    expect(data.usage?.completion_tokens_details?.reasoning_tokens).toBeGreaterThan(0);
+    expect(response.headers.get('x-ratelimit-limit-tokens')).toBe('30000');
+    const { response: speech } = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'hi' }).withResponse();
+    expect(speech.headers.get('x-ratelimit-limit-requests')).toBe('500');
+    expect(speech.headers.get('x-ratelimit-limit-tokens')).toBeNull();
+  });
+
   it('refuses a batch whose input file is not a batch file', async () => {
     const notBatch = await client.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'assistants' });
     const error = (await client.batches.create({ input_file_id: notBatch.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).catch((e: unknown) => e)) as APIError;
