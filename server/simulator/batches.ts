@@ -11,7 +11,7 @@ import { admitPlain, exchangeOf, newRequestId, sendError, sendJson, type Exchang
 import { errorBody, invalidRequest, noSuchObject, type OpenAIErrorBody } from './errors.js';
 import { snapshotOf } from './models.js';
 import { asObject, notAnObject, optionalCount, requireModel, type JsonObject } from './payload.js';
-import { chatCompletionObject, chatPrompt } from './chat.js';
+import { chatCompletionObject, chatPrompt, LEGACY_DEFAULT_MAX_TOKENS, legacyPrompt, textCompletionObject } from './chat.js';
 import { responseObject, responsesPrompt } from './responses.js';
 import { embeddingInput, embeddingList, moderationInputs, moderationResult, nativeDimensions } from './embeddings.js';
 import { deliveredUsage, planCompletion } from './tokens.js';
@@ -19,7 +19,7 @@ import { fileCollection, keepFile } from './files.js';
 import type { DeliveredUsage } from './stats.js';
 import { listPage, newObjectId, nowSeconds, type ListQuery } from './store.js';
 
-const ENDPOINTS = ['/v1/chat/completions', '/v1/embeddings', '/v1/responses', '/v1/moderations'];
+const ENDPOINTS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/moderations'];
 const BATCH_TTL_SECONDS = 86_400;
 
 interface StoredBatch {
@@ -66,6 +66,12 @@ function answerLine(endpoint: string, body: JsonObject): LineAnswer {
     const plan = planCompletion(model, prompt.text, prompt.tokens, optionalCount(body, 'max_output_tokens'));
     const ids = { response: newObjectId('resp_'), message: newObjectId('msg_'), reasoning: newObjectId('rs_') };
     return { status: 200, model, body: responseObject(body, ids, snapshotOf(model), nowSeconds(), plan, true), usage: deliveredUsage(plan) };
+  }
+  if (endpoint === '/v1/completions') {
+    const prompt = legacyPrompt(body.prompt ?? '<|endoftext|>');
+    if (!prompt) return badRequest("[] is too short - 'prompt'", 'prompt');
+    const plan = planCompletion(model, prompt.text, prompt.tokens, optionalCount(body, 'max_tokens') ?? LEGACY_DEFAULT_MAX_TOKENS, false);
+    return { status: 200, model, body: textCompletionObject(`cmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`, nowSeconds(), model, plan), usage: deliveredUsage(plan) };
   }
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0) return badRequest("[] is too short - 'messages'", 'messages');

@@ -29,7 +29,7 @@ import {
 
 const IMAGE_TOKENS = 85;
 /** Legacy completions stop at 16 tokens unless max_tokens says otherwise. */
-const LEGACY_DEFAULT_MAX_TOKENS = 16;
+export const LEGACY_DEFAULT_MAX_TOKENS = 16;
 
 interface Prompt {
   /** Everything the model reads, for the deterministic answer. */
@@ -62,7 +62,7 @@ export function chatPrompt(messages: unknown[], body: JsonObject): Prompt {
   return { text, tokens, markerText };
 }
 
-function legacyPrompt(prompt: unknown): Prompt | undefined {
+export function legacyPrompt(prompt: unknown): Prompt | undefined {
   if (typeof prompt === 'string') return { text: prompt, tokens: countTextTokens(prompt), markerText: prompt };
   if (!Array.isArray(prompt) || prompt.length === 0) return undefined;
   // string[] | number[] (one tokenized prompt) | number[][]
@@ -190,6 +190,18 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
   }
 }
 
+/** The `text_completion` body: what POST /v1/completions and a batch's output line carry. */
+export function textCompletionObject(id: string, created: number, model: string, plan: CompletionPlan): JsonObject {
+  return {
+    id,
+    object: 'text_completion',
+    created,
+    model,
+    choices: [{ text: plan.text, index: 0, logprobs: null, finish_reason: plan.finishReason }],
+    usage: legacyUsage(plan),
+  };
+}
+
 function legacyUsage(plan: CompletionPlan): JsonObject {
   return {
     prompt_tokens: plan.promptTokens,
@@ -228,14 +240,7 @@ async function legacyCompletions(runtime: SimulatorRuntime, request: FastifyRequ
     if (await sendStream(exchange, { frames, contentFrames, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }
-  const completion = {
-    id,
-    object: 'text_completion',
-    created,
-    model,
-    choices: [{ text: plan.text, index: 0, logprobs: null, finish_reason: plan.finishReason }],
-    usage: legacyUsage(plan),
-  };
+  const completion = textCompletionObject(id, created, model, plan);
   if (await sendBody(exchange, JSON.stringify(completion), 'application/json', plan.completionTokens)) {
     recordDelivery(exchange, model, plan);
   }

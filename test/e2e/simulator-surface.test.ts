@@ -749,6 +749,24 @@ describe('simulator: lifecycles the meters depend on', () => {
     expect(speech.headers.get('x-ratelimit-limit-tokens')).toBeNull();
   });
 
+  it('runs embeddings, legacy completions, responses and moderations batches too', async () => {
+    const bodies: Record<string, object> = {
+      '/v1/embeddings': { model: 'text-embedding-3-small', input: 'tide' },
+      '/v1/completions': { model: 'gpt-3.5-turbo-instruct', prompt: 'Once' },
+      '/v1/responses': { model: 'gpt-4o-mini', input: 'hi' },
+      '/v1/moderations': { input: 'hello' },
+    };
+    for (const [url, body] of Object.entries(bodies)) {
+      const input = await client.files.create({ file: await toFile(Buffer.from(`${JSON.stringify({ custom_id: 'a', method: 'POST', url, body })}\n`), 'b.jsonl'), purpose: 'batch' });
+      const created = await client.batches.create({ input_file_id: input.id, endpoint: url as '/v1/embeddings', completion_window: '24h' });
+      const done = await until(() => client.batches.retrieve(created.id), (b) => b.status === 'completed');
+      expect(done.request_counts).toEqual({ total: 1, completed: 1, failed: 0 });
+      const line = JSON.parse(await (await client.files.content(done.output_file_id ?? '')).text()) as { response: { status_code: number; body: { usage?: unknown } } };
+      expect(line.response.status_code).toBe(200);
+      if (url !== '/v1/moderations') expect(line.response.body.usage).toBeTruthy();
+    }
+  }, 30_000);
+
   it('refuses a batch whose input file is not a batch file', async () => {
     const notBatch = await client.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'assistants' });
     const error = (await client.batches.create({ input_file_id: notBatch.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).catch((e: unknown) => e)) as APIError;
