@@ -5,6 +5,7 @@ import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { snapshotOf } from './models.js';
+import { keepChatCompletion } from './assistants.js';
 import {
   asObject,
   contentText,
@@ -20,6 +21,7 @@ import {
 import {
   countTextTokens,
   DEFAULT_RESERVED_COMPLETION_TOKENS,
+  deliveredUsage,
   hash32,
   planCompletion,
   type CompletionPlan,
@@ -27,7 +29,7 @@ import {
 
 const IMAGE_TOKENS = 85;
 /** Legacy completions stop at 16 tokens unless max_tokens says otherwise. */
-const LEGACY_DEFAULT_MAX_TOKENS = 16;
+export const LEGACY_DEFAULT_MAX_TOKENS = 16;
 
 interface Prompt {
   /** Everything the model reads, for the deterministic answer. */
@@ -37,7 +39,7 @@ interface Prompt {
   markerText: string;
 }
 
-function chatPrompt(messages: unknown[], body: JsonObject): Prompt {
+export function chatPrompt(messages: unknown[], body: JsonObject): Prompt {
   // OpenAI's accounting: 3 tokens of framing per message, 1 more for a name, 3 to prime the reply.
   let tokens = 3;
   let text = '';
@@ -60,7 +62,7 @@ function chatPrompt(messages: unknown[], body: JsonObject): Prompt {
   return { text, tokens, markerText };
 }
 
-function legacyPrompt(prompt: unknown): Prompt | undefined {
+export function legacyPrompt(prompt: unknown): Prompt | undefined {
   if (typeof prompt === 'string') return { text: prompt, tokens: countTextTokens(prompt), markerText: prompt };
   if (!Array.isArray(prompt) || prompt.length === 0) return undefined;
   // string[] | number[] (one tokenized prompt) | number[][]
@@ -101,12 +103,7 @@ function chatUsage(plan: CompletionPlan): JsonObject {
 }
 
 function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan): void {
-  exchange.runtime.stats.delivered(exchange.org.id, model, {
-    promptTokens: plan.promptTokens,
-    cachedTokens: plan.cachedTokens,
-    completionTokens: plan.completionTokens,
-    reasoningTokens: plan.reasoningTokens,
-  });
+  exchange.runtime.stats.delivered(exchange.org.id, model, deliveredUsage(plan));
 }
 
 const ERROR_FRAME = `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`;
@@ -143,6 +140,27 @@ function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage
   return { frames, contentFrames };
 }
 
+/** The `chat.completion` body for a plan: what POST /v1/chat/completions and a batch's output line carry. */
+export function chatCompletionObject(plan: CompletionPlan, answeredModel: string, tier: string): JsonObject {
+  return {
+    id: `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: answeredModel,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: plan.text, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: plan.finishReason,
+      },
+    ],
+    usage: chatUsage(plan),
+    service_tier: tier,
+    system_fingerprint: fingerprint(answeredModel),
+  };
+}
+
 async function chatCompletions(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const exchange = exchangeOf(request);
   const body = asObject(request.body);
@@ -165,26 +183,23 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
     if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }
-  const completion = {
-    id: `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: answeredModel,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: plan.text, refusal: null, annotations: [] },
-        logprobs: null,
-        finish_reason: plan.finishReason,
-      },
-    ],
-    usage: chatUsage(plan),
-    service_tier: tier,
-    system_fingerprint: fingerprint(answeredModel),
-  };
+  const completion = chatCompletionObject(plan, answeredModel, tier);
+  if (body.store === true) keepChatCompletion(exchange, completion, body);
   if (await sendBody(exchange, JSON.stringify(completion), 'application/json', plan.completionTokens)) {
     recordDelivery(exchange, model, plan);
   }
+}
+
+/** The `text_completion` body: what POST /v1/completions and a batch's output line carry. */
+export function textCompletionObject(id: string, created: number, model: string, plan: CompletionPlan): JsonObject {
+  return {
+    id,
+    object: 'text_completion',
+    created,
+    model,
+    choices: [{ text: plan.text, index: 0, logprobs: null, finish_reason: plan.finishReason }],
+    usage: legacyUsage(plan),
+  };
 }
 
 function legacyUsage(plan: CompletionPlan): JsonObject {
@@ -225,14 +240,7 @@ async function legacyCompletions(runtime: SimulatorRuntime, request: FastifyRequ
     if (await sendStream(exchange, { frames, contentFrames, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }
-  const completion = {
-    id,
-    object: 'text_completion',
-    created,
-    model,
-    choices: [{ text: plan.text, index: 0, logprobs: null, finish_reason: plan.finishReason }],
-    usage: legacyUsage(plan),
-  };
+  const completion = textCompletionObject(id, created, model, plan);
   if (await sendBody(exchange, JSON.stringify(completion), 'application/json', plan.completionTokens)) {
     recordDelivery(exchange, model, plan);
   }

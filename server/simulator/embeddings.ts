@@ -8,18 +8,18 @@ import { snapshotOf } from './models.js';
 import { asObject, notAnObject, optionalCount, requireModel } from './payload.js';
 import { countTextTokens, hash32, seededRandom } from './tokens.js';
 
-function nativeDimensions(model: string): number {
+export function nativeDimensions(model: string): number {
   return model.includes('3-large') ? 3072 : 1536;
 }
 
-interface EmbeddingInput {
+export interface EmbeddingInput {
   /** One entry per vector to return; token arrays are keyed by their ids. */
   keys: string[];
   tokens: number;
   markerText: string;
 }
 
-function embeddingInput(input: unknown): EmbeddingInput | undefined {
+export function embeddingInput(input: unknown): EmbeddingInput | undefined {
   if (typeof input === 'string') return { keys: [input], tokens: countTextTokens(input), markerText: input };
   if (!Array.isArray(input) || input.length === 0) return undefined;
   if (input.every((item) => typeof item === 'number')) {
@@ -63,6 +63,20 @@ function encodeBase64(vector: Float32Array): string {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
 }
 
+/** The embeddings `list` body: what POST /v1/embeddings and a batch's output line carry. */
+export function embeddingList(model: string, input: EmbeddingInput, dimensions: number, format: 'float' | 'base64'): Record<string, unknown> {
+  const data = input.keys.map((key, index) => {
+    const vector = embed(model, key, dimensions);
+    return { object: 'embedding', index, embedding: format === 'base64' ? encodeBase64(vector) : Array.from(vector) };
+  });
+  return {
+    object: 'list',
+    data,
+    model: snapshotOf(model),
+    usage: { prompt_tokens: input.tokens, total_tokens: input.tokens },
+  };
+}
+
 async function createEmbeddings(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const exchange = exchangeOf(request);
   const body = asObject(request.body);
@@ -84,17 +98,7 @@ async function createEmbeddings(runtime: SimulatorRuntime, request: FastifyReque
   }
   if (!admit(exchange, model, input.tokens, input.markerText)) return;
 
-  const dimensions = requestedDimensions ?? native;
-  const data = input.keys.map((key, index) => {
-    const vector = embed(model, key, dimensions);
-    return { object: 'embedding', index, embedding: format === 'base64' ? encodeBase64(vector) : Array.from(vector) };
-  });
-  const response = {
-    object: 'list',
-    data,
-    model: snapshotOf(model),
-    usage: { prompt_tokens: input.tokens, total_tokens: input.tokens },
-  };
+  const response = embeddingList(model, input, requestedDimensions ?? native, format);
   if (await sendBody(exchange, JSON.stringify(response), 'application/json', 0)) {
     runtime.stats.delivered(exchange.org.id, model, { promptTokens: input.tokens });
   }
@@ -125,12 +129,12 @@ const TRIGGERS: Array<[RegExp, ModerationCategory[]]> = [
 ];
 const IMAGE_CATEGORIES = new Set<ModerationCategory>(['self-harm', 'self-harm/intent', 'self-harm/instructions', 'sexual', 'violence', 'violence/graphic']);
 
-interface ModerationInput {
+export interface ModerationInput {
   texts: string[];
   images: number;
 }
 
-function moderationInputs(input: unknown): ModerationInput[] | undefined {
+export function moderationInputs(input: unknown): ModerationInput[] | undefined {
   if (typeof input === 'string') return [{ texts: [input], images: 0 }];
   if (!Array.isArray(input) || input.length === 0) return undefined;
   if (input.every((item) => typeof item === 'string')) return input.map((text: string) => ({ texts: [text], images: 0 }));
@@ -145,7 +149,7 @@ function moderationInputs(input: unknown): ModerationInput[] | undefined {
   return [combined];
 }
 
-function moderationResult(item: ModerationInput): Record<string, unknown> {
+export function moderationResult(item: ModerationInput): Record<string, unknown> {
   const text = item.texts.join('\n');
   const raised = new Set<ModerationCategory>();
   for (const [pattern, categories] of TRIGGERS) if (pattern.test(text)) for (const category of categories) raised.add(category);

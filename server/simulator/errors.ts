@@ -124,3 +124,8 @@ export const MID_STREAM_ERROR = errorBody(
   null,
   'server_error',
 );
+
+/** A stored object (file, batch, vector store, …) the org does not have. */
+export function noSuchObject(kind: string, id: string, param: string | null = null): SimulatedError {
+  return { status: 404, body: errorBody(`No such ${kind}: '${id}'`, 'invalid_request_error', param, null) };
+}

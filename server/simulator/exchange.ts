@@ -212,7 +212,7 @@ export function waitUnlessClosed(response: ServerResponse, ms: number): Promise<
  * Sends a complete (non-streamed) body after the configured latency (ttft + per-token time for `outputTokens`).
  * Resolves true when the whole body went out; `cut`/`stall` faults break it on purpose.
  */
-export async function sendBody(exchange: Exchange, body: string, contentType: string, outputTokens: number): Promise<boolean> {
+export async function sendBody(exchange: Exchange, body: string | Buffer, contentType: string, outputTokens: number): Promise<boolean> {
   const { reply } = exchange;
   const delay = exchange.ttftMs + exchange.perTokenMs * outputTokens;
   if (delay > 0 && !(await waitUnlessClosed(reply.raw, delay))) return false;
@@ -313,4 +313,37 @@ export async function sendStream(exchange: Exchange, plan: StreamPlan): Promise<
   }
   raw.end();
   return true;
+}
+
+/**
+ * Admits a call that names no model (files, vector stores, batches, …): OpenAI meters none of these by
+ * rate limit, but an injected 500/503 still applies so forwarding tests can see upstream failures.
+ */
+export function admitPlain(exchange: Exchange): boolean {
+  exchange.fault = faultFor(exchange.request.headers['x-sim-fault'], '');
+  if (exchange.fault === '500' || exchange.fault === '503') {
+    sendError(exchange, exchange.fault === '500' ? serverError() : overloaded());
+    return false;
+  }
+  return true;
+}
+
+export function sendJson(exchange: Exchange, body: unknown, outputTokens = 0): Promise<boolean> {
+  return sendBody(exchange, JSON.stringify(body), 'application/json', outputTokens);
+}
+
+/** Streams bytes from `source` (a stored file) with its length, so large downloads never sit in memory. */
+export function sendReadable(exchange: Exchange, source: NodeJS.ReadableStream & { destroy(): void }, contentType: string, bytes: number): Promise<boolean> {
+  const raw = startRaw(exchange, { 'content-type': contentType, 'content-length': String(bytes) });
+  return new Promise((resolve) => {
+    source.once('error', () => {
+      raw.destroy();
+      resolve(false);
+    });
+    raw.once('close', () => {
+      source.destroy();
+      resolve(raw.writableFinished);
+    });
+    source.pipe(raw);
+  });
 }

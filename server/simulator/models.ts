@@ -15,6 +15,9 @@ const SNAPSHOTS: Record<string, string> = {
   'o3-mini': 'o3-mini-2025-01-31',
   'o4-mini': 'o4-mini-2025-04-16',
   'gpt-3.5-turbo': 'gpt-3.5-turbo-0125',
+  'gpt-5': 'gpt-5-2025-08-07',
+  'gpt-5-mini': 'gpt-5-mini-2025-08-07',
+  'gpt-5-nano': 'gpt-5-nano-2025-08-07',
   'omni-moderation-latest': 'omni-moderation-2024-09-26',
   'text-moderation-latest': 'text-moderation-007',
 };
@@ -54,6 +57,16 @@ const BASE_MODELS = [
   'text-moderation-latest',
   'gpt-4o-2024-05-13',
   'gpt-4o-2024-11-20',
+  'gpt-image-1',
+  'gpt-image-1-mini',
+  'dall-e-2',
+  'dall-e-3',
+  'tts-1',
+  'tts-1-hd',
+  'gpt-4o-mini-tts',
+  'sora-2',
+  'sora-2-pro',
+  'gpt-realtime',
 ];
 
 const CATALOGUE: ModelEntry[] = [...new Set([...BASE_MODELS, ...Object.values(SNAPSHOTS)])].map((id, index) => ({

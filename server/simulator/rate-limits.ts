@@ -30,6 +30,19 @@ const TIER1_LIMITS: Record<string, ModelLimits> = {
   'whisper-1': { rpm: 500 },
   'gpt-4o-transcribe': { rpm: 500, tpm: 10_000 },
   'gpt-4o-mini-transcribe': { rpm: 500, tpm: 50_000 },
+  'gpt-5': { rpm: 500, tpm: 30_000 },
+  'gpt-5-mini': { rpm: 500, tpm: 200_000 },
+  'gpt-5-nano': { rpm: 500, tpm: 200_000 },
+  // Image, speech and video models: dall-e, tts-1 and sora are limited by requests (images/videos per minute) only.
+  'gpt-image-1': { rpm: 500, tpm: 100_000 },
+  'gpt-image-1-mini': { rpm: 500, tpm: 100_000 },
+  'dall-e-2': { rpm: 500 },
+  'dall-e-3': { rpm: 500 },
+  'tts-1': { rpm: 500 },
+  'tts-1-hd': { rpm: 500 },
+  'gpt-4o-mini-tts': { rpm: 500, tpm: 50_000 },
+  'sora-2': { rpm: 25 },
+  'sora-2-pro': { rpm: 25 },
 };
 const EMBEDDING_LIMITS: ModelLimits = { rpm: 3_000, tpm: 1_000_000 };
 const MODERATION_LIMITS: ModelLimits = { rpm: 500, tpm: 10_000 };

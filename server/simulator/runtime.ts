@@ -2,13 +2,19 @@
 import type { SimulatedOrg, SimulatorOptions } from './simulator.js';
 import { RateLimiter } from './rate-limits.js';
 import { StatsRecorder } from './stats.js';
+import { ResourceStore } from './store.js';
 import { seededRandom } from './tokens.js';
+
+/** Each phase of a batch, fine-tuning job, video or background response: short, so the demo shows them finish. */
+const DEFAULT_JOB_PHASE_MS = 1_000;
 
 export class SimulatorRuntime {
   readonly limiter = new RateLimiter();
   readonly stats = new StatsRecorder();
+  readonly store = new ResourceStore();
   readonly ttftMs: number;
   readonly perTokenMs: number;
+  readonly jobPhaseMs: number;
   private readonly errorRate: number;
   private readonly seed: number;
   private random: () => number;
@@ -18,6 +24,7 @@ export class SimulatorRuntime {
   constructor(options: SimulatorOptions) {
     this.ttftMs = Math.max(0, options.latency?.ttftMs ?? 0);
     this.perTokenMs = Math.max(0, options.latency?.perTokenMs ?? 0);
+    this.jobPhaseMs = Math.max(0, options.jobPhaseMs ?? DEFAULT_JOB_PHASE_MS);
     this.errorRate = Math.min(1, Math.max(0, options.errorRate ?? 0));
     this.seed = options.seed ?? 1;
     this.random = seededRandom(this.seed);

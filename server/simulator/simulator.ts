@@ -9,6 +9,14 @@ import { registerResponsesRoutes } from './responses.js';
 import { registerEmbeddingRoutes } from './embeddings.js';
 import { registerModelRoutes } from './models.js';
 import { registerAudioRoutes } from './audio.js';
+import { registerBatchRoutes } from './batches.js';
+import { registerImageRoutes } from './images.js';
+import { registerSpeechRoutes } from './speech.js';
+import { registerVectorStoreRoutes } from './vector-stores.js';
+import { registerFineTuningRoutes } from './fine-tuning.js';
+import { registerAssistantRoutes } from './assistants.js';
+import { registerPlatformRoutes, registerStreamedPlatformRoutes } from './platform.js';
+import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 
 export type { SimulatorStats, SimulatorCounters, SimulatorOrgStats } from './stats.js';
@@ -39,6 +47,8 @@ export interface SimulatorOptions {
   /** Fraction (0..1) of admitted requests that fail with 500 or 503, drawn from a PRNG seeded by `seed`. */
   errorRate?: number;
   seed?: number;
+  /** How long each phase of a batch, fine-tuning job, video or background response lasts (validating, in_progress, …). Default 1000 ms. */
+  jobPhaseMs?: number;
 }
 
 export interface Simulator {
@@ -143,6 +153,22 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerEmbeddingRoutes(app, runtime);
   registerModelRoutes(app);
   registerAudioRoutes(app, runtime);
+  registerFileRoutes(app, runtime);
+  registerBatchRoutes(app, runtime);
+  registerImageRoutes(app, runtime);
+  registerSpeechRoutes(app, runtime);
+  registerVectorStoreRoutes(app, runtime);
+  registerFineTuningRoutes(app, runtime);
+  registerPlatformRoutes(app, runtime);
+  registerAssistantRoutes(app, runtime);
+  // Files and upload parts stream to disk: in this scope the multipart parser leaves the body unread.
+  void app.register(async (child) => {
+    child.removeContentTypeParser('multipart/form-data');
+    child.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null));
+    registerStreamedUploadRoutes(child, runtime);
+    registerStreamedPlatformRoutes(child, runtime);
+  });
+  app.addHook('onClose', async () => runtime.store.close());
   return app;
 }
 

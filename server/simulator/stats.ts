@@ -15,6 +15,10 @@ export interface SimulatorCounters {
     completionTokens: number;
     reasoningTokens: number;
     audioSeconds: number;
+    /** Images generated, edited or varied (dall-e is billed per image). */
+    images: number;
+    /** Characters of speech input (tts-1 is billed per character). */
+    characters: number;
   };
 }
 
@@ -38,6 +42,8 @@ export interface DeliveredUsage {
   completionTokens?: number;
   reasoningTokens?: number;
   audioSeconds?: number;
+  images?: number;
+  characters?: number;
 }
 
 export type Outcome = 'rate-limited-requests' | 'rate-limited-tokens' | 'quota' | 'server-error' | 'broken-stream';
@@ -48,7 +54,7 @@ function emptyCounters(): SimulatorCounters {
     rateLimited: { requests: 0, tokens: 0, quota: 0 },
     serverErrors: 0,
     brokenStreams: 0,
-    usage: { promptTokens: 0, cachedTokens: 0, completionTokens: 0, reasoningTokens: 0, audioSeconds: 0 },
+    usage: { promptTokens: 0, cachedTokens: 0, completionTokens: 0, reasoningTokens: 0, audioSeconds: 0, images: 0, characters: 0 },
   };
 }
 
@@ -112,6 +118,8 @@ export class StatsRecorder {
       counters.usage.completionTokens += usage.completionTokens ?? 0;
       counters.usage.reasoningTokens += usage.reasoningTokens ?? 0;
       counters.usage.audioSeconds += usage.audioSeconds ?? 0;
+      counters.usage.images += usage.images ?? 0;
+      counters.usage.characters += usage.characters ?? 0;
     }
   }
 

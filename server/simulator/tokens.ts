@@ -1,5 +1,6 @@
 // Token counting and the deterministic "model output" the simulator produces: same prompt, same answer and usage.
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import type { DeliveredUsage } from './stats.js';
 
 /** Above this length the BPE is too slow for a benchmark hot path; chars/4 is OpenAI's own rule of thumb. */
 const EXACT_COUNT_MAX_CHARS = 20_000;
@@ -60,8 +61,9 @@ export function pseudoTextPieces(seed: number, count: number): string[] {
   return pieces;
 }
 
+/** o-series and gpt-5 (not its chat variant) think before answering: reasoning tokens inside the output. */
 export function isReasoningModel(model: string): boolean {
-  return /^o\d/.test(model);
+  return /^(o\d|gpt-5(?!-chat|\.\d+-chat))/.test(model);
 }
 
 function supportsPromptCaching(model: string): boolean {
@@ -117,5 +119,15 @@ export function planCompletion(
     completionTokens: visible + reasoning,
     reasoningTokens: reasoning,
     finishReason,
+  };
+}
+
+/** What a plan bills, in the stats' terms. */
+export function deliveredUsage(plan: CompletionPlan): DeliveredUsage {
+  return {
+    promptTokens: plan.promptTokens,
+    cachedTokens: plan.cachedTokens,
+    completionTokens: plan.completionTokens,
+    reasoningTokens: plan.reasoningTokens,
   };
 }
