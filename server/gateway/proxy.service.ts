@@ -115,9 +115,10 @@ export class ProxyService {
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
+      // Gone during the key lookup or budget check: not sent, so not paced either.
+      if (call.clientGone) throw new ClientGoneError();
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
       if (ticket) call.paced = await ticket;
-      call.upstreamAt = performance.now();
       await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
       this.fail(call, error, res);
@@ -235,6 +236,9 @@ export class ProxyService {
       let tail: Buffer | undefined;
       let isJson = false;
       if (call.clientGone || res.destroyed) return reject(new ClientGoneError());
+      // From here on the request may reach OpenAI (undici can write it before any callback), so a
+      // client leaving now is client_aborted and estimated; before this it was never sent.
+      call.upstreamAt = performance.now();
       const fail = (c: Dispatcher.DispatchController, error: unknown) => {
         c.abort(error instanceof Error ? error : new Error(String(error)));
       };
@@ -305,8 +309,9 @@ export class ProxyService {
   private fail(call: Call, error: unknown, res: FastifyReply['raw']): void {
     if (call.meter) call.reading = call.meter.reading;
     if (call.clientGone || error instanceof ClientGoneError) {
-      call.outcome = 'client_aborted';
-      call.errorKind = 'client_aborted';
+      // Never dispatched upstream (left while looked up, budget-checked or paced): OpenAI never saw
+      // it, so it costs nothing and gets no estimate.
+      call.outcome = call.errorKind = call.upstreamAt === 0 ? 'not_sent' : 'client_aborted';
       return;
     }
     if (res.headersSent) {
