@@ -217,6 +217,9 @@ export class ProxyService {
     if (call.anonymous) return this.anonymousRequests.count(call.anonymous);
     try {
       const event = this.toEvent(call);
+      if (call.meter?.unparsedEvents && !call.reading.usage) {
+        this.logger.warn(`usage event ${call.id}: ${call.meter.unparsedEvents} SSE event(s) too large to parse were relayed unread; its usage could not be read (recorded without it)`);
+      }
       this.ledger.record(event);
       this.rateLimits.observe(event, call);
     } catch (error) {
