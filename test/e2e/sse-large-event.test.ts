@@ -49,7 +49,8 @@ it('relays an 8 MB SSE event about as fast as direct, /healthz keeps answering, 
   expect(gateway.body).not.toContain('"choices":[]'); // the usage chunk the gateway asked for stays hidden
   expect(healthz.length).toBeGreaterThan(0);
   expect(Math.max(...healthz)).toBeLessThan(1_000);
-  expect(gateway.ms).toBeLessThan(direct.ms * 1.5 + 500);
+  // Generous for a loaded machine: the quadratic meter took 4x direct here (6.5 s vs 1.6 s) at idle.
+  expect(gateway.ms).toBeLessThan(direct.ms * 2 + 1_000);
 
   const [event] = await stack.events();
   expect(event.outcome).toBe('ok');
