@@ -90,6 +90,8 @@ function registerBodyParsers(fastify: FastifyInstance): void {
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
+    // Said apart from malformed JSON: the gateway answers each with its own message (and a row).
+    if ((body as Buffer).length === 0) return done(Object.assign(new Error('empty JSON body'), { statusCode: 400, code: 'FST_ERR_CTP_EMPTY_JSON_BODY' }), undefined);
     try {
       done(null, JSON.parse((body as Buffer).toString('utf8')));
     } catch {

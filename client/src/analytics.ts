@@ -158,6 +158,15 @@ export async function latencyByFeature(f: Filters, signal?: AbortSignal): Promis
 
 const rateLimitQuery = (f: Filters): Query => ({ ...range(f, RATE_LIMIT_MAX_MS), ...filterQuery(f) });
 
+/** Requests without a key Tallygate issued, per minute and reason (no ledger rows; GET /api/throttling/anonymous). */
+export type AnonymousMinute = { minute: string; reason: 'missing_key' | 'malformed_key' | 'unknown_key' | 'key_unverified'; requests: number };
+
+export async function anonymousRequests(f: Filters, signal?: AbortSignal): Promise<AnonymousMinute[]> {
+  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
+  const body = await api.get<{ data: AnonymousMinute[] }>('/api/throttling/anonymous', { from, to }, signal);
+  return body.data;
+}
+
 export async function closestToLimit(f: Filters, signal?: AbortSignal): Promise<LatestHeadroom[]> {
   const body = await api.get<{ data: LatestHeadroom[] }>('/api/headroom/closest', { ...filterQuery(f), limit: 5 }, signal);
   body.data.forEach((h) => remember('org', h.org.id, h.org.name));

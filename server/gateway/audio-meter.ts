@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Busboy } from '@fastify/busboy';
 import { parseStream } from 'music-metadata';
 import { AUDIO_SECONDS_MAX, saturate } from '../ledger/bounds.js';
+import { OpenAIError } from '../http/openai-error.js';
 
 const FIELDS = new Set(['model', 'response_format', 'language', 'stream']);
 /** After the upload ends, how long measurement may still take before the event is written without it. */
@@ -23,7 +24,18 @@ export class AudioUploadMeter {
   private parserFailed = false;
 
   constructor(headers: IncomingHttpHeaders, limitBytes: number) {
-    const parser = Busboy({ headers: headers as IncomingHttpHeaders & { 'content-type': string }, limits: { fieldSize: 64 * 1024, fields: 64, files: 4 } });
+    let parser: ReturnType<typeof Busboy>;
+    try {
+      parser = Busboy({ headers: headers as IncomingHttpHeaders & { 'content-type': string }, limits: { fieldSize: 64 * 1024, fields: 64, files: 4 } });
+    } catch (error) {
+      // No boundary, or not multipart at all: OpenAI could not read it either, and a retry cannot help.
+      throw new OpenAIError(
+        400,
+        `The upload could not be read as multipart/form-data (${(error as Error).message}). Send the file as a form, as the OpenAI SDK does (Content-Type: multipart/form-data; boundary=...).`,
+        'invalid_request_error',
+        'invalid_multipart',
+      );
+    }
     parser.on('field', (name: string, value: string) => {
       if (FIELDS.has(name)) this.fields[name] = value;
     });

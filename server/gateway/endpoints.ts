@@ -13,6 +13,8 @@ export interface Endpoint {
   usageOption: boolean;
   /** OpenAI charges for it: a success without readable usage is "cost unknown", not $0. */
   billable: boolean;
+  /** Path parameters, validated before forwarding (the raw path is what goes upstream). */
+  params?: readonly string[];
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
@@ -24,5 +26,5 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false, billable: true },
   { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false, billable: true },
   { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false, billable: false },
-  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false, billable: false },
+  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false, billable: false, params: ['model'] },
 ];

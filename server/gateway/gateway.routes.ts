@@ -19,7 +19,15 @@ export class GatewayRoutes implements OnModuleInit {
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     for (const endpoint of ENDPOINTS) {
-      fastify.route({ method: endpoint.method, url: `/v1${endpoint.path}`, handler: (req, reply) => this.proxy.handle(endpoint, req, reply) });
+      fastify.route({
+        method: endpoint.method,
+        url: `/v1${endpoint.path}`,
+        handler: (req, reply) => this.proxy.handle(endpoint, req, reply),
+        // The body could not be read or parsed (malformed or empty JSON, 413, 415): Fastify fails
+        // before the handler. The proxy answers it after looking up the key, so it gets its row.
+        // Once the proxy has the reply (hijacked), nothing is left to answer here.
+        errorHandler: (error, req, reply) => (reply.sent ? undefined : this.proxy.handle(endpoint, req, reply, error)),
+      });
     }
   }
 }

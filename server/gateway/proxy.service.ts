@@ -6,13 +6,16 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { toOpenAIError } from '../http/error.filter.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
 import { MonthToDateSpend } from '../ledger/month-to-date.service.js';
 import type { Outcome, UsageEvent, UsageSource } from '../ledger/usage-event.js';
-import { RouteResolver, type Route } from '../orgs/route-resolver.js';
+import { isKeyRefusal, RouteResolver, type RefusedKey, type Route } from '../orgs/route-resolver.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 import { PricingService } from '../pricing/pricing.service.js';
+import type { AnonymousReason } from '../ratelimits/anonymous-requests.service.js';
+import { AnonymousRequests } from '../ratelimits/anonymous-requests.service.js';
 import { classifyError, parseRateLimitHeaders, type ErrorKind } from '../ratelimits/rate-limit-headers.js';
 import { PacingService, type PacingTicket } from '../ratelimits/pacing.service.js';
 import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
@@ -21,13 +24,20 @@ import type { Endpoint } from './endpoints.js';
 import { EMPTY_USAGE, estimateUsage, readJsonBody, readJsonTail, SseMeter, type MeterReading } from './usage-meter.js';
 import { UpstreamClient, type UpstreamRequest } from './upstream.client.js';
 
-/** Request headers never forwarded: hop-by-hop, ours (auth, org), and ones we set ourselves. */
-const DROP_REQUEST = new Set([
-  'host', 'connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
-  'upgrade', 'authorization', 'openai-organization', 'openai-project', 'cookie', 'content-length', 'expect',
-  // Metering must read the body, so ask for it uncompressed.
-  'accept-encoding',
-]);
+/**
+ * Client headers forwarded upstream: only these (and the X-Stainless-* family), the ones the
+ * official SDKs send (OPENAI-WIRE.md). Anything else (api-key, cookies, X-Forwarded-*, proxies'
+ * and browsers' headers) stays here; authorization, OpenAI-Organization/-Project, content-type and
+ * content-length are set by the gateway itself, and accept-encoding is not sent so that metering
+ * reads the body uncompressed. One Set lookup per header, as the deny-list it replaces.
+ */
+const FORWARD_REQUEST = new Set(['accept', 'user-agent', 'openai-beta', 'idempotency-key', 'x-client-request-id']);
+/** The SDK's X-Stainless-* (retry count, timeout, platform); x-sim-* drives the project's simulator (OpenAI ignores it). */
+const forwardedPrefix = (name: string) => name.charCodeAt(0) === 120 /* x */ && (name.startsWith('x-stainless-') || name.startsWith('x-sim-'));
+/** Path parameters (model ids such as `ft:gpt-4o-mini:org:name:abc123`): a conservative charset, no `..`. */
+const PATH_PARAM = /^[A-Za-z0-9_.:-]{1,256}$/;
+/** The shape of the keys Tallygate issues (`tg-` and 32 random bytes in base64url), to tell a malformed key from an unknown one. */
+const GATEWAY_KEY = /^Bearer\s+tg-[A-Za-z0-9_-]{43}\s*$/i;
 /** Response headers never relayed: hop-by-hop, and cookies set for OpenAI's own domain. */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'set-cookie', 'alt-svc']);
 /** Non-streamed bodies up to this size are parsed whole for usage; larger ones are relayed unparsed. */
@@ -50,6 +60,10 @@ class Call {
   readonly createdAt = new Date();
   readonly started = performance.now();
   route?: Route;
+  /** A key Tallygate issued but refused (revoked, org not allowed...): its row names it. */
+  refusedKey?: RefusedKey;
+  /** No key Tallygate issued: counted by reason, no ledger row. */
+  anonymous?: AnonymousReason;
   model: string | null = null;
   streamed = false;
   status = 0;
@@ -91,9 +105,15 @@ export class ProxyService {
     private readonly spend: MonthToDateSpend,
     private readonly pacing: PacingService,
     private readonly rateLimits: RateLimitObserver,
+    private readonly anonymousRequests: AnonymousRequests,
   ) {}
 
-  async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /**
+   * One call, start to usage event. `unread`: Fastify could not read or parse the body (malformed
+   * or empty JSON, too large, unsupported type); the call is refused after its key is known, so it
+   * still gets its row.
+   */
+  async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply, unread?: Error): Promise<void> {
     const call = new Call(endpoint, retryCount(req.headers));
     reply.hijack();
     const res = reply.raw;
@@ -112,14 +132,18 @@ export class ProxyService {
       // other queued microtask, which under load showed up as tens of microseconds per step.
       const route = this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
       call.route = route instanceof Promise ? await route : route;
+      if (unread) throw unreadBody(unread);
+      if (endpoint.params) checkParams(endpoint.params, req.params as Record<string, string>);
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
+      // Gone during the key lookup or budget check: not sent, so not paced either.
+      if (call.clientGone) throw new ClientGoneError();
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
       if (ticket) call.paced = await ticket;
-      call.upstreamAt = performance.now();
       await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
+      if (!call.route) this.identify(call, error, req.headers.authorization);
       this.fail(call, error, res);
     } finally {
       res.removeListener('close', onClientGone);
@@ -180,10 +204,22 @@ export class ProxyService {
     })();
   }
 
+  /** A call refused before it had a route: a key Tallygate issued (its row names it), or none (counted only). */
+  private identify(call: Call, error: unknown, authorization: string | undefined): void {
+    if (isKeyRefusal(error)) call.refusedKey = error.refusedKey;
+    else if (!authorization) call.anonymous = 'missing_key';
+    else if (error instanceof OpenAIError && error.status === 401) call.anonymous = GATEWAY_KEY.test(authorization) ? 'unknown_key' : 'malformed_key';
+    else call.anonymous = 'key_unverified'; // the lookup failed: whose key it is is not known
+  }
+
   /** The one usage event of this call. A bug here must not take the process down: log it loudly. */
   private record(call: Call): void {
+    if (call.anonymous) return this.anonymousRequests.count(call.anonymous);
     try {
       const event = this.toEvent(call);
+      if (call.meter?.unparsedEvents && !call.reading.usage) {
+        this.logger.warn(`usage event ${call.id}: ${call.meter.unparsedEvents} SSE event(s) too large to parse were relayed unread; its usage could not be read (recorded without it)`);
+      }
       this.ledger.record(event);
       this.rateLimits.observe(event, call);
     } catch (error) {
@@ -235,6 +271,9 @@ export class ProxyService {
       let tail: Buffer | undefined;
       let isJson = false;
       if (call.clientGone || res.destroyed) return reject(new ClientGoneError());
+      // From here on the request may reach OpenAI (undici can write it before any callback), so a
+      // client leaving now is client_aborted and estimated; before this it was never sent.
+      call.upstreamAt = performance.now();
       const fail = (c: Dispatcher.DispatchController, error: unknown) => {
         c.abort(error instanceof Error ? error : new Error(String(error)));
       };
@@ -305,8 +344,9 @@ export class ProxyService {
   private fail(call: Call, error: unknown, res: FastifyReply['raw']): void {
     if (call.meter) call.reading = call.meter.reading;
     if (call.clientGone || error instanceof ClientGoneError) {
-      call.outcome = 'client_aborted';
-      call.errorKind = 'client_aborted';
+      // Never dispatched upstream (left while looked up, budget-checked or paced): OpenAI never saw
+      // it, so it costs nothing and gets no estimate.
+      call.outcome = call.errorKind = call.upstreamAt === 0 ? 'not_sent' : 'client_aborted';
       return;
     }
     if (res.headersSent) {
@@ -323,7 +363,8 @@ export class ProxyService {
     call.gatewayError = gatewayError;
     call.status = gatewayError.status;
     call.outcome = 'error';
-    res.writeHead(gatewayError.status, { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id });
+    // An anonymous call has no row, so no event id to point at.
+    res.writeHead(gatewayError.status, call.anonymous ? gatewayError.responseHeaders() : { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id });
     res.end(JSON.stringify(gatewayError.body()));
   }
 
@@ -378,9 +419,9 @@ export class ProxyService {
     return {
       id: call.id,
       createdAt: call.createdAt,
-      orgId: call.route?.org.orgId ?? null,
-      featureId: call.route?.featureId ?? null,
-      gatewayKeyId: call.route?.gatewayKeyId ?? null,
+      orgId: call.route?.org.orgId ?? call.refusedKey?.orgId ?? null,
+      featureId: call.route?.featureId ?? call.refusedKey?.featureId ?? null,
+      gatewayKeyId: call.route?.gatewayKeyId ?? call.refusedKey?.gatewayKeyId ?? null,
       endpoint: call.endpoint.name,
       model,
       serviceTier,
@@ -436,7 +477,7 @@ function retryCount(headers: IncomingHttpHeaders): number {
 function upstreamHeaders(incoming: IncomingHttpHeaders, route: Route, contentType: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || DROP_REQUEST.has(name)) continue;
+    if (value === undefined || !(FORWARD_REQUEST.has(name) || forwardedPrefix(name))) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   if (contentType) out['content-type'] = contentType;
@@ -456,6 +497,24 @@ function responseHeaders(upstream: Record<string, string | string[] | undefined>
   }
   out['x-tallygate-event-id'] = eventId;
   return out;
+}
+
+/** Why Fastify could not read the body, in OpenAI's shape (an empty body said as such). */
+function unreadBody(error: Error & { code?: string }): OpenAIError {
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new OpenAIError(400, 'The request body is empty. Send a JSON object with Content-Type: application/json.', 'invalid_request_error', 'invalid_json');
+  }
+  return toOpenAIError(error);
+}
+
+/** Refuses a path parameter that could address anything but the one resource (`..`, `/` once decoded). */
+function checkParams(names: readonly string[], params: Record<string, string>): void {
+  for (const name of names) {
+    const value = params[name] ?? '';
+    if (!PATH_PARAM.test(value) || value.includes('..')) {
+      throw new OpenAIError(400, `Invalid ${name} in the request path: use 1 to 256 letters, digits and . _ : - (no "..", no "/").`, 'invalid_request_error', 'invalid_path_parameter', name);
+    }
+  }
 }
 
 function toGatewayError(error: unknown): OpenAIError {

@@ -1,7 +1,6 @@
 // Reading usage out of what OpenAI sends back, without changing what the client receives.
 // Plain JSON bodies are parsed once at the end; SSE streams are scanned event by event as they
 // pass, and the usage chunk the gateway asked for on the client's behalf is removed.
-import { StringDecoder } from 'node:string_decoder';
 import { AUDIO_SECONDS_MAX, INT4_MAX, saturate } from '../ledger/bounds.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 
@@ -95,49 +94,174 @@ export function readJsonTail(tail: string): MeterReading {
 }
 
 const RETAINED_TEXT_LIMIT = 4 * 1024 * 1024;
-const EVENT_END = /\r?\n\r?\n/g;
+const LF = 0x0a;
+const CR = 0x0d;
+/**
+ * An SSE event up to this size is parsed; a larger one is relayed as it arrives, unparsed, with
+ * only its first and last bytes kept. OpenAI's events are small (a chat delta is ~200 bytes); a
+ * Responses `response.completed` carries the whole output and can reach megabytes (images), so
+ * its usage is still read from its end. Before this bound (and the byte scan below) one 8 MB event
+ * rescanned the whole pending text on every read: 16 s of blocked event loop through the gateway.
+ */
+const EVENT_PARSE_LIMIT = 1024 * 1024;
+/** Of an event too large to parse: the start (its `event:` name, the start of its data). */
+const OVERSIZED_HEAD_BYTES = 1024;
+/** ...and, for a terminal Responses event, the end, where `usage` is. */
+const OVERSIZED_TAIL_BYTES = 64 * 1024;
+const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.incomplete']);
+
+/** What is known of an event too large to parse while it passes. */
+interface OversizedEvent {
+  event: string;
+  errorData: boolean;
+  /** Kept only for terminal Responses events. */
+  tail?: Buffer[];
+  tailBytes: number;
+}
 
 /**
  * Scans an SSE stream (chat/completions `data:` chunks, or Responses API named events).
  * `push` returns the bytes to send on: the chunk itself, or, when the usage chunk must be
- * hidden, the complete events that remain.
+ * hidden, the complete events that remain. Work is linear in the bytes (each byte is looked at
+ * once, by Buffer.indexOf) and what is held is bounded by EVENT_PARSE_LIMIT.
  */
 export class SseMeter {
   readonly reading: MeterReading = {};
   /** Saw the stream's proper end ([DONE], or a terminal response.* event). */
   finished = false;
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
+  /** Events larger than EVENT_PARSE_LIMIT, relayed without being read. */
+  unparsedEvents = 0;
   private readonly retained: string[] = [];
   private retainedLength = 0;
+  /** Bytes of the event under way, from earlier reads (pieces of them, not copies). */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  /** The last two bytes of the event under way seen in earlier reads (-1: none), to find an end split across reads. */
+  private last1 = -1;
+  private last2 = -1;
+  private oversized?: OversizedEvent;
 
   constructor(private readonly hideUsageChunk: boolean) {}
 
   push(chunk: Buffer): Buffer | null {
-    this.pending += this.decoder.write(chunk);
-    let kept = '';
+    const out: Buffer[] | undefined = this.hideUsageChunk ? [] : undefined;
+    // Start of the event under way in this chunk (0: it began in an earlier read, or here).
     let start = 0;
-    EVENT_END.lastIndex = 0;
-    for (let m = EVENT_END.exec(this.pending); m; m = EVENT_END.exec(this.pending)) {
-      const end = m.index + m[0].length;
-      const raw = this.pending.slice(start, end);
-      if (!this.scan(raw) || !this.hideUsageChunk) kept += raw;
+    const before = (i: number) => (i >= start ? chunk[i] : start > 0 ? -1 : i === -1 ? this.last1 : i === -2 ? this.last2 : -1);
+    for (let at = chunk.indexOf(LF); at !== -1; at = chunk.indexOf(LF, at + 1)) {
+      // An event ends at a line feed that follows a line feed, optionally with a CR between (\n\n, \r\n\r\n).
+      const b1 = before(at - 1);
+      if (b1 !== LF && !(b1 === CR && before(at - 2) === LF)) continue;
+      const end = at + 1;
+      this.completeEvent(chunk.subarray(start, end), out);
       start = end;
     }
-    if (!this.hideUsageChunk) {
-      this.pending = this.pending.slice(start);
-      return chunk;
+    const rest = start === 0 ? chunk : chunk.subarray(start);
+    if (rest.length > 0) {
+      if (rest.length >= 2) {
+        this.last2 = rest[rest.length - 2];
+        this.last1 = rest[rest.length - 1];
+      } else {
+        this.last2 = start === 0 ? this.last1 : -1;
+        this.last1 = rest[0];
+      }
+      if (this.oversized) this.passOversized(rest, out);
+      else {
+        this.parts.push(rest);
+        this.partBytes += rest.length;
+        if (this.partBytes > EVENT_PARSE_LIMIT) this.startOversized(out);
+      }
     }
-    this.pending = this.pending.slice(start);
-    return kept ? Buffer.from(kept, 'utf8') : null;
+    if (!out) return chunk;
+    return out.length === 0 ? null : out.length === 1 ? out[0] : Buffer.concat(out);
   }
 
   /** Whatever is left when the upstream ends (an incomplete last event is passed on as is). */
   end(): Buffer | null {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    if (rest.trim()) this.scan(rest);
-    return this.hideUsageChunk && rest ? Buffer.from(rest, 'utf8') : null;
+    if (this.oversized) {
+      // Cut in the middle of a large event: already relayed as it came, and it said nothing.
+      this.oversized = undefined;
+      this.unparsedEvents++;
+      return null;
+    }
+    if (this.partBytes === 0) return null;
+    const rest = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.partBytes);
+    this.parts = [];
+    this.partBytes = 0;
+    const text = rest.toString('utf8');
+    if (text.trim()) this.scan(text);
+    return this.hideUsageChunk ? rest : null;
+  }
+
+  /** `piece` ends the event under way (its earlier bytes are in `parts`, or it was too large and already relayed). */
+  private completeEvent(piece: Buffer, out: Buffer[] | undefined): void {
+    this.last1 = this.last2 = -1;
+    if (this.oversized) {
+      this.passOversized(piece, out);
+      this.finishOversized();
+      return;
+    }
+    let raw = piece;
+    if (this.partBytes > 0) {
+      this.parts.push(piece);
+      raw = Buffer.concat(this.parts, this.partBytes + piece.length);
+      this.parts = [];
+      this.partBytes = 0;
+    }
+    if (raw.length > EVENT_PARSE_LIMIT) {
+      // Arrived whole in one read, but too large to parse all the same.
+      this.parts = [raw];
+      this.partBytes = raw.length;
+      this.startOversized(out);
+      this.finishOversized();
+      return;
+    }
+    if (!this.scan(raw.toString('utf8')) || !this.hideUsageChunk) out?.push(raw);
+  }
+
+  /** The event under way passed the parse limit: relay what was held, keep only its head (and tail). */
+  private startOversized(out: Buffer[] | undefined): void {
+    const held = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.partBytes);
+    this.parts = [];
+    this.partBytes = 0;
+    let event = '';
+    let data = '';
+    for (const line of held.subarray(0, OVERSIZED_HEAD_BYTES).toString('utf8').split(/\r?\n/)) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:') && !data) data = line.slice(line[5] === ' ' ? 6 : 5);
+    }
+    this.oversized = { event, errorData: data.startsWith('{"error"'), tailBytes: 0, tail: TERMINAL_EVENTS.has(event) ? [] : undefined };
+    this.passOversized(held, out);
+  }
+
+  private passOversized(piece: Buffer, out: Buffer[] | undefined): void {
+    out?.push(piece);
+    const o = this.oversized!;
+    if (!o.tail) return;
+    o.tail.push(piece);
+    o.tailBytes += piece.length;
+    if (o.tailBytes > 2 * OVERSIZED_TAIL_BYTES) {
+      // Copied, so the tail does not keep the large reads it came from alive.
+      const joined = Buffer.concat(o.tail, o.tailBytes);
+      o.tail = [Buffer.from(joined.subarray(joined.length - OVERSIZED_TAIL_BYTES))];
+      o.tailBytes = OVERSIZED_TAIL_BYTES;
+    }
+  }
+
+  /** The end of an event too large to parse: what its head and tail tell. */
+  private finishOversized(): void {
+    const o = this.oversized!;
+    this.oversized = undefined;
+    this.unparsedEvents++;
+    if (o.event === 'error' || o.errorData) {
+      this.reading.error ??= { type: null, code: null, message: null };
+      this.finished = true;
+    } else if (o.tail) {
+      const tail = readJsonTail(Buffer.concat(o.tail, o.tailBytes).toString('utf8'));
+      if (tail.usage) this.reading.usage = tail.usage;
+      if (o.event === 'response.failed') this.reading.error ??= { type: 'server_error', code: null, message: null };
+      this.finished = true;
+    }
   }
 
   /** Text the client has received so far, for estimating output tokens of a cut stream. */

@@ -30,7 +30,22 @@ export interface KeyRoutes {
   monthlyBudgetNanos: number | null;
   /** Orgs this feature may use, by OpenAI org id. */
   orgs: Map<string, OrgRoute>;
+  /** Revoked: refused, but known (its refusal is recorded under its feature). */
+  revoked?: boolean;
 }
+
+/**
+ * Whose a refused gateway key is (revoked, org not allowed or suspended, no upstream key): Tallygate
+ * issued it, so the refusal still gets its ledger row under the key's feature.
+ */
+export interface RefusedKey {
+  gatewayKeyId: string;
+  featureId: string;
+  /** The org the call would have gone to, when there is one. */
+  orgId: string | null;
+}
+export type KeyRefusal = OpenAIError & { refusedKey: RefusedKey };
+export const isKeyRefusal = (error: unknown): error is KeyRefusal => error instanceof OpenAIError && 'refusedKey' in error;
 
 export interface Route {
   gatewayKeyId: string;
@@ -139,18 +154,19 @@ export class RouteResolver {
   }
 
   private route(key: string, routes: KeyRoutes | null, requestedOrg: string | undefined): Route {
-    if (!routes) {
-      throw new OpenAIError(401, `Incorrect API key provided: ${maskSecret(key)}. Use a gateway key issued by Tallygate; it may have been revoked.`, 'invalid_request_error', 'invalid_api_key');
-    }
+    const invalid = () => new OpenAIError(401, `Incorrect API key provided: ${maskSecret(key)}. Use a gateway key issued by Tallygate; it may have been revoked.`, 'invalid_request_error', 'invalid_api_key');
+    if (!routes) throw invalid();
+    const refused = (error: OpenAIError, orgId: string | null): KeyRefusal => Object.assign(error, { refusedKey: { gatewayKeyId: routes.gatewayKeyId, featureId: routes.featureId, orgId } });
+    if (routes.revoked) throw refused(invalid(), routes.defaultOrgId);
     const org = requestedOrg ? routes.orgs.get(requestedOrg.trim()) : [...routes.orgs.values()].find((o) => o.orgId === routes.defaultOrgId);
     if (!org) {
-      throw new OpenAIError(403, `Feature ${routes.featureSlug} is not allowed to use organization ${requestedOrg}. Ask an admin to grant it, or omit the organization to use the feature's default.`, 'invalid_request_error', 'organization_not_allowed', null, false);
+      throw refused(new OpenAIError(403, `Feature ${routes.featureSlug} is not allowed to use organization ${requestedOrg}. Ask an admin to grant it, or omit the organization to use the feature's default.`, 'invalid_request_error', 'organization_not_allowed', null, false), null);
     }
     if (org.suspended) {
-      throw new OpenAIError(403, `Organization ${org.openaiOrgId} is suspended in Tallygate. Ask an admin to reactivate it.`, 'invalid_request_error', 'organization_suspended');
+      throw refused(new OpenAIError(403, `Organization ${org.openaiOrgId} is suspended in Tallygate. Ask an admin to reactivate it.`, 'invalid_request_error', 'organization_suspended'), org.orgId);
     }
     if (!org.upstreamKey) {
-      throw new OpenAIError(503, `Organization ${org.openaiOrgId} has no live upstream API key. Ask an admin to add one.`, 'server_error', 'no_upstream_key');
+      throw refused(new OpenAIError(503, `Organization ${org.openaiOrgId} has no live upstream API key. Ask an admin to add one.`, 'server_error', 'no_upstream_key'), org.orgId);
     }
     return { gatewayKeyId: routes.gatewayKeyId, featureId: routes.featureId, featureSlug: routes.featureSlug, monthlyBudgetNanos: routes.monthlyBudgetNanos, org };
   }
@@ -160,7 +176,7 @@ export class RouteResolver {
     const now = Date.now();
     const generation = this.generation;
     const rows = (await this.dataSource.query(ROUTES_SQL, [hashGatewayKey(key)])) as RouteRow[];
-    const routes = rows.length === 0 || rows[0].revoked ? null : this.toRoutes(rows);
+    const routes = rows.length === 0 ? null : this.toRoutes(rows);
     if (generation !== this.generation) return routes; // changed meanwhile: answer, but do not cache
     this.cache.delete(key); // re-inserted last: the oldest entries are the first evicted
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
@@ -180,7 +196,8 @@ export class RouteResolver {
   private toRoutes(rows: RouteRow[]): KeyRoutes {
     const first = rows[0];
     const orgs = new Map<string, OrgRoute>();
-    for (const row of rows) {
+    // A revoked key needs only whose it is: its upstream keys are not opened.
+    for (const row of first.revoked ? [] : rows) {
       orgs.set(row.openai_org_id, {
         orgId: row.org_id,
         openaiOrgId: row.openai_org_id,
@@ -197,6 +214,7 @@ export class RouteResolver {
       defaultOrgId: first.default_org_id,
       monthlyBudgetNanos: first.monthly_budget_nanos === null ? null : Number(first.monthly_budget_nanos),
       orgs,
+      revoked: first.revoked,
     };
   }
 }

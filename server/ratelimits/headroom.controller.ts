@@ -4,6 +4,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
+import { AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomService } from './headroom.service.js';
 import { latestQuerySchema, rangeQuerySchema } from './ratelimits.dto.js';
 
@@ -12,7 +13,10 @@ import { latestQuerySchema, rangeQuerySchema } from './ratelimits.dto.js';
 @Roles('engineer')
 @Controller('api')
 export class HeadroomController {
-  constructor(private readonly headroom: HeadroomService) {}
+  constructor(
+    private readonly headroom: HeadroomService,
+    private readonly anonymous: AnonymousRequests,
+  ) {}
 
   /** Latest limit, remaining and reset per org and model, with utilisation then and now. */
   @Get('headroom/latest')
@@ -39,6 +43,13 @@ export class HeadroomController {
   async throttlingSeries(@Query() query: unknown) {
     const range = validate(rangeQuerySchema, query);
     return { from: range.from.toISOString(), to: range.to.toISOString(), data: await this.headroom.throttlingSeries(range) };
+  }
+
+  /** Requests without a key Tallygate issued, per minute and reason (they have no ledger rows). */
+  @Get('throttling/anonymous')
+  async anonymousSeries(@Query() query: unknown) {
+    const range = validate(rangeQuerySchema, query);
+    return { from: range.from.toISOString(), to: range.to.toISOString(), data: await this.anonymous.series(range.from, range.to) };
   }
 
   /** Totals per feature and org over a time range, most throttled first. */

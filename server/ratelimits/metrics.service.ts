@@ -6,6 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
+import { ANONYMOUS_REASONS, AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomSnapshot, type LiveHeadroom } from './headroom.snapshot.js';
 import { PacingService } from './pacing.service.js';
 
@@ -45,7 +46,7 @@ export class MetricsService {
   private readonly addedLatency: Histogram;
   private readonly pacingWait: Histogram;
 
-  constructor(snapshot: HeadroomSnapshot, pacing: PacingService, ledger: LedgerWriter) {
+  constructor(snapshot: HeadroomSnapshot, pacing: PacingService, ledger: LedgerWriter, anonymous: AnonymousRequests) {
     const registers = [this.registry];
     const tallies = this.tallies;
     const modelLabel = (model: string) => this.modelLabel(model);
@@ -156,6 +157,17 @@ export class MetricsService {
       collect() {
         this.reset();
         this.inc(ledger.snapshot().failedFlushes);
+      },
+    });
+    new Counter({
+      name: 'tallygate_anonymous_requests_total',
+      help: 'Requests to /v1 without a key Tallygate issued, by reason (missing_key, malformed_key, unknown_key, key_unverified): counted, not written to the ledger.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const totals = anonymous.snapshot();
+        for (const reason of ANONYMOUS_REASONS) this.inc({ reason }, totals[reason]);
       },
     });
     new Gauge({

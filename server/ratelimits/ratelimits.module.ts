@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { LedgerModule } from '../ledger/ledger.module.js';
+import { AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomController } from './headroom.controller.js';
 import { HeadroomService } from './headroom.service.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
@@ -8,11 +9,11 @@ import { MetricsService } from './metrics.service.js';
 import { PacingService } from './pacing.service.js';
 import { RateLimitObserver } from './rate-limit.observer.js';
 
-/** Rate-limit headroom, throttling, pacing and Prometheus metrics; the gateway uses PacingService and RateLimitObserver. */
+/** Rate-limit headroom, throttling, pacing and Prometheus metrics; the gateway uses PacingService, RateLimitObserver and AnonymousRequests. */
 @Module({
   imports: [LedgerModule],
   controllers: [HeadroomController, MetricsController],
-  providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver],
-  exports: [PacingService, RateLimitObserver],
+  providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver, AnonymousRequests],
+  exports: [PacingService, RateLimitObserver, AnonymousRequests],
 })
 export class RateLimitsModule {}

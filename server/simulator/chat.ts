@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
+import { HUGE_EVENT_BYTES } from './faults.js';
 import { snapshotOf } from './models.js';
 import { keepChatCompletion } from './assistants.js';
 import {
@@ -180,6 +181,15 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
   const tier = serviceTier(body);
   if (wantsStream(body)) {
     const stream = chatStream(plan, answeredModel, tier, includeUsage(body));
+    if (exchange.fault === 'huge-event') {
+      const huge = { id: 'chatcmpl-huge', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: answeredModel, choices: [{ index: 0, delta: { content: 'x'.repeat(HUGE_EVENT_BYTES) }, finish_reason: null }] };
+      // Written in 16 KB pieces a millisecond apart, as TLS records from a real upstream arrive.
+      const frame = `data: ${JSON.stringify(huge)}\n\n`;
+      const pieces = Array.from({ length: Math.ceil(frame.length / 16_384) }, (_, i) => frame.slice(i * 16_384, (i + 1) * 16_384));
+      stream.frames.splice(1, 0, ...pieces);
+      stream.contentFrames += pieces.length;
+      exchange.perTokenMs = Math.max(exchange.perTokenMs, 1);
+    }
     if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }

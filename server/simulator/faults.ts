@@ -10,9 +10,14 @@ export const FAULT_NAMES = [
   '429-requests',
   '429-tokens',
   'quota',
+  // One chat stream content event of HUGE_EVENT_BYTES: what a gateway must relay without stalling.
+  'huge-event',
 ] as const;
 
 export type FaultName = (typeof FAULT_NAMES)[number];
+
+/** Size of the one content event `huge-event` adds to a chat stream. */
+export const HUGE_EVENT_BYTES = 8 * 1024 * 1024;
 
 /** How long `slow-first-byte` holds the response back. */
 export const SLOW_FIRST_BYTE_MS = 2_000;

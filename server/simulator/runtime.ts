@@ -7,6 +7,16 @@ import { seededRandom } from './tokens.js';
 
 /** Each phase of a batch, fine-tuning job, video or background response: short, so the demo shows them finish. */
 const DEFAULT_JOB_PHASE_MS = 1_000;
+/** A request as it reached the simulator: what a gateway in front of it forwarded. */
+export interface ReceivedRequest {
+  method: string;
+  /** Path and query exactly as received (not decoded). */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** How many of the latest requests are kept for tests to inspect. */
+const RECEIVED_KEPT = 32;
 
 export class SimulatorRuntime {
   readonly limiter = new RateLimiter();
@@ -20,6 +30,8 @@ export class SimulatorRuntime {
   private random: () => number;
   private readonly orgsById = new Map<string, SimulatedOrg>();
   private readonly orgsByKey = new Map<string, SimulatedOrg>();
+  private readonly receivedRing: ReceivedRequest[] = [];
+  private receivedNext = 0;
 
   constructor(options: SimulatorOptions) {
     this.ttftMs = Math.max(0, options.latency?.ttftMs ?? 0);
@@ -43,6 +55,17 @@ export class SimulatorRuntime {
     this.orgsById.set(org.id, copy);
     for (const key of copy.keys) this.orgsByKey.set(key, copy);
     this.limiter.forgetOrg(org.id);
+  }
+
+  /** Keeps a reference (no copy: this runs on every request of a benchmark) to the request's line and headers. */
+  receive(method: string, url: string, headers: ReceivedRequest['headers']): void {
+    this.receivedRing[this.receivedNext] = { method, url, headers };
+    this.receivedNext = (this.receivedNext + 1) % RECEIVED_KEPT;
+  }
+
+  /** The latest requests received, oldest first. */
+  received(): ReceivedRequest[] {
+    return [...this.receivedRing.slice(this.receivedNext), ...this.receivedRing.slice(0, this.receivedNext)];
   }
 
   reset(): void {

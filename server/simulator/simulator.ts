@@ -1,7 +1,7 @@
 // An OpenAI-compatible upstream for the demo, end-to-end tests and benchmarks: bare Fastify, deterministic output,
 // OpenAI-shaped rate limits, billing errors and injectable faults. Shares no code with the gateway.
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { SimulatorRuntime } from './runtime.js';
+import { SimulatorRuntime, type ReceivedRequest } from './runtime.js';
 import { beginExchange, existingExchange, sendBareError, sendError } from './exchange.js';
 import { errorBody, invalidJson, notFound, type SimulatedError } from './errors.js';
 import { registerChatRoutes } from './chat.js';
@@ -20,6 +20,7 @@ import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 
 export type { SimulatorStats, SimulatorCounters, SimulatorOrgStats } from './stats.js';
+export type { ReceivedRequest } from './runtime.js';
 export { FAULT_NAMES, type FaultName } from './faults.js';
 
 export interface SimulatedOrg {
@@ -60,6 +61,8 @@ export interface Simulator {
   setOrg(org: SimulatedOrg): void;
   /** Clears rate-limit buckets and stats. */
   reset(): void;
+  /** The latest /v1 requests as received (method, raw URL, headers), oldest first: what a gateway forwarded. */
+  received(): ReceivedRequest[];
 }
 
 const MAX_UPLOAD_BYTES = 26 * 1024 * 1024;
@@ -118,6 +121,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
       done();
       return;
     }
+    runtime.receive(request.method, request.url, request.headers);
     if (beginExchange(runtime, request, reply)) done();
   });
 
@@ -187,5 +191,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     stats: () => runtime.stats.snapshot(),
     setOrg: (org) => runtime.setOrg(org),
     reset: () => runtime.reset(),
+    received: () => runtime.received(),
   };
 }

@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatUsd } from '../../client/src/format.js';
+import { AnonymousRequests } from '../../server/ratelimits/anonymous-requests.service.js';
 import { ADMIN_TOKEN } from '../support/stack.js';
 import { chartData, SCREENSHOTS, startDashboardStack, type DashboardStack } from './browser.js';
 
@@ -30,6 +31,10 @@ async function seedTraffic(): Promise<void> {
   await ask(stack.client(beta), 'throttled by tokens', '429-tokens');
   await ask(stack.client(alpha, { maxRetries: 1 }), 'retried by the SDK', '429-requests');
   await ask(stack.client(broke), 'no credit');
+  // Two calls without an issued key: counted per reason, no ledger row.
+  await fetch(`${stack.url}/v1/models`);
+  await new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'not-a-tallygate-key', maxRetries: 0 }).models.list().catch((e: unknown) => e);
+  await stack.app.get(AnonymousRequests).flush();
   await stack.events();
 }
 
@@ -117,6 +122,10 @@ describe('dashboard pages with seeded traffic', () => {
     const latency = await chartData(page, 'ratelimits-latency');
     expect(latency.datasets.map((d) => d.label)).toEqual(['p50', 'p95', 'p99', 'TTFB p50']);
     expect(latency.datasets[0].data.some((v) => (v ?? 0) > 0)).toBe(true);
+
+    const anonymous = await chartData(page, 'ratelimits-anonymous');
+    const byReason = Object.fromEntries(anonymous.datasets.map((d) => [d.label, d.data.reduce<number>((s, v) => s + (v ?? 0), 0)]));
+    expect(byReason).toEqual({ 'no key': 1, 'malformed key': 1 });
     await shot(page, 'rate-limits');
   });
 

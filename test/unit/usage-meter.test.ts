@@ -80,3 +80,66 @@ describe('estimates for streams cut short', () => {
     expect(estimate.outputTokens).toBe(4);
   });
 });
+
+describe('SSE metering on any chunk boundary, linear in bytes', () => {
+  const stream = chunk('Hel') + chunk('lo ü€') + usageChunk + 'data: [DONE]\n\n';
+  const crlf = stream.replaceAll('\n', '\r\n');
+
+  it('gives the same bytes and reading for every split of the stream into two and three reads', () => {
+    for (const [text, hide] of [[stream, true], [stream, false], [crlf, true], [crlf, false]] as const) {
+      const bytes = Buffer.from(text);
+      const whole = new SseMeter(hide);
+      const expected = run(whole, [text]);
+      expect(whole.reading.usage?.inputTokens).toBe(12);
+      for (let i = 0; i <= bytes.length; i++) {
+        for (const j of [i, Math.min(bytes.length, i + 1), Math.min(bytes.length, i + 2), Math.min(bytes.length, i + 7)]) {
+          const meter = new SseMeter(hide);
+          const out = Buffer.concat([bytes.subarray(0, i), bytes.subarray(i, j), bytes.subarray(j)].map((b) => meter.push(b) ?? Buffer.alloc(0)).concat(meter.end() ?? Buffer.alloc(0)));
+          expect(out.toString(), `split at ${i}/${j}`).toBe(expected);
+          expect(meter.reading.usage?.inputTokens).toBe(12);
+          expect(meter.finished).toBe(true);
+          expect(meter.relayedText()).toBe('Hello ü€');
+        }
+      }
+      expect(expected).toBe(hide ? text.replace(hide && text === crlf ? usageChunk.replaceAll('\n', '\r\n') : usageChunk, '') : text);
+    }
+  });
+
+  it('relays one 8 MB event unparsed in linear time, and still reads the usage and [DONE] after it', () => {
+    for (const hide of [true, false]) {
+      const big = chunk('x'.repeat(8 * 1024 * 1024));
+      const text = chunk('a') + big + usageChunk + 'data: [DONE]\n\n';
+      const bytes = Buffer.from(text);
+      const meter = new SseMeter(hide);
+      const started = performance.now();
+      const out: Buffer[] = [];
+      // 16 KB reads, as a socket delivers them: the old meter rescanned all pending text on each.
+      for (let i = 0; i < bytes.length; i += 16 * 1024) out.push(meter.push(bytes.subarray(i, i + 16 * 1024)) ?? Buffer.alloc(0));
+      out.push(meter.end() ?? Buffer.alloc(0));
+      const elapsed = performance.now() - started;
+      expect(elapsed).toBeLessThan(500);
+      expect(Buffer.concat(out).equals(Buffer.from(hide ? chunk('a') + big + 'data: [DONE]\n\n' : text))).toBe(true);
+      expect(meter.unparsedEvents).toBe(1);
+      expect(meter.reading.usage?.outputTokens).toBe(3);
+      expect(meter.finished).toBe(true);
+      expect(meter.relayedText()).toBe('a');
+    }
+  });
+
+  it('reads usage from the end of a Responses response.completed too large to parse, and a cut one is not finished', () => {
+    const completed = `event: response.completed\ndata: {"type":"response.completed","response":{"model":"gpt-4.1","output":[{"content":"${'y'.repeat(3 * 1024 * 1024)}"}],"usage":{"input_tokens":7,"output_tokens":900000}}}\n\n`;
+    const bytes = Buffer.from(completed);
+    const meter = new SseMeter(false);
+    for (let i = 0; i < bytes.length; i += 65536) meter.push(bytes.subarray(i, i + 65536));
+    meter.end();
+    expect(meter.finished).toBe(true);
+    expect(meter.reading.usage).toMatchObject({ inputTokens: 7, outputTokens: 900000 });
+
+    const cut = new SseMeter(true);
+    const relayed = cut.push(bytes.subarray(0, 2 * 1024 * 1024));
+    expect(relayed?.length).toBe(2 * 1024 * 1024); // past the bound it is passed on, not held
+    cut.end();
+    expect(cut.finished).toBe(false);
+    expect(cut.reading.usage).toBeUndefined();
+  });
+});

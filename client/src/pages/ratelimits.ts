@@ -1,6 +1,6 @@
 // Rate limits: headroom per org and model against the limit, time to reset, 429s by feature and
 // kind, SDK retries, latency percentiles and time to first byte per feature.
-import { headroomSeries, latencyByFeature, latestHeadroom, throttlingByFeature, throttlingSummary, type LatencyByFeature, type LatestHeadroom } from '../analytics.js';
+import { anonymousRequests, headroomSeries, latencyByFeature, latestHeadroom, throttlingByFeature, throttlingSummary, type AnonymousMinute, type LatencyByFeature, type LatestHeadroom } from '../analytics.js';
 import { nameOf } from '../catalog.js';
 import { ChartPanel, DataTable, color, type Series } from '../charts.js';
 import { h } from '../dom.js';
@@ -37,6 +37,7 @@ function create(): Page {
     { label: 'TTFB p95', numeric: true, value: (r) => formatMs(r.ttfb.p95) },
   ]);
   latencyPanel.footer.append(latencyTable.el);
+  const anonymous = new ChartPanel({ id: 'ratelimits-anonymous', title: 'Requests without an issued key', type: 'bar', unit: 'requests', stacked: true, description: 'Per hour (UTC) and reason: no key, a malformed or unknown key, or one the gateway could not check. Answered 401; counted, not written to the ledger.', emptyText: 'None in this range.' });
 
   return {
     el: h(
@@ -47,6 +48,7 @@ function create(): Page {
       h('section', { class: 'card', 'aria-labelledby': 'headroom-now-title' }, h('header', { class: 'card-header' }, h('h2', { id: 'headroom-now-title' }, 'Headroom now and time to reset'), h('p', { class: 'card-desc' }, 'Latest x-ratelimit headers per org and model, refilled to now.')), nowNote, now.el),
       h('div', { class: 'grid grid-2' }, throttles.el, retries.el),
       latencyPanel.el,
+      anonymous.el,
     ),
     async refresh({ filters, signal }) {
       await Promise.all([
@@ -94,9 +96,29 @@ function create(): Page {
           ]);
           latencyTable.setRows(rows, undefined, 'No requests in this range.');
         }),
+        load(anonymous, anonymousRequests(filters, signal)).then((rows) => rows && anonymous.setData(...anonymousByHour(rows))),
       ]);
     },
   };
+}
+
+const ANONYMOUS_REASONS: Array<[AnonymousMinute['reason'], string]> = [
+  ['missing_key', 'no key'],
+  ['malformed_key', 'malformed key'],
+  ['unknown_key', 'unknown key'],
+  ['key_unverified', 'key not checked'],
+];
+
+/** The per-minute counts summed per UTC hour, one stacked series per reason. */
+function anonymousByHour(rows: AnonymousMinute[]): [string[], Series[]] {
+  const hours = [...new Set(rows.map((r) => r.minute.slice(0, 13)))].sort();
+  const at = new Map(hours.map((hour, i) => [hour, i]));
+  const series = ANONYMOUS_REASONS.map(([reason, label], i): Series => ({ label, data: hours.map(() => 0), stack: 'anonymous', color: color(i) }));
+  for (const r of rows) {
+    const s = series[ANONYMOUS_REASONS.findIndex(([reason]) => reason === r.reason)];
+    if (s) (s.data as number[])[at.get(r.minute.slice(0, 13))!] += r.requests;
+  }
+  return [hours.map((hour) => `${hour.replace('T', ' ')}:00`), series.filter((s) => s.data.some((v) => (v ?? 0) > 0))];
 }
 
 export const rateLimitsPage: PageDef = { path: '/rate-limits', title: 'Rate limits', roles: ['admin', 'engineer'], filters: ['range', 'bucket', 'org', 'feature', 'model', 'tz'], liveEvery: 5, create };
