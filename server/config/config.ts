@@ -37,6 +37,11 @@ export const configSchema = z.object({
   UPSTREAM_CONNECTIONS_PER_ORIGIN: z.coerce.number().int().positive().default(256),
   /** How long a gateway-key lookup is cached; revocation takes effect within this. */
   KEY_CACHE_TTL_MS: ms(5_000),
+  /**
+   * With Postgres down, a key seen before keeps working this long past its cache expiry (a key
+   * revoked meanwhile on another replica works as long; unknown keys get 503 at once).
+   */
+  KEY_CACHE_OUTAGE_MS: ms(300_000),
   LEDGER_BATCH_SIZE: z.coerce.number().int().positive().default(1000),
   LEDGER_FLUSH_INTERVAL_MS: ms(250),
   /** Events held in memory while Postgres is slow or down; past this they spill to DATA_DIR/spill. */

@@ -318,8 +318,9 @@ export class ProxyService {
       else res.destroy();
       return;
     }
-    const gatewayError = toGatewayError(error);
-    if (gatewayError.status >= 500) this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
+    const gatewayError = toGatewayError(error, call.upstreamAt > 0);
+    // The store's outage is logged once by the resolver, not once per refused request.
+    if (gatewayError.status >= 500 && gatewayError.code !== 'gateway_store_unavailable') this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
     call.gatewayError = gatewayError;
     call.status = gatewayError.status;
     call.outcome = 'error';
@@ -458,8 +459,10 @@ function responseHeaders(upstream: Record<string, string | string[] | undefined>
   return out;
 }
 
-function toGatewayError(error: unknown): OpenAIError {
+function toGatewayError(error: unknown, sent: boolean): OpenAIError {
   if (error instanceof OpenAIError) return error;
+  // Failed before anything went upstream: the gateway's own fault, never blamed on OpenAI.
+  if (!sent) return new OpenAIError(500, 'The gateway had an internal error before sending your request to OpenAI. Try again; if it persists, tell the Tallygate operators.', 'server_error', 'internal_error', null, true);
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return new OpenAIError(504, 'The upstream OpenAI API did not answer in time.', 'server_error', 'upstream_timeout', null, true);
   }
@@ -480,6 +483,7 @@ function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.status === 401 || error.status === 403) return 'auth';
   if (error.code === 'gateway_paced') return 'paced';
   if (error.code === 'feature_budget_exceeded') return 'budget';
+  if (error.code === 'gateway_store_unavailable') return 'store_unavailable';
   if (error.code === 'upstream_timeout') return 'upstream_timeout';
   if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
   if (error.status < 500) return 'invalid_request';
