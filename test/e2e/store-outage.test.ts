@@ -15,12 +15,14 @@ let operator: pg.Client;
 /** On the server's own database: turns the test database's connections off and on. */
 let admin: pg.Client;
 let database: string;
+let operatorPid: number;
 
 beforeAll(async () => {
   stack = await startStack({ env: { KEY_CACHE_TTL_MS: String(TTL_MS), KEY_CACHE_OUTAGE_MS: '60000' } });
   operator = new pg.Client({ connectionString: stack.db.options.connectionString });
   await operator.connect();
-  database = (await operator.query('SELECT current_database() AS name')).rows[0].name as string;
+  const [me] = (await operator.query('SELECT current_database() AS name, pg_backend_pid() AS pid')).rows as Array<{ name: string; pid: number }>;
+  [database, operatorPid] = [me.name, me.pid];
   const url = new URL(stack.db.options.connectionString!);
   url.pathname = '/postgres';
   admin = new pg.Client({ connectionString: url.toString() });
@@ -43,7 +45,7 @@ const chat = (apiKey: string) =>
 
 async function stopPostgres(): Promise<void> {
   await admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
-  await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2', [database, operator.processID]);
+  await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2', [database, operatorPid]);
 }
 const startPostgres = () => admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
 
