@@ -37,6 +37,26 @@ const TAIL_BYTES = 64 * 1024;
 
 type JsonBody = Record<string, unknown>;
 
+/** Why the upstream request was cancelled: the gateway's shutdown reached the end of its grace period. */
+class ShutdownCutError extends Error {
+  constructor() {
+    super('cut by the gateway shutting down');
+  }
+}
+
+/** The answer to a request that arrives once this replica is stopping (any route, not only /v1). */
+export function shuttingDown(): OpenAIError {
+  return new OpenAIError(
+    503,
+    'This Tallygate replica is shutting down and takes no new requests. Retry: another replica (or this one, restarted) will answer.',
+    'server_error',
+    'gateway_shutting_down',
+    null,
+    true,
+    { 'retry-after': '1', connection: 'close' },
+  );
+}
+
 /** Why the upstream request was cancelled: the client disconnected first. */
 class ClientGoneError extends Error {
   constructor() {
@@ -112,6 +132,7 @@ export class ProxyService {
       // other queued microtask, which under load showed up as tens of microseconds per step.
       const route = this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
       call.route = route instanceof Promise ? await route : route;
+      if (this.stopping) throw shuttingDown();
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = outgoing.json;
@@ -131,6 +152,47 @@ export class ProxyService {
       this.record(call);
       if (--this.active === 0) this.idle?.();
     }
+  }
+
+  /** Set once by shutdown() at SIGTERM: new calls get 503, every response from then on Connection: close. */
+  private stopping = false;
+  /** Set at the end of the grace period: whatever is cut from then on was cut by the shutdown. */
+  private cutting = false;
+
+  /** Shutdown has begun (SIGTERM): refuse new calls, and close each connection after its response. */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * The grace period is over: cancel every upstream call still running, so that each client gets a
+   * clean end (a stream its end, so the SDK stops reading without a socket error; a sized body can
+   * only be cut) and each call is recorded as cut by the shutdown, not by its client.
+   */
+  cutInFlight(): void {
+    this.cutting = true;
+    this.upstream.destroyAll(new ShutdownCutError());
+  }
+
+  /** After the deadline, any failure is the shutdown's doing: end what can be ended cleanly. */
+  private failCut(call: Call, res: FastifyReply['raw']): void {
+    call.outcome = 'shutdown';
+    call.errorKind = 'shutdown';
+    if (res.headersSent) {
+      if (call.meter) res.end();
+      else res.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    const error = shuttingDown();
+    call.gatewayError = error;
+    call.status = error.status;
+    res.writeHead(error.status, { ...error.responseHeaders(), 'x-tallygate-event-id': call.id });
+    res.end(JSON.stringify(error.body()));
   }
 
   /** Calls between arrival and their usage event being queued, and who waits for that to reach 0. */
@@ -160,7 +222,7 @@ export class ProxyService {
    */
   private settle(call: Call, body: JsonBody | undefined): Promise<void> | undefined {
     // Cut short before OpenAI reported usage: count what was asked and what was relayed.
-    const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
+    const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || call.outcome === 'shutdown' || !!call.reading.error;
     const estimate = cutShort && body && !call.reading.usage && call.status < 400;
     if (!estimate && !call.audio) return undefined;
     return (async () => {
@@ -250,7 +312,9 @@ export class ProxyService {
             const contentType = String(upstreamHeaders['content-type'] ?? '');
             if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk);
             else if (contentType.includes('json')) (collected = []), (isJson = true);
-            res.writeHead(statusCode, responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id));
+            const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);
+            if (this.stopping) head.connection = 'close'; // shutting down: no next request on this connection
+            res.writeHead(statusCode, head);
           } catch (error) {
             fail(c, error);
           }
@@ -304,6 +368,7 @@ export class ProxyService {
   /** Maps what went wrong to the right answer (if the client can still get one) and outcome. */
   private fail(call: Call, error: unknown, res: FastifyReply['raw']): void {
     if (call.meter) call.reading = call.meter.reading;
+    if (this.cutting) return this.failCut(call, res);
     if (call.clientGone || error instanceof ClientGoneError) {
       call.outcome = 'client_aborted';
       call.errorKind = 'client_aborted';
@@ -319,12 +384,14 @@ export class ProxyService {
       return;
     }
     const gatewayError = toGatewayError(error, call.upstreamAt > 0);
-    // The store's outage is logged once by the resolver, not once per refused request.
-    if (gatewayError.status >= 500 && gatewayError.code !== 'gateway_store_unavailable') this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
+    // The store's outage is logged once by the resolver, and a shutdown by main: not once per request.
+    if (gatewayError.status >= 500 && gatewayError.code !== 'gateway_store_unavailable' && gatewayError.code !== 'gateway_shutting_down') this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
     call.gatewayError = gatewayError;
     call.status = gatewayError.status;
     call.outcome = 'error';
-    res.writeHead(gatewayError.status, { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id });
+    const head: Record<string, string> = { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id };
+    if (this.stopping) head.connection = 'close';
+    res.writeHead(gatewayError.status, head);
     res.end(JSON.stringify(gatewayError.body()));
   }
 
@@ -484,6 +551,7 @@ function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.code === 'gateway_paced') return 'paced';
   if (error.code === 'feature_budget_exceeded') return 'budget';
   if (error.code === 'gateway_store_unavailable') return 'store_unavailable';
+  if (error.code === 'gateway_shutting_down') return 'shutdown';
   if (error.code === 'upstream_timeout') return 'upstream_timeout';
   if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
   if (error.status < 500) return 'invalid_request';
