@@ -26,6 +26,9 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     requestIdHeader: false,
     return503OnClosing: true,
+    // A backstop for request bodies that never end (a chunked JSON body is read before the proxy
+    // runs; uploads have their own, finer timeouts in the proxy): Node answers 408 and closes.
+    requestTimeout: config.REQUEST_BODY_TIMEOUT_MS > 0 ? config.REQUEST_BODY_TIMEOUT_MS + 30_000 : 0,
     // Client address (sign-in limits, audit) and https (Secure cookies) from X-Forwarded-* only when configured.
     trustProxy: config.TRUST_PROXY,
   });

@@ -2,6 +2,7 @@
 // they arrive, and hand one usage event to the ledger queue. Nothing here waits for Postgres.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Transform } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
@@ -126,6 +127,7 @@ export class ProxyService {
     };
     res.once('close', onClientGone);
     let body: JsonBody | undefined;
+    let slots: UpstreamSlots | undefined;
     this.active++;
     try {
       // Each step awaits only when it has to: a needless await parks the request behind every
@@ -138,12 +140,14 @@ export class ProxyService {
       body = outgoing.json;
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
       if (ticket) call.paced = await ticket;
+      slots = this.takeUpstreamSlots(call.route);
       call.upstreamAt = performance.now();
       await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
       this.fail(call, error, res);
     } finally {
       res.removeListener('close', onClientGone);
+      if (slots) releaseUpstreamSlots(slots);
       call.endedAt ||= performance.now();
       const settling = this.settle(call, body);
       if (settling) {
@@ -193,6 +197,52 @@ export class ProxyService {
     call.status = error.status;
     res.writeHead(error.status, { ...error.responseHeaders(), 'x-tallygate-event-id': call.id });
     res.end(JSON.stringify(error.body()));
+  }
+
+  /** Upstream calls in flight per org and per feature (by id), held against their caps. */
+  private readonly inFlightByOrg = new Map<string, UpstreamSlot>();
+  private readonly inFlightByFeature = new Map<string, UpstreamSlot>();
+
+  /**
+   * Fair sharing of the upstream pool: one counter per org (and per feature when that cap is set),
+   * no promise, no queue. Past a cap the call is answered 429 at once, before anything is sent.
+   */
+  private takeUpstreamSlots(route: Route): UpstreamSlots | undefined {
+    const orgCap = this.config.UPSTREAM_MAX_CONCURRENT_PER_ORG;
+    const featureCap = this.config.UPSTREAM_MAX_CONCURRENT_PER_FEATURE;
+    const org = orgCap > 0 ? slotOf(this.inFlightByOrg, route.org.orgId) : undefined;
+    const feature = featureCap > 0 ? slotOf(this.inFlightByFeature, route.featureId) : undefined;
+    if (org && org.inFlight >= orgCap) throw concurrencyLimit(`Organization ${route.org.openaiOrgId}`, orgCap, 'UPSTREAM_MAX_CONCURRENT_PER_ORG');
+    if (feature && feature.inFlight >= featureCap) throw concurrencyLimit(`Feature ${route.featureSlug}`, featureCap, 'UPSTREAM_MAX_CONCURRENT_PER_FEATURE');
+    if (!org && !feature) return undefined;
+    if (org) org.inFlight++;
+    if (feature) feature.inFlight++;
+    return { org, feature };
+  }
+
+  /**
+   * A multipart upload streams through to the upstream as it arrives, holding an upstream
+   * connection: one that stalls (REQUEST_BODY_IDLE_TIMEOUT_MS) or drags on
+   * (REQUEST_BODY_TIMEOUT_MS) is failed, which cancels the upstream request and answers 408.
+   */
+  private limitUpload(req: FastifyRequest, body: Transform): void {
+    const { REQUEST_BODY_IDLE_TIMEOUT_MS: idleMs, REQUEST_BODY_TIMEOUT_MS: totalMs } = this.config;
+    const fail = (message: string) => body.destroy(Object.assign(new Error(message), { code: 'TALLYGATE_BODY_TIMEOUT' }));
+    const idle = idleMs > 0 ? setTimeout(() => fail(`no bytes of the upload for ${idleMs} ms`), idleMs) : undefined;
+    const total = totalMs > 0 ? setTimeout(() => fail(`upload not complete after ${totalMs} ms`), totalMs) : undefined;
+    const onData = () => idle?.refresh();
+    if (idle) req.raw.on('data', onData);
+    const done = () => {
+      clearTimeout(idle);
+      clearTimeout(total);
+      req.raw.removeListener('data', onData);
+    };
+    req.raw.once('end', done);
+    req.raw.once('close', done);
+    body.once('close', done);
+    // Reported through the upstream request (fail() answers 408); a call refused before it was
+    // sent (a cap, a budget) has no one else listening, and must not crash the process.
+    body.on('error', () => undefined);
   }
 
   /** Calls between arrival and their usage event being queued, and who waits for that to reach 0. */
@@ -263,6 +313,7 @@ export class ProxyService {
       call.audio = new AudioUploadMeter(req.headers, this.config.AUDIO_LIMIT_BYTES);
       req.raw.pipe(call.audio.body);
       req.raw.once('error', (error) => call.audio?.body.destroy(error));
+      this.limitUpload(req, call.audio.body);
       return { bytes: call.audio.body, hideUsageChunk: false, contentType: req.headers['content-type'] };
     }
     const json = req.body as JsonBody | undefined;
@@ -390,7 +441,8 @@ export class ProxyService {
     call.status = gatewayError.status;
     call.outcome = 'error';
     const head: Record<string, string> = { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id };
-    if (this.stopping) head.connection = 'close';
+    // An upload refused before its end (a cap, a timeout) must not leave its connection waiting for the rest.
+    if (this.stopping || call.audio) head.connection = 'close';
     res.writeHead(gatewayError.status, head);
     res.end(JSON.stringify(gatewayError.body()));
   }
@@ -540,10 +592,44 @@ function toGatewayError(error: unknown, sent: boolean): OpenAIError {
     return new OpenAIError(400, 'The request body was shorter or longer than its Content-Length.', 'invalid_request_error', 'invalid_body');
   }
   const code = (error as { code?: string }).code;
+  if (code === 'TALLYGATE_BODY_TIMEOUT') {
+    return new OpenAIError(408, `The upload stalled: ${(error as Error).message} (REQUEST_BODY_IDLE_TIMEOUT_MS / REQUEST_BODY_TIMEOUT_MS). It was not completed; send it again.`, 'invalid_request_error', 'request_timeout', null, true, { connection: 'close' });
+  }
   if (code === 'TALLYGATE_BODY_TOO_LARGE') {
     return new OpenAIError(413, 'The upload is larger than this gateway accepts (AUDIO_LIMIT_BYTES).', 'invalid_request_error', 'request_too_large');
   }
   return new OpenAIError(502, 'Could not reach the upstream OpenAI API. Try again shortly.', 'server_error', 'upstream_unreachable', null, true);
+}
+
+interface UpstreamSlot {
+  inFlight: number;
+}
+interface UpstreamSlots {
+  org?: UpstreamSlot;
+  feature?: UpstreamSlot;
+}
+
+function slotOf(slots: Map<string, UpstreamSlot>, id: string): UpstreamSlot {
+  let slot = slots.get(id);
+  if (!slot) slots.set(id, (slot = { inFlight: 0 }));
+  return slot;
+}
+
+function releaseUpstreamSlots(slots: UpstreamSlots): void {
+  if (slots.org) slots.org.inFlight--;
+  if (slots.feature) slots.feature.inFlight--;
+}
+
+function concurrencyLimit(who: string, cap: number, variable: string): OpenAIError {
+  return new OpenAIError(
+    429,
+    `${who} already has ${cap} calls in flight through this Tallygate replica (${variable}), so that one cannot hold every upstream connection. The request was not sent to OpenAI; retry shortly, or ask the operator to raise the cap.`,
+    'requests',
+    'gateway_concurrency_limit',
+    null,
+    true,
+    { 'retry-after': '1' },
+  );
 }
 
 function gatewayKind(error: OpenAIError): ErrorKind {
@@ -552,6 +638,7 @@ function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.code === 'feature_budget_exceeded') return 'budget';
   if (error.code === 'gateway_store_unavailable') return 'store_unavailable';
   if (error.code === 'gateway_shutting_down') return 'shutdown';
+  if (error.code === 'gateway_concurrency_limit') return 'gateway';
   if (error.code === 'upstream_timeout') return 'upstream_timeout';
   if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
   if (error.status < 500) return 'invalid_request';
