@@ -95,6 +95,9 @@ class Call {
   paced?: PacingTicket;
   upstreamAt = 0;
   upstreamDoneAt = 0;
+  /** Held against the concurrent-call caps while the call is upstream (fields, not an object per call). */
+  orgSlot?: UpstreamSlot;
+  featureSlot?: UpstreamSlot;
 
   constructor(readonly endpoint: Endpoint, readonly retryCount: number) {}
 }
@@ -127,7 +130,6 @@ export class ProxyService {
     };
     res.once('close', onClientGone);
     let body: JsonBody | undefined;
-    let slots: UpstreamSlots | undefined;
     this.active++;
     try {
       // Each step awaits only when it has to: a needless await parks the request behind every
@@ -140,14 +142,14 @@ export class ProxyService {
       body = outgoing.json;
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
       if (ticket) call.paced = await ticket;
-      slots = this.takeUpstreamSlots(call.route);
+      this.takeUpstreamSlots(call, call.route);
       call.upstreamAt = performance.now();
       await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
       this.fail(call, error, res);
     } finally {
       res.removeListener('close', onClientGone);
-      if (slots) releaseUpstreamSlots(slots);
+      releaseUpstreamSlots(call);
       call.endedAt ||= performance.now();
       const settling = this.settle(call, body);
       if (settling) {
@@ -207,17 +209,15 @@ export class ProxyService {
    * Fair sharing of the upstream pool: one counter per org (and per feature when that cap is set),
    * no promise, no queue. Past a cap the call is answered 429 at once, before anything is sent.
    */
-  private takeUpstreamSlots(route: Route): UpstreamSlots | undefined {
+  private takeUpstreamSlots(call: Call, route: Route): void {
     const orgCap = this.config.UPSTREAM_MAX_CONCURRENT_PER_ORG;
     const featureCap = this.config.UPSTREAM_MAX_CONCURRENT_PER_FEATURE;
     const org = orgCap > 0 ? slotOf(this.inFlightByOrg, route.org.orgId) : undefined;
     const feature = featureCap > 0 ? slotOf(this.inFlightByFeature, route.featureId) : undefined;
     if (org && org.inFlight >= orgCap) throw concurrencyLimit(`Organization ${route.org.openaiOrgId}`, orgCap, 'UPSTREAM_MAX_CONCURRENT_PER_ORG');
     if (feature && feature.inFlight >= featureCap) throw concurrencyLimit(`Feature ${route.featureSlug}`, featureCap, 'UPSTREAM_MAX_CONCURRENT_PER_FEATURE');
-    if (!org && !feature) return undefined;
-    if (org) org.inFlight++;
-    if (feature) feature.inFlight++;
-    return { org, feature };
+    if (org) (call.orgSlot = org).inFlight++;
+    if (feature) (call.featureSlot = feature).inFlight++;
   }
 
   /**
@@ -604,10 +604,6 @@ function toGatewayError(error: unknown, sent: boolean): OpenAIError {
 interface UpstreamSlot {
   inFlight: number;
 }
-interface UpstreamSlots {
-  org?: UpstreamSlot;
-  feature?: UpstreamSlot;
-}
 
 function slotOf(slots: Map<string, UpstreamSlot>, id: string): UpstreamSlot {
   let slot = slots.get(id);
@@ -615,9 +611,9 @@ function slotOf(slots: Map<string, UpstreamSlot>, id: string): UpstreamSlot {
   return slot;
 }
 
-function releaseUpstreamSlots(slots: UpstreamSlots): void {
-  if (slots.org) slots.org.inFlight--;
-  if (slots.feature) slots.feature.inFlight--;
+function releaseUpstreamSlots(call: Call): void {
+  if (call.orgSlot) call.orgSlot.inFlight--;
+  if (call.featureSlot) call.featureSlot.inFlight--;
 }
 
 function concurrencyLimit(who: string, cap: number, variable: string): OpenAIError {

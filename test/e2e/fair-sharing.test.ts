@@ -90,3 +90,18 @@ it("times out stalled uploads, caps an org's concurrent upstream calls, and keep
   // The slots are free again: alpha's next call goes through.
   await expect(stack.client(alpha).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'again' }] })).resolves.toBeTruthy();
 }, 30_000);
+
+it('caps one feature when UPSTREAM_MAX_CONCURRENT_PER_FEATURE is set, leaving the org to the others', async () => {
+  const capped = await startStack({ env: { UPSTREAM_MAX_CONCURRENT_PER_FEATURE: '1' } });
+  try {
+    const slow = { headers: { 'x-sim-latency-ms': '600' } };
+    const ask = () => capped.client().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow' }] }, slow);
+    const [first, second] = await Promise.allSettled([ask(), new Promise((r) => setTimeout(r, 150)).then(ask)]);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({ status: 'rejected', reason: { status: 429, code: 'gateway_concurrency_limit' } });
+    expect(String((second as PromiseRejectedResult).reason.message)).toMatch(/Feature feature-alpha already has 1 calls in flight/);
+    await expect(ask()).resolves.toBeTruthy(); // released once the first ended
+  } finally {
+    await capped.close();
+  }
+}, 30_000);
