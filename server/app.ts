@@ -5,17 +5,19 @@ import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { migrate } from './database/migrate.js';
 import { createLogger, NestPinoLogger } from './http/logger.js';
-import { ProxyService } from './gateway/proxy.service.js';
+import { ProxyService, shuttingDown } from './gateway/proxy.service.js';
 import { PricingService } from './pricing/pricing.service.js';
 
 export async function createApp(config: AppConfig, databaseUrl: string): Promise<NestFastifyApplication> {
   const logger = createLogger(config.LOG_LEVEL);
+  // Known once Nest has built it; read by the routes outside /v1 (which the proxy checks itself).
+  let proxy: ProxyService | undefined;
   const adapter = new FastifyAdapter({
     bodyLimit: config.BODY_LIMIT_BYTES,
     loggerInstance: logger,
@@ -24,6 +26,9 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     requestIdHeader: false,
     return503OnClosing: true,
+    // A backstop for request bodies that never end (a chunked JSON body is read before the proxy
+    // runs; uploads have their own, finer timeouts in the proxy): Node answers 408 and closes.
+    requestTimeout: config.REQUEST_BODY_TIMEOUT_MS > 0 ? config.REQUEST_BODY_TIMEOUT_MS + 30_000 : 0,
     // Client address (sign-in limits, audit) and https (Secure cookies) from X-Forwarded-* only when configured.
     trustProxy: config.TRUST_PROXY,
   });
@@ -32,12 +37,16 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     if (route.url.startsWith('/api/')) route.bodyLimit ??= config.API_BODY_LIMIT_BYTES;
     // The gateway relays OpenAI's headers and answers SDKs, not browsers: no helmet work on the hot path.
     if (route.url.startsWith('/v1/')) route.config = Object.assign(route.config ?? {}, { helmet: { skipRoute: true } });
+    // After SIGTERM the dashboard, the API and the health checks answer 503 too (a load balancer
+    // then takes this replica out); the hot path pays nothing for it.
+    else route.onRequest = [refuseWhileStopping(() => proxy), ...[route.onRequest ?? []].flat()];
   });
   registerBodyParsers(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
     bodyParser: false,
     logger: new NestPinoLogger(logger),
   });
+  proxy = app.get(ProxyService);
   await app.register(cookie);
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -101,21 +110,43 @@ function registerBodyParsers(fastify: FastifyInstance): void {
   fastify.addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null));
 }
 
+/** A route-level hook for everything outside /v1: 503 with Connection: close once stopping. */
+function refuseWhileStopping(proxy: () => ProxyService | undefined) {
+  return (_req: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+    if (!proxy()?.isStopping()) return done();
+    const error = shuttingDown();
+    void reply.code(error.status).headers(error.responseHeaders()).send(error.body());
+  };
+}
+
+/** After cutting the calls at the deadline, how long their clean ends get to reach the clients before every socket is closed. */
+const CUT_FLUSH_MS = 500;
+
 /**
- * Graceful stop: refuse new connections, give in-flight requests (long streams included) up to
- * graceMs to finish, then cut what is left; only then close Nest, which flushes the ledger
- * before TypeORM closes its pool.
+ * Graceful stop: refuse new connections, answer requests on open connections 503 with
+ * `Connection: close` (and close each connection after its response), give in-flight requests
+ * (long streams included) up to graceMs to finish, then end what is left (streams cleanly,
+ * recorded as cut by the shutdown); only then close Nest, which flushes the ledger before
+ * TypeORM closes its pool. Fastify's own return503OnClosing never applied here: it needs
+ * fastify.close(), which waits for every connection with no deadline.
  */
 export async function shutdown(app: NestFastifyApplication, graceMs: number): Promise<void> {
   const server = app.getHttpServer() as import('node:http').Server;
+  const proxy = app.get(ProxyService);
+  proxy.beginShutdown();
   const drained = new Promise<void>((resolve) => server.close(() => resolve()));
   // Keep-alive connections go idle as their last response ends: close each as soon as it does.
   const reaper = setInterval(() => server.closeIdleConnections(), 100);
   server.closeIdleConnections();
-  const force = setTimeout(() => server.closeAllConnections(), graceMs);
+  let cut: ReturnType<typeof setTimeout> | undefined;
+  const force = setTimeout(() => {
+    proxy.cutInFlight();
+    cut = setTimeout(() => server.closeAllConnections(), CUT_FLUSH_MS);
+  }, graceMs);
   await drained;
   clearInterval(reaper);
   clearTimeout(force);
+  clearTimeout(cut);
   // Events of calls that just ended may still be being built (audio settling, token estimates).
   await app.get(ProxyService).drain();
   await app.close();

@@ -37,8 +37,25 @@ export const configSchema = z.object({
   /** Longest silence between two body chunks before the upstream is declared stalled. */
   UPSTREAM_IDLE_TIMEOUT_MS: ms(120_000),
   UPSTREAM_CONNECTIONS_PER_ORIGIN: z.coerce.number().int().positive().default(256),
+  /**
+   * Calls one org may have in flight upstream at once (per replica); past it, 429
+   * gateway_concurrency_limit at once. Below the pool size, so one org (all share api.openai.com)
+   * cannot hold every connection. 0 turns it off.
+   */
+  UPSTREAM_MAX_CONCURRENT_PER_ORG: z.coerce.number().int().nonnegative().default(128),
+  /** The same per feature (one feature must not starve the others of its org); 0 (the default) turns it off. */
+  UPSTREAM_MAX_CONCURRENT_PER_FEATURE: z.coerce.number().int().nonnegative().default(0),
+  /** Longest silence while an upload streams in before it is answered 408 (a stalled upload holds an upstream connection). */
+  REQUEST_BODY_IDLE_TIMEOUT_MS: ms(30_000),
+  /** Longest an upload may take in all (25 MB at ~1 Mbit/s is ~200 s); also bounds any request body at the socket. */
+  REQUEST_BODY_TIMEOUT_MS: ms(300_000),
   /** How long a gateway-key lookup is cached; revocation takes effect within this. */
   KEY_CACHE_TTL_MS: ms(5_000),
+  /**
+   * With Postgres down, a key seen before keeps working this long past its cache expiry (a key
+   * revoked meanwhile on another replica works as long; unknown keys get 503 at once).
+   */
+  KEY_CACHE_OUTAGE_MS: ms(300_000),
   LEDGER_BATCH_SIZE: z.coerce.number().int().positive().default(1000),
   LEDGER_FLUSH_INTERVAL_MS: ms(250),
   /** Events held in memory while Postgres is slow or down; past this they spill to DATA_DIR/spill. */

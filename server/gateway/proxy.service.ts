@@ -2,6 +2,7 @@
 // they arrive, and hand one usage event to the ledger queue. Nothing here waits for Postgres.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Transform } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
@@ -47,6 +48,26 @@ const TAIL_BYTES = 64 * 1024;
 
 type JsonBody = Record<string, unknown>;
 
+/** Why the upstream request was cancelled: the gateway's shutdown reached the end of its grace period. */
+class ShutdownCutError extends Error {
+  constructor() {
+    super('cut by the gateway shutting down');
+  }
+}
+
+/** The answer to a request that arrives once this replica is stopping (any route, not only /v1). */
+export function shuttingDown(): OpenAIError {
+  return new OpenAIError(
+    503,
+    'This Tallygate replica is shutting down and takes no new requests. Retry: another replica (or this one, restarted) will answer.',
+    'server_error',
+    'gateway_shutting_down',
+    null,
+    true,
+    { 'retry-after': '1', connection: 'close' },
+  );
+}
+
 /** Why the upstream request was cancelled: the client disconnected first. */
 class ClientGoneError extends Error {
   constructor() {
@@ -88,6 +109,9 @@ class Call {
   paced?: PacingTicket;
   upstreamAt = 0;
   upstreamDoneAt = 0;
+  /** Held against the concurrent-call caps while the call is upstream (fields, not an object per call). */
+  orgSlot?: UpstreamSlot;
+  featureSlot?: UpstreamSlot;
 
   constructor(readonly endpoint: Endpoint, readonly retryCount: number) {}
 }
@@ -132,6 +156,7 @@ export class ProxyService {
       // other queued microtask, which under load showed up as tens of microseconds per step.
       const route = this.resolver.resolve(req.headers.authorization, header(req.headers, 'openai-organization'));
       call.route = route instanceof Promise ? await route : route;
+      if (this.stopping) throw shuttingDown();
       if (unread) throw unreadBody(unread);
       if (endpoint.params) checkParams(endpoint.params, req.params as Record<string, string>);
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
@@ -141,12 +166,14 @@ export class ProxyService {
       if (call.clientGone) throw new ClientGoneError();
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
       if (ticket) call.paced = await ticket;
+      this.takeUpstreamSlots(call, call.route);
       await this.forward(call, req.url.slice(req.url.indexOf('/v1') + 3), outgoing, upstreamHeaders(req.headers, call.route, outgoing.contentType), res);
     } catch (error) {
       if (!call.route) this.identify(call, error, req.headers.authorization);
       this.fail(call, error, res);
     } finally {
       res.removeListener('close', onClientGone);
+      releaseUpstreamSlots(call);
       call.endedAt ||= performance.now();
       const settling = this.settle(call, body);
       if (settling) {
@@ -155,6 +182,91 @@ export class ProxyService {
       this.record(call);
       if (--this.active === 0) this.idle?.();
     }
+  }
+
+  /** Set once by shutdown() at SIGTERM: new calls get 503, every response from then on Connection: close. */
+  private stopping = false;
+  /** Set at the end of the grace period: whatever is cut from then on was cut by the shutdown. */
+  private cutting = false;
+
+  /** Shutdown has begun (SIGTERM): refuse new calls, and close each connection after its response. */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * The grace period is over: cancel every upstream call still running, so that each client gets a
+   * clean end (a stream its end, so the SDK stops reading without a socket error; a sized body can
+   * only be cut) and each call is recorded as cut by the shutdown, not by its client.
+   */
+  cutInFlight(): void {
+    this.cutting = true;
+    this.upstream.destroyAll(new ShutdownCutError());
+  }
+
+  /** After the deadline, any failure is the shutdown's doing: end what can be ended cleanly. */
+  private failCut(call: Call, res: FastifyReply['raw']): void {
+    call.outcome = 'shutdown';
+    call.errorKind = 'shutdown';
+    if (res.headersSent) {
+      if (call.meter) res.end();
+      else res.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    const error = shuttingDown();
+    call.gatewayError = error;
+    call.status = error.status;
+    res.writeHead(error.status, { ...error.responseHeaders(), 'x-tallygate-event-id': call.id });
+    res.end(JSON.stringify(error.body()));
+  }
+
+  /** Upstream calls in flight per org and per feature (by id), held against their caps. */
+  private readonly inFlightByOrg = new Map<string, UpstreamSlot>();
+  private readonly inFlightByFeature = new Map<string, UpstreamSlot>();
+
+  /**
+   * Fair sharing of the upstream pool: one counter per org (and per feature when that cap is set),
+   * no promise, no queue. Past a cap the call is answered 429 at once, before anything is sent.
+   */
+  private takeUpstreamSlots(call: Call, route: Route): void {
+    const orgCap = this.config.UPSTREAM_MAX_CONCURRENT_PER_ORG;
+    const featureCap = this.config.UPSTREAM_MAX_CONCURRENT_PER_FEATURE;
+    const org = orgCap > 0 ? slotOf(this.inFlightByOrg, route.org.orgId) : undefined;
+    const feature = featureCap > 0 ? slotOf(this.inFlightByFeature, route.featureId) : undefined;
+    if (org && org.inFlight >= orgCap) throw concurrencyLimit(`Organization ${route.org.openaiOrgId}`, orgCap, 'UPSTREAM_MAX_CONCURRENT_PER_ORG');
+    if (feature && feature.inFlight >= featureCap) throw concurrencyLimit(`Feature ${route.featureSlug}`, featureCap, 'UPSTREAM_MAX_CONCURRENT_PER_FEATURE');
+    if (org) (call.orgSlot = org).inFlight++;
+    if (feature) (call.featureSlot = feature).inFlight++;
+  }
+
+  /**
+   * A multipart upload streams through to the upstream as it arrives, holding an upstream
+   * connection: one that stalls (REQUEST_BODY_IDLE_TIMEOUT_MS) or drags on
+   * (REQUEST_BODY_TIMEOUT_MS) is failed, which cancels the upstream request and answers 408.
+   */
+  private limitUpload(req: FastifyRequest, body: Transform): void {
+    const { REQUEST_BODY_IDLE_TIMEOUT_MS: idleMs, REQUEST_BODY_TIMEOUT_MS: totalMs } = this.config;
+    const fail = (message: string) => body.destroy(Object.assign(new Error(message), { code: 'TALLYGATE_BODY_TIMEOUT' }));
+    const idle = idleMs > 0 ? setTimeout(() => fail(`no bytes of the upload for ${idleMs} ms`), idleMs) : undefined;
+    const total = totalMs > 0 ? setTimeout(() => fail(`upload not complete after ${totalMs} ms`), totalMs) : undefined;
+    const onData = () => idle?.refresh();
+    if (idle) req.raw.on('data', onData);
+    const done = () => {
+      clearTimeout(idle);
+      clearTimeout(total);
+      req.raw.removeListener('data', onData);
+    };
+    req.raw.once('end', done);
+    req.raw.once('close', done);
+    body.once('close', done);
+    // Reported through the upstream request (fail() answers 408); a call refused before it was
+    // sent (a cap, a budget) has no one else listening, and must not crash the process.
+    body.on('error', () => undefined);
   }
 
   /** Calls between arrival and their usage event being queued, and who waits for that to reach 0. */
@@ -184,7 +296,7 @@ export class ProxyService {
    */
   private settle(call: Call, body: JsonBody | undefined): Promise<void> | undefined {
     // Cut short before OpenAI reported usage: count what was asked and what was relayed.
-    const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || !!call.reading.error;
+    const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || call.outcome === 'shutdown' || !!call.reading.error;
     const estimate = cutShort && body && !call.reading.usage && call.status < 400;
     if (!estimate && !call.audio) return undefined;
     return (async () => {
@@ -237,6 +349,7 @@ export class ProxyService {
       call.audio = new AudioUploadMeter(req.headers, this.config.AUDIO_LIMIT_BYTES);
       req.raw.pipe(call.audio.body);
       req.raw.once('error', (error) => call.audio?.body.destroy(error));
+      this.limitUpload(req, call.audio.body);
       return { bytes: call.audio.body, hideUsageChunk: false, contentType: req.headers['content-type'] };
     }
     const json = req.body as JsonBody | undefined;
@@ -289,7 +402,9 @@ export class ProxyService {
             const contentType = String(upstreamHeaders['content-type'] ?? '');
             if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk);
             else if (contentType.includes('json')) (collected = []), (isJson = true);
-            res.writeHead(statusCode, responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id));
+            const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);
+            if (this.stopping) head.connection = 'close'; // shutting down: no next request on this connection
+            res.writeHead(statusCode, head);
           } catch (error) {
             fail(c, error);
           }
@@ -343,6 +458,7 @@ export class ProxyService {
   /** Maps what went wrong to the right answer (if the client can still get one) and outcome. */
   private fail(call: Call, error: unknown, res: FastifyReply['raw']): void {
     if (call.meter) call.reading = call.meter.reading;
+    if (this.cutting) return this.failCut(call, res);
     if (call.clientGone || error instanceof ClientGoneError) {
       // Never dispatched upstream (left while looked up, budget-checked or paced): OpenAI never saw
       // it, so it costs nothing and gets no estimate.
@@ -358,13 +474,17 @@ export class ProxyService {
       else res.destroy();
       return;
     }
-    const gatewayError = toGatewayError(error);
-    if (gatewayError.status >= 500) this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
+    const gatewayError = toGatewayError(error, call.upstreamAt > 0);
+    // The store's outage is logged once by the resolver, and a shutdown by main: not once per request.
+    if (gatewayError.status >= 500 && gatewayError.code !== 'gateway_store_unavailable' && gatewayError.code !== 'gateway_shutting_down') this.logger.warn(`${call.endpoint.name}: ${gatewayError.message}`);
     call.gatewayError = gatewayError;
     call.status = gatewayError.status;
     call.outcome = 'error';
     // An anonymous call has no row, so no event id to point at.
-    res.writeHead(gatewayError.status, call.anonymous ? gatewayError.responseHeaders() : { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id });
+    const head: Record<string, string> = call.anonymous ? { ...gatewayError.responseHeaders() } : { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id };
+    // An upload refused before its end (a cap, a timeout) must not leave its connection waiting for the rest.
+    if (this.stopping || call.audio) head.connection = 'close';
+    res.writeHead(gatewayError.status, head);
     res.end(JSON.stringify(gatewayError.body()));
   }
 
@@ -517,8 +637,10 @@ function checkParams(names: readonly string[], params: Record<string, string>): 
   }
 }
 
-function toGatewayError(error: unknown): OpenAIError {
+function toGatewayError(error: unknown, sent: boolean): OpenAIError {
   if (error instanceof OpenAIError) return error;
+  // Failed before anything went upstream: the gateway's own fault, never blamed on OpenAI.
+  if (!sent) return new OpenAIError(500, 'The gateway had an internal error before sending your request to OpenAI. Try again; if it persists, tell the Tallygate operators.', 'server_error', 'internal_error', null, true);
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return new OpenAIError(504, 'The upstream OpenAI API did not answer in time.', 'server_error', 'upstream_timeout', null, true);
   }
@@ -529,16 +651,49 @@ function toGatewayError(error: unknown): OpenAIError {
     return new OpenAIError(400, 'The request body was shorter or longer than its Content-Length.', 'invalid_request_error', 'invalid_body');
   }
   const code = (error as { code?: string }).code;
+  if (code === 'TALLYGATE_BODY_TIMEOUT') {
+    return new OpenAIError(408, `The upload stalled: ${(error as Error).message} (REQUEST_BODY_IDLE_TIMEOUT_MS / REQUEST_BODY_TIMEOUT_MS). It was not completed; send it again.`, 'invalid_request_error', 'request_timeout', null, true, { connection: 'close' });
+  }
   if (code === 'TALLYGATE_BODY_TOO_LARGE') {
     return new OpenAIError(413, 'The upload is larger than this gateway accepts (AUDIO_LIMIT_BYTES).', 'invalid_request_error', 'request_too_large');
   }
   return new OpenAIError(502, 'Could not reach the upstream OpenAI API. Try again shortly.', 'server_error', 'upstream_unreachable', null, true);
 }
 
+interface UpstreamSlot {
+  inFlight: number;
+}
+
+function slotOf(slots: Map<string, UpstreamSlot>, id: string): UpstreamSlot {
+  let slot = slots.get(id);
+  if (!slot) slots.set(id, (slot = { inFlight: 0 }));
+  return slot;
+}
+
+function releaseUpstreamSlots(call: Call): void {
+  if (call.orgSlot) call.orgSlot.inFlight--;
+  if (call.featureSlot) call.featureSlot.inFlight--;
+}
+
+function concurrencyLimit(who: string, cap: number, variable: string): OpenAIError {
+  return new OpenAIError(
+    429,
+    `${who} already has ${cap} calls in flight through this Tallygate replica (${variable}), so that one cannot hold every upstream connection. The request was not sent to OpenAI; retry shortly, or ask the operator to raise the cap.`,
+    'requests',
+    'gateway_concurrency_limit',
+    null,
+    true,
+    { 'retry-after': '1' },
+  );
+}
+
 function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.status === 401 || error.status === 403) return 'auth';
   if (error.code === 'gateway_paced') return 'paced';
   if (error.code === 'feature_budget_exceeded') return 'budget';
+  if (error.code === 'gateway_store_unavailable') return 'store_unavailable';
+  if (error.code === 'gateway_shutting_down') return 'shutdown';
+  if (error.code === 'gateway_concurrency_limit') return 'gateway';
   if (error.code === 'upstream_timeout') return 'upstream_timeout';
   if (error.code === 'upstream_unreachable') return 'upstream_unreachable';
   if (error.status < 500) return 'invalid_request';

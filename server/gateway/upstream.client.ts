@@ -50,8 +50,17 @@ export class UpstreamClient implements OnModuleDestroy {
     );
   }
 
+  /** End of the shutdown's grace period: every request still running fails with `reason`. */
+  destroyAll(reason: Error): void {
+    this.destroyed = true;
+    this.agent.destroy(reason).catch(() => undefined);
+  }
+
+  private destroyed = false;
+
   /** Shutdown: in-flight requests had their grace period already; do not wait on a stuck one. */
   async onModuleDestroy(): Promise<void> {
+    if (this.destroyed) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 2_000)));
     if ((await Promise.race([this.agent.close(), late])) === 'late') await this.agent.destroy();

@@ -5,6 +5,11 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 const BUDGET_CACHE_MS = 5_000;
+/**
+ * A feature's first check waits at most this for Postgres, then fails open: with Postgres
+ * unreachable (a connect that hangs has no timeout of its own) the call must not stall on it.
+ */
+const FIRST_LOOKUP_MS = 1_000;
 
 interface Cached {
   nanos: bigint;
@@ -21,10 +26,18 @@ export class MonthToDateSpend {
   /** Spend of the feature since the 1st of this UTC month, in nano-dollars (priced events only). */
   async featureNanos(featureId: string): Promise<bigint> {
     const cached = this.features.get(featureId);
-    if (!cached) return this.refresh(featureId);
+    if (!cached) return this.firstRefresh(featureId);
     // Stale: answer with what we know and refresh in the background, so no request waits.
     if (Date.now() - cached.at > BUDGET_CACHE_MS && !cached.refreshing) void this.refresh(featureId).catch(() => undefined);
     return cached.nanos;
+  }
+
+  private firstRefresh(featureId: string): Promise<bigint> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from Postgres within ${FIRST_LOOKUP_MS} ms`)), FIRST_LOOKUP_MS)));
+    const refreshing = this.refresh(featureId);
+    refreshing.catch(() => undefined); // when it loses the race
+    return Promise.race([refreshing, late]).finally(() => clearTimeout(timer));
   }
 
   private refresh(featureId: string): Promise<bigint> {
@@ -44,6 +57,12 @@ export class MonthToDateSpend {
         const entry = this.features.get(featureId);
         if (entry) entry.refreshing = undefined;
       });
+    // A failed refresh keeps what was known and is tried again in BUDGET_CACHE_MS, not on every
+    // request: during an outage each would otherwise queue one more query on the pool.
+    refreshing.catch(() => {
+      const entry = this.features.get(featureId);
+      if (entry) entry.at = Date.now();
+    });
     if (cached) cached.refreshing = refreshing;
     return refreshing;
   }

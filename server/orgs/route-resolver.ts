@@ -5,7 +5,14 @@
 // all requests, which meanwhile keep using it: letting each request look the key up itself sent
 // hundreds of queries at once every TTL under load, and requests queued behind them for up to
 // ~400 ms (measured at 1,000 req/s). A lookup that hangs is given up after LOOKUP_TIMEOUT_MS.
-import { Inject, Injectable } from '@nestjs/common';
+//
+// Postgres down: a key seen before keeps working from its entry for KEY_CACHE_OUTAGE_MS past its
+// expiry (one probe per key and PROBE_MS tries the store again; the first that succeeds replaces the
+// entry, so a revocation made meanwhile applies then). A key with no entry gets 503
+// gateway_store_unavailable: the gateway's own store is down, not OpenAI. Hostile input stays
+// bounded: a string that cannot be a Tallygate key is refused without a query, and unknown keys
+// (all well-formed, so of a fixed length) are cached in their own map, bounded and swept.
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
@@ -58,6 +65,8 @@ export interface Route {
 interface CacheEntry {
   routes: KeyRoutes | null;
   expires: number;
+  /** While the store is down: no new probe of this key before then. */
+  probeAt?: number;
 }
 
 interface RouteRow {
@@ -88,6 +97,17 @@ const ROUTES_SQL = `
   WHERE gk.key_hash = $1`;
 
 const MAX_CACHED = 50_000;
+/**
+ * Keys Tallygate never issued (or revoked), cached so a retrying client does not query each time.
+ * Only well-formed keys get here (46 characters), so this bounds the bytes too: ~2 MB at most.
+ */
+const MAX_UNKNOWN = 10_000;
+/** What newGatewayKey() issues: `tg-` and 32 random bytes in base64url. Nothing else can be valid. */
+const GATEWAY_KEY_FORMAT = /^tg-[A-Za-z0-9_-]{43}$/;
+/** During an outage, how often one key's lookup is tried again (the others keep using the cache). */
+const PROBE_MS = 1_000;
+/** Advised to clients refused because the store is down: a few seconds, not a hot loop. */
+const STORE_RETRY_AFTER_S = '2';
 /** How long after expiry an entry still answers while its refresh runs. */
 const STALE_MS = 1_000;
 /** A key lookup Postgres has not answered by then fails the requests waiting for it (503), and the next request tries again. */
@@ -96,6 +116,13 @@ const LOOKUP_TIMEOUT_MS = 5_000;
 @Injectable()
 export class RouteResolver {
   private cache = new Map<string, CacheEntry>();
+  /** Keys with no routes (never issued, revoked), apart from the live ones: bounded by MAX_UNKNOWN and swept. */
+  private unknown = new Map<string, CacheEntry>();
+  /** Set by a lookup Postgres failed, cleared by the next that succeeds. */
+  private storeDown = false;
+  /** How long past its expiry an entry may still serve (stale refresh, or an outage). */
+  private readonly keepMs: number;
+  private readonly logger = new Logger('gateway');
   /** Lookups under way, one per key, shared by every request that needs it. */
   private readonly loading = new Map<string, Promise<KeyRoutes | null>>();
   /** Bumped on every admin change: a lookup that started before it must not cache what it read. */
@@ -106,9 +133,11 @@ export class RouteResolver {
     private readonly orgsService: OrgsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
+    this.keepMs = Math.max(STALE_MS, config.KEY_CACHE_OUTAGE_MS);
     orgsService.onChange(() => {
       this.generation++;
       this.cache.clear();
+      this.unknown.clear();
       this.loading.clear();
     });
   }
@@ -125,13 +154,46 @@ export class RouteResolver {
     const hit = this.cache.get(key);
     const now = Date.now();
     if (hit && hit.expires > now) return this.route(key, hit.routes, requestedOrg);
+    return this.resolveUncached(key, hit, now, requestedOrg);
+  }
+
+  /** Entries the cache holds: live keys and unknown ones (for /metrics and tests). */
+  cacheSize(): { known: number; unknown: number } {
+    return { known: this.cache.size, unknown: this.unknown.size };
+  }
+
+  /** Every path but a fresh hit: expired entries, unknown and malformed keys, the store down. */
+  private resolveUncached(key: string, hit: CacheEntry | undefined, now: number, requestedOrg: string | undefined): Route | Promise<Route> {
+    if (!hit) {
+      hit = this.unknown.get(key);
+      if (hit && hit.expires > now) return this.route(key, null, requestedOrg);
+      // Refused before any query: a 15 KB random "key" would otherwise cost a lookup and a cache entry.
+      if (!hit && !GATEWAY_KEY_FORMAT.test(key)) return this.route(key, null, requestedOrg);
+    }
+    const age = hit ? now - hit.expires : Infinity;
+    const outage = this.config.KEY_CACHE_OUTAGE_MS;
+    if (hit && this.storeDown && age < outage) {
+      // Postgres is down: answer from what we know; one request per key and PROBE_MS tries it again.
+      if (now >= (hit.probeAt ?? 0)) {
+        hit.probeAt = now + PROBE_MS;
+        this.lookup(key).catch(() => undefined);
+      }
+      return this.route(key, hit.routes, requestedOrg);
+    }
     const loading = this.lookup(key);
-    if (hit && now - hit.expires < Math.min(STALE_MS, this.config.KEY_CACHE_TTL_MS)) {
+    if (hit && age < Math.min(STALE_MS, this.config.KEY_CACHE_TTL_MS)) {
       // Recently expired: refresh in the background and answer from what we know.
       loading.catch(() => undefined);
       return this.route(key, hit.routes, requestedOrg);
     }
-    return loading.then((routes) => this.route(key, routes, requestedOrg));
+    return loading.then(
+      (routes) => this.route(key, routes, requestedOrg),
+      (error: unknown) => {
+        // The store failed this lookup: a key seen within the outage window still works.
+        if (hit && age < outage && isStoreUnavailable(error)) return this.route(key, hit.routes, requestedOrg);
+        throw error;
+      },
+    );
   }
 
   private lookup(key: string): Promise<KeyRoutes | null> {
@@ -139,15 +201,24 @@ export class RouteResolver {
     if (!loading) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new OpenAIError(503, 'Tallygate could not check the API key in time (its database is slow or unreachable). Try again shortly.', 'server_error', 'key_lookup_timeout', null, true)),
-          LOOKUP_TIMEOUT_MS,
-        );
+        timer = setTimeout(() => reject(new Error(`no answer within ${LOOKUP_TIMEOUT_MS} ms`)), LOOKUP_TIMEOUT_MS);
       });
-      const started: Promise<KeyRoutes | null> = Promise.race([this.load(key), timeout]).finally(() => {
-        clearTimeout(timer);
-        if (this.loading.get(key) === started) this.loading.delete(key);
+      const load = this.load(key).then((routes) => {
+        this.storeDown = false;
+        return routes;
       });
+      const started: Promise<KeyRoutes | null> = Promise.race([load, timeout])
+        .catch((error: unknown) => {
+          if (error instanceof OpenAIError) throw error; // ours (an unreadable upstream key), not the store's
+          // Said once per outage, with the cause; clients get a message without the database's details.
+          if (!this.storeDown) this.logger.error(`gateway-key lookups failing, serving known keys from the cache for up to ${this.config.KEY_CACHE_OUTAGE_MS} ms past expiry: ${(error as Error).message}`);
+          this.storeDown = true;
+          throw storeUnavailable();
+        })
+        .finally(() => {
+          clearTimeout(timer);
+          if (this.loading.get(key) === started) this.loading.delete(key);
+        });
       this.loading.set(key, (loading = started));
     }
     return loading;
@@ -171,16 +242,25 @@ export class RouteResolver {
     return { gatewayKeyId: routes.gatewayKeyId, featureId: routes.featureId, featureSlug: routes.featureSlug, monthlyBudgetNanos: routes.monthlyBudgetNanos, org };
   }
 
-  /** One indexed query; cached by the key itself (hashing on every call cost more than the lookup). */
+  /**
+   * One indexed query; cached by the key itself (hashing on every call cost more than the lookup),
+   * which is safe for memory because only well-formed, fixed-length keys reach it.
+   */
   private async load(key: string): Promise<KeyRoutes | null> {
     const now = Date.now();
     const generation = this.generation;
     const rows = (await this.dataSource.query(ROUTES_SQL, [hashGatewayKey(key)])) as RouteRow[];
     const routes = rows.length === 0 ? null : this.toRoutes(rows);
     if (generation !== this.generation) return routes; // changed meanwhile: answer, but do not cache
-    this.cache.delete(key); // re-inserted last: the oldest entries are the first evicted
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, { routes, expires: now + this.config.KEY_CACHE_TTL_MS });
+    const entry = { routes, expires: now + this.config.KEY_CACHE_TTL_MS };
+    // A key is in one map only: the next successful lookup moves it (a revocation applies then).
+    if (routes) {
+      this.unknown.delete(key);
+      remember(this.cache, key, entry, MAX_CACHED, this.keepMs, now);
+    } else {
+      this.cache.delete(key);
+      remember(this.unknown, key, entry, MAX_UNKNOWN, this.keepMs, now);
+    }
     return routes;
   }
 
@@ -217,4 +297,36 @@ export class RouteResolver {
       revoked: first.revoked,
     };
   }
+}
+
+/**
+ * Inserts last, so the oldest entries are the first evicted; and as every entry lives the same TTL,
+ * insertion order is expiry order: the expired ones are swept from the front, a few per insert.
+ */
+function remember(cache: Map<string, CacheEntry>, key: string, entry: CacheEntry, max: number, keepMs: number, now: number): void {
+  cache.delete(key);
+  for (const [oldest, old] of cache) {
+    if (old.expires + keepMs > now && cache.size < max) break;
+    cache.delete(oldest);
+  }
+  cache.set(key, entry);
+}
+
+const STORE_UNAVAILABLE = 'gateway_store_unavailable';
+
+/** The gateway's own database failed: retryable, and said to be Tallygate's, not OpenAI's. */
+function storeUnavailable(): OpenAIError {
+  return new OpenAIError(
+    503,
+    'Tallygate could not check the API key: its own database is unavailable. This is not an OpenAI outage; retry in a few seconds.',
+    'server_error',
+    STORE_UNAVAILABLE,
+    null,
+    true,
+    { 'retry-after': STORE_RETRY_AFTER_S },
+  );
+}
+
+function isStoreUnavailable(error: unknown): boolean {
+  return error instanceof OpenAIError && error.code === STORE_UNAVAILABLE;
 }

@@ -9,14 +9,44 @@ import { LedgerWriter } from '../ledger/ledger.writer.js';
 import { ANONYMOUS_REASONS, AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomSnapshot, type LiveHeadroom } from './headroom.snapshot.js';
 import { PacingService } from './pacing.service.js';
+import type { ErrorKind } from './rate-limit-headers.js';
 
 export type ThrottleLabel = 'rate_limit_requests' | 'rate_limit_tokens' | 'request_too_large' | 'quota' | 'paced';
 const THROTTLE_LABELS: readonly ThrottleLabel[] = ['rate_limit_requests', 'rate_limit_tokens', 'request_too_large', 'quota', 'paced'];
 
+/**
+ * Who a failure is on: the gateway itself (its store down, its shutdown, its own limits), the
+ * upstream (OpenAI's errors, limits and outages), or the client (bad key or input, left early).
+ */
+export type ErrorCause = 'gateway' | 'upstream' | 'client';
+const ERROR_CAUSES: readonly ErrorCause[] = ['gateway', 'upstream', 'client'];
+const CAUSES: Record<ErrorKind, ErrorCause> = {
+  rate_limit_requests: 'upstream',
+  rate_limit_tokens: 'upstream',
+  request_too_large: 'client',
+  quota: 'upstream',
+  auth: 'client',
+  invalid_request: 'client',
+  not_found: 'client',
+  upstream_server_error: 'upstream',
+  upstream_unreachable: 'upstream',
+  upstream_timeout: 'upstream',
+  stream_error: 'upstream',
+  client_aborted: 'client',
+  upstream_aborted: 'upstream',
+  paced: 'gateway',
+  budget: 'client',
+  not_sent: 'client',
+  shutdown: 'gateway',
+  store_unavailable: 'gateway',
+  gateway: 'gateway',
+};
+export const errorCause = (kind: ErrorKind | null): ErrorCause => (kind ? CAUSES[kind] : 'gateway');
+
 interface Tally {
   labels: { org: string; model: string; feature: string };
   requests: number;
-  errors: number;
+  errors: Record<ErrorCause, number>;
   inputTokens: number;
   outputTokens: number;
   retries: number;
@@ -29,6 +59,8 @@ export interface RequestSample {
   model: string | null;
   feature: string;
   failed: boolean;
+  /** Who the failure is on (see errorCause); only read when failed. */
+  cause?: ErrorCause;
   inputTokens: number;
   outputTokens: number;
   retried: boolean;
@@ -102,7 +134,18 @@ export class MetricsService {
         },
       });
     counter('tallygate_requests_total', 'Requests through the gateway with a known org.', (t) => t.requests);
-    counter('tallygate_errors_total', 'Of those, requests that failed (any error, 429s included).', (t) => t.errors);
+    new Counter({
+      name: 'tallygate_errors_total',
+      help: 'Of those, requests that failed (any error, 429s included), by cause: gateway (its own store, shutdown, limits), upstream (OpenAI), client (bad key or input, left early).',
+      labelNames: [...labelNames, 'cause'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of tallies.values()) {
+          for (const cause of ERROR_CAUSES) if (t.errors[cause] > 0) this.inc({ ...t.labels, cause }, t.errors[cause]);
+        }
+      },
+    });
     counter('tallygate_retries_total', 'Requests the OpenAI SDK sent as a retry (X-Stainless-Retry-Count > 0).', (t) => t.retries);
     new Counter({
       name: 'tallygate_tokens_total',
@@ -200,7 +243,7 @@ export class MetricsService {
       tally = {
         labels: { org: sample.openaiOrgId, model, feature: sample.feature },
         requests: 0,
-        errors: 0,
+        errors: { gateway: 0, upstream: 0, client: 0 },
         inputTokens: 0,
         outputTokens: 0,
         retries: 0,
@@ -209,7 +252,7 @@ export class MetricsService {
       this.tallies.set(key, tally);
     }
     tally.requests++;
-    if (sample.failed) tally.errors++;
+    if (sample.failed) tally.errors[sample.cause ?? 'gateway']++;
     tally.inputTokens += sample.inputTokens;
     tally.outputTokens += sample.outputTokens;
     if (sample.retried) tally.retries++;

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import type { UsageEvent } from '../ledger/usage-event.js';
 import { modelFamily } from '../pricing/cost.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
-import { MetricsService, type ThrottleLabel } from './metrics.service.js';
+import { errorCause, MetricsService, type ThrottleLabel } from './metrics.service.js';
 import { PacingService, type PacingTicket } from './pacing.service.js';
 import type { ErrorKind } from './rate-limit-headers.js';
 
@@ -59,6 +59,7 @@ export class RateLimitObserver {
           model: family,
           feature: call.route.featureSlug,
           failed: event.outcome !== 'ok',
+          cause: errorCause(event.errorKind),
           inputTokens: event.inputTokens,
           outputTokens: event.outputTokens,
           retried: event.retryCount > 0,
