@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
+import { faultyUsage, type FaultName } from './faults.js';
 import { snapshotOf } from './models.js';
 import {
   asObject,
@@ -85,8 +86,8 @@ function fingerprint(model: string): string {
   return `fp_${hash32(model).toString(16).padStart(8, '0')}${(hash32(`${model}!`) & 0xff).toString(16).padStart(2, '0')}`;
 }
 
-function chatUsage(plan: CompletionPlan): JsonObject {
-  return {
+function chatUsage(plan: CompletionPlan, fault: FaultName | undefined): JsonObject {
+  return faultyUsage(fault, {
     prompt_tokens: plan.promptTokens,
     completion_tokens: plan.completionTokens,
     total_tokens: plan.promptTokens + plan.completionTokens,
@@ -97,7 +98,7 @@ function chatUsage(plan: CompletionPlan): JsonObject {
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
     },
-  };
+  });
 }
 
 function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan): void {
@@ -112,7 +113,7 @@ function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan)
 const ERROR_FRAME = `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`;
 const DONE_FRAME = 'data: [DONE]\n\n';
 
-function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage: boolean): { frames: string[]; contentFrames: number } {
+function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage: boolean, fault: FaultName | undefined): { frames: string[]; contentFrames: number } {
   const id = `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`;
   const created = Math.floor(Date.now() / 1000);
   const head =
@@ -135,7 +136,7 @@ function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage
         service_tier: tier,
         system_fingerprint: fingerprint(model),
         choices: [],
-        usage: chatUsage(plan),
+        usage: chatUsage(plan, fault),
       })}\n\n`,
     );
   }
@@ -161,7 +162,7 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
   const answeredModel = snapshotOf(model);
   const tier = serviceTier(body);
   if (wantsStream(body)) {
-    const stream = chatStream(plan, answeredModel, tier, includeUsage(body));
+    const stream = chatStream(plan, answeredModel, tier, includeUsage(body), exchange.fault);
     if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }
@@ -178,7 +179,7 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
         finish_reason: plan.finishReason,
       },
     ],
-    usage: chatUsage(plan),
+    usage: chatUsage(plan, exchange.fault),
     service_tier: tier,
     system_fingerprint: fingerprint(answeredModel),
   };
