@@ -143,7 +143,7 @@ class GatewayProcess {
     const t0 = now();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
-    const inTime = await Promise.race([exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+    const inTime = await Promise.race([exited.then(() => true), sleep(timeoutMs, false, { ref: false })]);
     if (inTime) return now() - t0;
     child.kill('SIGKILL');
     await exited;
@@ -436,7 +436,7 @@ interface Result {
 class Scenario {
   load!: Load;
   featureId = '';
-  private faultEnd?: { at: number; catchUp: Promise<number | null> };
+  private faultEnd?: Promise<number | null>;
   readonly notes: string[] = [];
   readonly unmet: string[] = [];
   readonly fatal: string[] = [];
@@ -455,13 +455,11 @@ class Scenario {
 
   /** The fault is over (Postgres back, gateway restarted…): from now, time how long the ledger takes to hold every row so far. */
   faultEnded(timeoutMs = CATCH_UP_MS): void {
-    const at = now();
-    const backlog = [...this.load.outcomes];
-    this.faultEnd = { at, catchUp: this.bench.ledger.catchUp(backlog, at, timeoutMs) };
+    this.faultEnd = this.bench.ledger.catchUp([...this.load.outcomes], now(), timeoutMs);
   }
 
   catchUp(): Promise<number | null> | undefined {
-    return this.faultEnd?.catchUp;
+    return this.faultEnd;
   }
 
   /** An expectation from the issue; unmet ones are listed under the table. */
