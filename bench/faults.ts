@@ -8,6 +8,7 @@
 // expectations (listed under the table); BENCH_FAULTS_ONLY=1,3 runs some scenarios.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { subscribe } from 'node:diagnostics_channel';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -185,7 +186,28 @@ interface Outcome {
   /** For a 2xx: how its body ended. `clean`: ended without [DONE] (a stream cut cleanly); `broken`: a socket error. */
   body?: 'complete' | 'clean' | 'broken';
   connectionClose?: boolean;
+  /** The whole request was written to the socket (undici's bodySent): the gateway has it, unless it closed that socket. */
+  written?: boolean;
 }
+
+/**
+ * Requests in flight by their `x-bench-call` number, so undici's diagnostics channel can say which
+ * were written in full: of a call the client abandoned without an answer, that is what tells
+ * whether the gateway owes it a row.
+ */
+const inFlight = new Map<string, Outcome>();
+let callNumber = 0;
+subscribe('undici:request:bodySent', (message) => {
+  // undici 7 keeps a request's headers as a flat [name, value, …] array (a string in older versions).
+  const headers = (message as { request: { headers: unknown } }).request.headers;
+  const call = Array.isArray(headers)
+    ? (headers[headers.indexOf('x-bench-call') + 1] as string | undefined)
+    : typeof headers === 'string'
+      ? /x-bench-call: (\d+)/.exec(headers)?.[1]
+      : undefined;
+  const outcome = call === undefined ? undefined : inFlight.get(call);
+  if (outcome) outcome.written = true;
+});
 
 interface RequestSpec {
   /** GET /v1/models instead of a chat call: answered at once, whatever latency the simulator has. */
@@ -245,6 +267,8 @@ class Load {
   }
 
   private async request(spec: RequestSpec, outcome: Outcome): Promise<void> {
+    const call = String(++callNumber);
+    inFlight.set(call, outcome);
     const abort = spec.abortAfterMs === undefined ? undefined : new AbortController();
     const timer = abort && setTimeout(() => abort.abort(), spec.abortAfterMs);
     const body = JSON.stringify({
@@ -256,8 +280,8 @@ class Load {
     try {
       const res = await this.pool.request(
         spec.listModels
-          ? { path: '/v1/models', method: 'GET', headers: { authorization: `Bearer ${this.key}` }, signal: abort?.signal }
-          : { path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' }, body, signal: abort?.signal },
+          ? { path: '/v1/models', method: 'GET', headers: { authorization: `Bearer ${this.key}`, 'x-bench-call': call }, signal: abort?.signal }
+          : { path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json', 'x-bench-call': call }, body, signal: abort?.signal },
       );
       outcome.status = res.statusCode;
       outcome.eventId = first(res.headers['x-tallygate-event-id']);
@@ -286,6 +310,7 @@ class Load {
       }
     } finally {
       clearTimeout(timer);
+      inFlight.delete(call);
     }
   }
 }
@@ -412,6 +437,11 @@ interface ScenarioDefinition {
   env?: Record<string, string>;
   /** Losing rows is what this scenario measures, not a failure (SIGKILL). */
   lossExpected?: boolean;
+  /**
+   * The gateway never closes a socket under a request here, so every call written in full reached
+   * it and is owed a row, answered or not (client aborts): checked by count, as no id was seen.
+   */
+  everyWrittenCallArrives?: boolean;
   run(s: Scenario): Promise<void>;
 }
 
@@ -567,18 +597,22 @@ class Bench {
     const seenSet = new Set(seen);
     const unseenRows = [...rows.keys()].filter((id) => !seenSet.has(id)).length;
     const withoutId = outcomes.filter((o) => !o.eventId).length;
+    const writtenWithoutId = outcomes.filter((o) => !o.eventId && o.written).length;
     const fatal = [...s.fatal, ...s.gateway.crashes.map((c) => `gateway ${c}`)];
     if (!s.definition.lossExpected) {
       if (missing > 0) fatal.push(`${missing} event ids the client saw have no row`);
       if (duplicates > 0) fatal.push(`${duplicates} rows doubled`);
       // A request the client got no id for may or may not have reached the gateway; more such rows than such requests cannot be.
+      if (s.definition.everyWrittenCallArrives && unseenRows < writtenWithoutId) {
+        fatal.push(`${writtenWithoutId - unseenRows} calls the client wrote in full, then abandoned before an answer, have no row (${writtenWithoutId} such calls, ${unseenRows} rows without a client-seen id)`);
+      }
       if (unseenRows > withoutId) fatal.push(`${unseenRows - withoutId} rows more than requests (${unseenRows} rows without a client-seen id, ${withoutId} requests without an id)`);
     }
     const rejected = await jsonlLines(join(s.dataDir, 'rejected'));
     const spilled = await jsonlLines(join(s.dataDir, 'spill'));
     if (rejected) s.notes.push(`${rejected} events in DATA_DIR/rejected`);
     if (spilled) s.notes.push(`${spilled} events still in DATA_DIR/spill`);
-    if (withoutId) s.notes.push(`${withoutId} requests got no event id (no response); ${unseenRows} rows have an id no client saw`);
+    if (withoutId) s.notes.push(`${withoutId} requests got no event id (no response; ${writtenWithoutId} of them written in full); ${unseenRows} rows have an id no client saw`);
     const gatewayCodes = countBy(outcomes.filter((o) => o.cause === 'gateway'), (o) => `${o.status} ${o.code}`);
     if (gatewayCodes) s.notes.push(`gateway's own errors: ${gatewayCodes}`);
     const upstreamCodes = countBy(outcomes.filter((o) => o.cause === 'upstream'), (o) => `${o.status} ${o.code}`);
@@ -789,7 +823,7 @@ const SCENARIOS: ScenarioDefinition[] = [
   { name: 'spill-replay', estimateS: 25, simulator: { latency: { ttftMs: 20 } }, env: { LEDGER_MAX_QUEUE: '200', LEDGER_BATCH_SIZE: '100', SHUTDOWN_GRACE_MS: '2000' }, run: spillAndReplay },
   { name: 'sigterm-streams', estimateS: 15, simulator: { latency: { ttftMs: 50, perTokenMs: 100 } }, env: { SHUTDOWN_GRACE_MS: String(GRACE_MS) }, run: (s) => sigtermDuringStreams(s, GRACE_MS) },
   { name: 'upstream-killed', estimateS: 15, simulator: { latency: { ttftMs: 50, perTokenMs: 30 } }, run: upstreamKilled },
-  { name: 'client-aborts', estimateS: 15, simulator: { latency: { ttftMs: 100, perTokenMs: 10 } }, run: clientAborts },
+  { name: 'client-aborts', estimateS: 15, simulator: { latency: { ttftMs: 100, perTokenMs: 10 } }, everyWrittenCallArrives: true, run: clientAborts },
   { name: 'hostile-values', estimateS: 20, simulator: { latency: { ttftMs: 10 } }, run: hostileValues },
   { name: 'long-model', estimateS: 25, simulator: { latency: { ttftMs: 10 } }, run: longModelName },
   { name: 'sigkill', estimateS: 15, simulator: { latency: { ttftMs: 200, perTokenMs: 10 } }, lossExpected: true, run: sigkill },
