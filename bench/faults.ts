@@ -526,8 +526,9 @@ class Bench {
     this.ledger = new Ledger(this.postgres.url);
   }
 
-  async run(index: number, definition: ScenarioDefinition): Promise<Result> {
-    this.progress.scenario(index, definition.name);
+  /** Runs scenario number `index` (its place in the table), the `position`-th of this run. */
+  async run(position: number, index: number, definition: ScenarioDefinition): Promise<Result> {
+    this.progress.scenario(position, definition.name);
     const dataDir = join(this.root, `${index}-${definition.name}`);
     await mkdir(dataDir, { recursive: true });
     const log = createWriteStream(join(dataDir, 'processes.log'));
@@ -870,8 +871,7 @@ async function main(): Promise<void> {
   try {
     await bench.setUp();
     for (const [position, { d, index }] of chosen.entries()) {
-      const result = await bench.run(position + 1, d);
-      results.push({ ...result, index });
+      results.push(await bench.run(position + 1, index, d));
     }
   } catch (error) {
     kept = true;
