@@ -767,7 +767,7 @@ async function hostileValues(s: Scenario): Promise<void> {
   s.phase(`load ${RATE} req/s for 4 s, a quarter with hostile values (${faults.join(', ')})`);
   const loop = s.load.openLoop(4, RATE, (i) => {
     const fault = i % 4 === 1 ? faults[(i >> 2) % faults.length] : undefined;
-    const stream = i % 8 >= 4;
+    const stream = ((i >> 4) & 1) === 1; // each fault in turn, first plain then streamed
     return { content: prompt(i, fault ? ` [[sim:${fault}]]` : ''), stream, tag: `${fault ?? 'normal'}${stream ? ' (stream)' : ''}` };
   });
   await sleep(1_000);
