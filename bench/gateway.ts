@@ -6,7 +6,6 @@
 //     direct and gateway, so "added latency" is measured under the same conditions;
 //  3. the ledger check: exactly one usage_events row per request the gateway answered;
 //  4. gateway memory (RSS) while a 25 MB audio upload streams through.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -16,6 +15,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { ensureDatabase, freePort, startScratchPostgres } from '../server/database/embedded-postgres.js';
+import { rssMb, seedFeature, start } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -23,23 +23,6 @@ const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const UPSTREAM_KEY = 'sk-bench-0123456789abcdef';
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Benchmark: say something short.' }], max_tokens: 16 });
-
-/** As `npm start` and the Dockerfile run them (docs/operations.md, "Node flags"). */
-const NODE_FLAGS = ['--max-semi-space-size=64'];
-
-function start(script: string, env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}:\n${output}`)));
-  });
-}
 
 /** CPU time (ms) a process has used so far, from /proc (Linux); 0 when it cannot be read. */
 function cpuMs(pid: number): number {
@@ -86,15 +69,8 @@ async function withCpu<T extends { requests: { total: number } }>(processes: Rec
   return { result, cpu: cpu.join(', ') };
 }
 
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
-
-async function api(base: string, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, unknown>;
-}
 
 async function closedLoop(url: string, key: string) {
   return autocannon({ url, connections: CONNECTIONS, duration: SECONDS, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
@@ -141,9 +117,7 @@ async function main(): Promise<void> {
   const sim = `http://127.0.0.1:${simPort}`;
   const gw = `http://127.0.0.1:${gwPort}`;
   try {
-    const org = await api(gw, '/api/admin/orgs', { name: 'bench', openaiOrgId: 'org-bench', baseUrl: `${sim}/v1`, apiKey: UPSTREAM_KEY });
-    const feature = await api(gw, '/api/admin/features', { slug: 'bench', name: 'Bench', defaultOrgId: org.id });
-    const { key } = (await api(gw, `/api/admin/features/${feature.id as string}/gateway-keys`, { name: 'bench' })) as { key: string };
+    const { key } = await seedFeature(gw, ADMIN_TOKEN, 'bench', { url: `${sim}/v1`, openaiOrgId: 'org-bench', apiKey: UPSTREAM_KEY });
 
     console.log(`Tallygate gateway benchmark — ${CONNECTIONS} connections, ${SECONDS} s per run, POST /v1/chat/completions (gpt-4o-mini, non-streamed)`);
     console.log(`Node ${process.version}, ${(await import('node:os')).cpus().length} CPUs; simulator, gateway and load generator share them.\n`);

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
-import { HUGE_EVENT_BYTES } from './faults.js';
+import { faultyUsage, HUGE_EVENT_BYTES, type FaultName } from './faults.js';
 import { snapshotOf } from './models.js';
 import { keepChatCompletion } from './assistants.js';
 import {
@@ -88,8 +88,8 @@ function fingerprint(model: string): string {
   return `fp_${hash32(model).toString(16).padStart(8, '0')}${(hash32(`${model}!`) & 0xff).toString(16).padStart(2, '0')}`;
 }
 
-function chatUsage(plan: CompletionPlan): JsonObject {
-  return {
+function chatUsage(plan: CompletionPlan, fault: FaultName | undefined): JsonObject {
+  return faultyUsage(fault, {
     prompt_tokens: plan.promptTokens,
     completion_tokens: plan.completionTokens,
     total_tokens: plan.promptTokens + plan.completionTokens,
@@ -100,7 +100,7 @@ function chatUsage(plan: CompletionPlan): JsonObject {
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
     },
-  };
+  });
 }
 
 function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan): void {
@@ -110,7 +110,7 @@ function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan)
 const ERROR_FRAME = `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`;
 const DONE_FRAME = 'data: [DONE]\n\n';
 
-function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage: boolean): { frames: string[]; contentFrames: number } {
+function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage: boolean, fault: FaultName | undefined): { frames: string[]; contentFrames: number } {
   const id = `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`;
   const created = Math.floor(Date.now() / 1000);
   const head =
@@ -133,7 +133,7 @@ function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage
         service_tier: tier,
         system_fingerprint: fingerprint(model),
         choices: [],
-        usage: chatUsage(plan),
+        usage: chatUsage(plan, fault),
       })}\n\n`,
     );
   }
@@ -142,7 +142,7 @@ function chatStream(plan: CompletionPlan, model: string, tier: string, withUsage
 }
 
 /** The `chat.completion` body for a plan: what POST /v1/chat/completions and a batch's output line carry. */
-export function chatCompletionObject(plan: CompletionPlan, answeredModel: string, tier: string): JsonObject {
+export function chatCompletionObject(plan: CompletionPlan, answeredModel: string, tier: string, fault?: FaultName): JsonObject {
   return {
     id: `chatcmpl-${randomUUID().replaceAll('-', '').slice(0, 29)}`,
     object: 'chat.completion',
@@ -156,7 +156,7 @@ export function chatCompletionObject(plan: CompletionPlan, answeredModel: string
         finish_reason: plan.finishReason,
       },
     ],
-    usage: chatUsage(plan),
+    usage: chatUsage(plan, fault),
     service_tier: tier,
     system_fingerprint: fingerprint(answeredModel),
   };
@@ -180,7 +180,7 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
   const answeredModel = snapshotOf(model);
   const tier = serviceTier(body);
   if (wantsStream(body)) {
-    const stream = chatStream(plan, answeredModel, tier, includeUsage(body));
+    const stream = chatStream(plan, answeredModel, tier, includeUsage(body), exchange.fault);
     if (exchange.fault === 'huge-event') {
       const huge = { id: 'chatcmpl-huge', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: answeredModel, choices: [{ index: 0, delta: { content: 'x'.repeat(HUGE_EVENT_BYTES) }, finish_reason: null }] };
       // Written in 16 KB pieces a millisecond apart, as TLS records from a real upstream arrive.
@@ -193,7 +193,7 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
     if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
     return;
   }
-  const completion = chatCompletionObject(plan, answeredModel, tier);
+  const completion = chatCompletionObject(plan, answeredModel, tier, exchange.fault);
   if (body.store === true) keepChatCompletion(exchange, completion, body);
   if (await sendBody(exchange, JSON.stringify(completion), 'application/json', plan.completionTokens)) {
     recordDelivery(exchange, model, plan);

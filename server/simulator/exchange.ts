@@ -5,7 +5,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatedOrg } from './simulator.js';
 import type { SimulatorRuntime } from './runtime.js';
-import { faultFor, SLOW_FIRST_BYTE_MS, type FaultName } from './faults.js';
+import { faultFor, GARBAGE_RATE_LIMIT_HEADERS, SLOW_FIRST_BYTE_MS, type FaultName } from './faults.js';
 import {
   errorBody,
   insufficientQuota,
@@ -155,6 +155,7 @@ export function admit(exchange: Exchange, model: string, tokens: number, promptT
       ? runtime.limiter.forced(org, model, fault === '429-requests' ? 'requests' : 'tokens', exchange.project)
       : runtime.limiter.admit(org, model, tokens, exchange.project);
   Object.assign(exchange.headers, admission.headers);
+  if (fault === 'ratelimit-garbage') Object.assign(exchange.headers, GARBAGE_RATE_LIMIT_HEADERS);
   if (!admission.admitted) {
     runtime.stats.outcome(org.id, model, admission.kind === 'requests' ? 'rate-limited-requests' : 'rate-limited-tokens');
     const headers: Record<string, string> = admission.tooLarge
