@@ -86,10 +86,14 @@ it('keeps known keys working through a Postgres outage, tells unknown keys the s
   expect(status).toBe(401);
   expect((await chat(kept.gatewayKey)).status).toBe(200);
 
-  // The ledger writes what waited through the outage on its own retry schedule.
+  // The ledger writes what waited through the outage on its own retry schedule: the 2 calls before,
+  // the 20 and the revoked key's call during it, and those after (the revocation probe polls).
   let events = await stack.events();
-  for (let i = 0; i < 50 && !events.some((e) => e.status === 503); i++) await sleep(100), (events = await stack.events());
-  const refused = events.filter((e) => e.status === 503);
-  expect(refused.map((e) => [e.error_kind, e.error_code])).toEqual([['store_unavailable', 'gateway_store_unavailable']]);
+  for (let i = 0; i < 50 && events.filter((e) => e.status === 200).length < 24; i++) await sleep(100), (events = await stack.events());
+  expect(events.filter((e) => e.status === 200).length).toBeGreaterThanOrEqual(24);
+  // Whose key the stranger's was could not be checked: it is counted, not written as a row.
+  expect(events.filter((e) => e.status === 503)).toEqual([]);
+  const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+  expect(metrics).toMatch(/tallygate_anonymous_requests_total\{reason="key_unverified"\} 1\b/);
   expect(events.filter((e) => e.error_kind === 'upstream_unreachable')).toEqual([]);
 }, 30_000);
