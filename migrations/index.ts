@@ -8,5 +8,6 @@ import { AnalyticsRollups1732600000000 } from './1732600000000-AnalyticsRollups.
 import { RateLimits1732700000000 } from './1732700000000-RateLimits.js';
 import { Users1732800000000 } from './1732800000000-Users.js';
 import { LedgerOutcomes1733000000000 } from './1733000000000-LedgerOutcomes.js';
+import { Reconciliation1733500000000 } from './1733500000000-Reconciliation.js';
 
-export const migrations = [Orgs1732579200000, Prices1732579300000, Ledger1732579400000, Audit1732579500000, Users1732800000000, AnalyticsRollups1732600000000, RateLimits1732700000000, LedgerOutcomes1733000000000];
+export const migrations = [Orgs1732579200000, Prices1732579300000, Ledger1732579400000, Audit1732579500000, Users1732800000000, AnalyticsRollups1732600000000, RateLimits1732700000000, LedgerOutcomes1733000000000, Reconciliation1733500000000];
