@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseBuffer } from 'music-metadata';
 import type { SimulatorRuntime } from './runtime.js';
+import { delivered } from './billing.js';
 import { admit, exchangeOf, sendBody, sendError, type Exchange } from './exchange.js';
 import { invalidRequest } from './errors.js';
 import { boundaryOf, parseMultipart, type FormPart } from './multipart.js';
@@ -182,8 +183,8 @@ async function handleAudio(task: AudioTask, runtime: SimulatorRuntime, request: 
 }
 
 function recordAudio(exchange: Exchange, model: string, tokenBilled: boolean, seconds: number, inputTokens: number, outputTokens: number): void {
-  exchange.runtime.stats.delivered(
-    exchange.org.id,
+  delivered(
+    exchange,
     model,
     tokenBilled ? { audioSeconds: seconds, promptTokens: inputTokens, completionTokens: outputTokens } : { audioSeconds: seconds },
   );

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
+import { delivered } from './billing.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { snapshotOf } from './models.js';
@@ -101,11 +102,21 @@ function chatUsage(plan: CompletionPlan): JsonObject {
 }
 
 function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan): void {
-  exchange.runtime.stats.delivered(exchange.org.id, model, {
+  delivered(exchange, model, {
     promptTokens: plan.promptTokens,
     cachedTokens: plan.cachedTokens,
     completionTokens: plan.completionTokens,
     reasoningTokens: plan.reasoningTokens,
+  });
+}
+
+/** A stream the client aborted: the prompt and reasoning were processed, and the visible tokens sent so far generated. */
+function billAborted(exchange: Exchange, model: string, plan: CompletionPlan, contentFramesSent: number): void {
+  const visibleSent = Math.max(0, contentFramesSent - 1); // the first content frame carries only the role
+  exchange.runtime.billing.bill(exchange, model, {
+    promptTokens: plan.promptTokens,
+    cachedTokens: plan.cachedTokens,
+    completionTokens: Math.min(plan.completionTokens, plan.reasoningTokens + visibleSent),
   });
 }
 
@@ -162,7 +173,8 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
   const tier = serviceTier(body);
   if (wantsStream(body)) {
     const stream = chatStream(plan, answeredModel, tier, includeUsage(body));
-    if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
+    const onClientAbort = (sent: number) => billAborted(exchange, model, plan, sent);
+    if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME, onClientAbort })) recordDelivery(exchange, model, plan);
     return;
   }
   const completion = {

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
+import { delivered } from './billing.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { snapshotOf } from './models.js';
@@ -175,7 +176,7 @@ async function createResponse(runtime: SimulatorRuntime, request: FastifyRequest
   };
   const createdAt = Math.floor(Date.now() / 1000);
   const answeredModel = snapshotOf(model);
-  const delivered = wantsStream(body)
+  const sentWhole = wantsStream(body)
     ? await sendStream(exchange, streamFrames(body, ids, answeredModel, createdAt, plan))
     : await sendBody(
         exchange,
@@ -183,8 +184,8 @@ async function createResponse(runtime: SimulatorRuntime, request: FastifyRequest
         'application/json',
         plan.completionTokens,
       );
-  if (delivered) {
-    runtime.stats.delivered(exchange.org.id, model, {
+  if (sentWhole) {
+    delivered(exchange, model, {
       promptTokens: plan.promptTokens,
       cachedTokens: plan.cachedTokens,
       completionTokens: plan.completionTokens,

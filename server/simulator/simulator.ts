@@ -10,9 +10,12 @@ import { registerEmbeddingRoutes } from './embeddings.js';
 import { registerModelRoutes } from './models.js';
 import { registerAudioRoutes } from './audio.js';
 import type { SimulatorStats } from './stats.js';
+import { registerOrganizationRoutes } from './organization.js';
+import type { BilledCall, BilledCharge, SimulatedPrice } from './billing.js';
 
 export type { SimulatorStats, SimulatorCounters, SimulatorOrgStats } from './stats.js';
 export { FAULT_NAMES, type FaultName } from './faults.js';
+export { simulatedKeyId, type BilledCall, type BilledCharge, type SimulatedPrice, type UsageEndpoint } from './billing.js';
 
 export interface SimulatedOrg {
   /** `org-…` */
@@ -27,6 +30,8 @@ export interface SimulatedOrg {
   limits?: Record<string, { rpm: number; tpm: number }>;
   /** Tokens per minute shared by the calls that send an OpenAI-Project header. */
   projectTpm?: number;
+  /** Admin keys (`sk-admin-…`) that read this org's usage and costs (GET /v1/organization/usage/*, /costs). */
+  adminKeys?: string[];
 }
 
 export interface SimulatorOptions {
@@ -39,6 +44,10 @@ export interface SimulatorOptions {
   /** Fraction (0..1) of admitted requests that fail with 500 or 503, drawn from a PRNG seeded by `seed`. */
   errorRate?: number;
   seed?: number;
+  /** The prices the simulator bills at, by model or family (default: the shipped list prices plus o1 and o3-mini). */
+  prices?: Record<string, SimulatedPrice>;
+  /** Admin API calls allowed per admin key per second before a 429 with retry-after; default unlimited. */
+  adminRequestsPerSecond?: number;
 }
 
 export interface Simulator {
@@ -48,8 +57,12 @@ export interface Simulator {
   close(): Promise<void>;
   stats(): SimulatorStats;
   setOrg(org: SimulatedOrg): void;
-  /** Clears rate-limit buckets and stats. */
+  /** Clears rate-limit buckets, stats and the bill. */
   reset(): void;
+  /** Adds billed calls to the bill (seeding history); priced like served calls. */
+  bill(call: Omit<BilledCall, 'lines'>): BilledCall;
+  /** Adds a charge not metered per call (storage, fine-tuning) to the bill. */
+  charge(charge: BilledCharge): void;
 }
 
 const MAX_UPLOAD_BYTES = 26 * 1024 * 1024;
@@ -104,7 +117,8 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
 
   // Authenticate every /v1 call before its body is parsed, so a bad key is a 401 whatever the body.
   app.addHook('onRequest', (request, reply, done) => {
-    if (!request.url.startsWith('/v1/')) {
+    // The admin API authenticates with admin keys, in its own routes (organization.ts).
+    if (!request.url.startsWith('/v1/') || request.url.startsWith('/v1/organization/')) {
       done();
       return;
     }
@@ -143,6 +157,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   registerEmbeddingRoutes(app, runtime);
   registerModelRoutes(app);
   registerAudioRoutes(app, runtime);
+  registerOrganizationRoutes(app, runtime);
   return app;
 }
 
@@ -161,5 +176,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     stats: () => runtime.stats.snapshot(),
     setOrg: (org) => runtime.setOrg(org),
     reset: () => runtime.reset(),
+    bill: (call) => runtime.billing.record(call),
+    charge: (charge) => runtime.billing.charge(charge),
   };
 }
