@@ -13,6 +13,6 @@ import { RateLimitObserver } from './rate-limit.observer.js';
   imports: [LedgerModule],
   controllers: [HeadroomController, MetricsController],
   providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver],
-  exports: [PacingService, RateLimitObserver],
+  exports: [PacingService, RateLimitObserver, MetricsService],
 })
 export class RateLimitsModule {}
