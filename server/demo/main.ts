@@ -17,6 +17,7 @@ import { startSimulator } from '../simulator/simulator.js';
 import { backfillHistory, demoProfiles } from './history.js';
 import { DEMO_FEATURES, DEMO_ORGS, seedDemo } from './seed.js';
 import { startTraffic } from './traffic.js';
+import { seedDemoReconciliation, seedSimulatorBill, startGapTraffic } from './reconciliation.js';
 
 const dataDir = resolve(process.env.DATA_DIR ?? './data');
 
@@ -72,6 +73,12 @@ async function main(): Promise<void> {
     console.log(`Backfilled ${queued} usage events of the last six weeks (first run only).`);
   }
 
+  // Reconciliation: admin keys, OpenAI key ids, and the simulator's bill for the days before this run.
+  await seedDemoReconciliation(orgs);
+  await app.get(LedgerWriter).flush();
+  await seedSimulatorBill(app.get(DataSource), simulator);
+  const stopGaps = startGapTraffic({ simulatorUrl: simulator.url, gatewayUrl: `${gateway}/v1`, chatbotKey: keys['customer-service-chatbot'] });
+
   const env = [
     `OPENAI_BASE_URL=${gateway}/v1`,
     ...DEMO_FEATURES.map((f) => `OPENAI_API_KEY_${f.env}=${keys[f.slug]}`),
@@ -115,6 +122,7 @@ Ctrl-C stops everything and flushes the ledger.
     stopping = true;
     console.log('\nStopping: traffic, then the gateway (flushing the ledger), the simulator and Postgres…');
     clearInterval(billing);
+    stopGaps();
     await stopTraffic();
     await shutdown(app, config.SHUTDOWN_GRACE_MS);
     await simulator.close();

@@ -150,7 +150,7 @@ export class SimulatorBilling {
       inputTokens: usage.promptTokens ?? 0,
       cachedTokens: usage.cachedTokens ?? 0,
       outputTokens: usage.completionTokens ?? 0,
-      audioInputTokens: 0,
+      audioInputTokens: usage.audioInputTokens ?? 0,
       seconds: usage.audioSeconds ?? 0,
     });
   }

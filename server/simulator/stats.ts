@@ -38,6 +38,8 @@ export interface DeliveredUsage {
   completionTokens?: number;
   reasoningTokens?: number;
   audioSeconds?: number;
+  /** Part of promptTokens that is audio (billed at its own rate); the bill uses it, the counters do not. */
+  audioInputTokens?: number;
 }
 
 export type Outcome = 'rate-limited-requests' | 'rate-limited-tokens' | 'quota' | 'server-error' | 'broken-stream';
