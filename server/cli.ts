@@ -92,7 +92,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (ctx, [ref, keyId]) => orgs(ctx).revokeUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, need(keyId, 'key-id'), CLI),
   },
   'keys:reseal': {
-    usage: 'keys:reseal                               re-seal upstream keys under the current MASTER_KEY',
+    usage: 'keys:reseal                               re-seal upstream keys (and admin keys) under the current MASTER_KEY',
     run: async (ctx) => ({ resealed: await orgs(ctx).resealUpstreamKeys(CLI) }),
   },
   'features:create': {
