@@ -114,34 +114,19 @@ export class ReconciliationRepository {
   }
 
   private async upsertUsage(tx: EntityManager, orgId: string, endpoint: string, buckets: AdminBucket[]): Promise<void> {
-    const cols: Record<string, unknown[]> = { start: [], end: [], model: [], key: [], project: [], batch: [], requests: [], input: [], cached: [], output: [], result: [] };
-    // One row per group key: a later result in the same bucket and group (OpenAI does not send two) wins.
-    const seen = new Map<string, number>();
+    const rows: Array<[string, unknown[]]> = [];
     for (const bucket of buckets) {
       for (const r of bucket.results) {
-        const key = [bucket.start_time, r.model ?? '', r.api_key_id ?? '', r.project_id ?? '', r.batch ?? false].join('\u0000');
-        const values = [
-          new Date(bucket.start_time * 1000),
-          new Date(bucket.end_time * 1000),
-          r.model ?? '',
-          r.api_key_id ?? '',
-          r.project_id ?? '',
-          r.batch ?? false,
-          r.num_model_requests ?? r.num_requests ?? r.num_sessions ?? 0,
-          r.input_tokens ?? 0,
-          r.input_cached_tokens ?? 0,
-          r.output_tokens ?? 0,
-          JSON.stringify(r),
-        ];
-        const at = seen.get(key);
-        const names = Object.keys(cols);
-        if (at === undefined) {
-          seen.set(key, cols.start.length);
-          names.forEach((n, i) => cols[n].push(values[i]));
-        } else names.forEach((n, i) => (cols[n][at] = values[i]));
+        const group = [r.model ?? '', r.api_key_id ?? '', r.project_id ?? '', r.batch ?? false] as const;
+        const requests = r.num_model_requests ?? r.num_requests ?? r.num_sessions ?? 0;
+        rows.push([
+          [bucket.start_time, ...group].join('\u0000'),
+          [new Date(bucket.start_time * 1000), new Date(bucket.end_time * 1000), ...group, requests, r.input_tokens ?? 0, r.input_cached_tokens ?? 0, r.output_tokens ?? 0, JSON.stringify(r)],
+        ]);
       }
     }
-    if (cols.start.length === 0) return;
+    const cols = columns(rows, 11);
+    if (cols[0].length === 0) return;
     await tx.query(
       `INSERT INTO recon_usage_buckets AS b (org_id, endpoint, bucket_start, bucket_end, model, api_key_id, project_id, batch,
          requests, input_tokens, cached_tokens, output_tokens, result)
@@ -150,44 +135,31 @@ export class ReconciliationRepository {
        ON CONFLICT (org_id, endpoint, bucket_start, model, api_key_id, project_id, batch) DO UPDATE SET
          bucket_end = excluded.bucket_end, requests = excluded.requests, input_tokens = excluded.input_tokens,
          cached_tokens = excluded.cached_tokens, output_tokens = excluded.output_tokens, result = excluded.result, synced_at = now()`,
-      [orgId, endpoint, cols.start, cols.end, cols.model, cols.key, cols.project, cols.batch, cols.requests, cols.input, cols.cached, cols.output, cols.result],
+      [orgId, endpoint, ...cols],
     );
   }
 
   private async upsertCosts(tx: EntityManager, orgId: string, buckets: AdminBucket[]): Promise<void> {
-    const cols: Record<string, unknown[]> = { start: [], end: [], line: [], key: [], project: [], amount: [], currency: [], quantity: [], unit: [] };
-    const seen = new Map<string, number>();
+    const rows: Array<[string, unknown[]]> = [];
     for (const bucket of buckets) {
       for (const r of bucket.results) {
         if (!r.amount) continue;
-        const key = [bucket.start_time, r.line_item ?? '', r.api_key_id ?? '', r.project_id ?? ''].join('\u0000');
-        const values = [
-          new Date(bucket.start_time * 1000),
-          new Date(bucket.end_time * 1000),
-          r.line_item ?? '',
-          r.api_key_id ?? '',
-          r.project_id ?? '',
-          r.amount.value,
-          r.amount.currency,
-          r.quantity ?? null,
-          r.quantity_unit ?? null,
-        ];
-        const at = seen.get(key);
-        const names = Object.keys(cols);
-        if (at === undefined) {
-          seen.set(key, cols.start.length);
-          names.forEach((n, i) => cols[n].push(values[i]));
-        } else names.forEach((n, i) => (cols[n][at] = values[i]));
+        const group = [r.line_item ?? '', r.api_key_id ?? '', r.project_id ?? ''] as const;
+        rows.push([
+          [bucket.start_time, ...group].join('\u0000'),
+          [new Date(bucket.start_time * 1000), new Date(bucket.end_time * 1000), ...group, r.amount.value, r.amount.currency, r.quantity ?? null, r.quantity_unit ?? null],
+        ]);
       }
     }
-    if (cols.start.length === 0) return;
+    const cols = columns(rows, 9);
+    if (cols[0].length === 0) return;
     await tx.query(
       `INSERT INTO recon_cost_buckets AS b (org_id, bucket_start, bucket_end, line_item, api_key_id, project_id, amount, currency, quantity, quantity_unit)
        SELECT $1, * FROM unnest($2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::numeric[], $8::text[], $9::numeric[], $10::text[])
        ON CONFLICT (org_id, bucket_start, line_item, api_key_id, project_id) DO UPDATE SET
          bucket_end = excluded.bucket_end, amount = excluded.amount, currency = excluded.currency,
          quantity = excluded.quantity, quantity_unit = excluded.quantity_unit, synced_at = now()`,
-      [orgId, cols.start, cols.end, cols.line, cols.key, cols.project, cols.amount, cols.currency, cols.quantity, cols.unit],
+      [orgId, ...cols],
     );
   }
 
@@ -271,4 +243,15 @@ export class ReconciliationRepository {
       [orgIds],
     );
   }
+}
+
+/**
+ * Rows (keyed by bucket start and group keys) as one array per column for unnest(). A key seen twice keeps
+ * its last row: one INSERT … ON CONFLICT cannot touch the same row twice (OpenAI sends no such pair anyway).
+ */
+function columns(rows: Array<[string, unknown[]]>, width: number): unknown[][] {
+  const byKey = new Map(rows);
+  const cols: unknown[][] = Array.from({ length: width }, () => []);
+  for (const values of byKey.values()) values.forEach((v, i) => cols[i].push(v));
+  return cols;
 }
