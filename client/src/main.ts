@@ -102,8 +102,8 @@ function renderShell(): void {
 function renderNav(active: PageDef | undefined): void {
   const items = [
     { label: 'Overview', path: '/overview' },
-    { label: 'Finance', path: '/finance' },
-    { label: 'Reconciliation', path: '/finance/reconciliation' },
+    // Finance → Reconciliation (/finance/reconciliation) lives under Finance.
+    { label: 'Finance', path: '/finance', prefix: '/finance' },
     { label: 'Rate limits', path: '/rate-limits' },
     { label: 'Admin', path: '/admin/orgs', prefix: '/admin/' },
   ].filter((item) => {

@@ -30,7 +30,10 @@ export interface SimulatedPrice {
   perAudioMinute?: string;
 }
 
-/** One billed call (or, for seeding history, many calls at once: `requests`). */
+/**
+ * Billed calls: one call as recorded (or, for seeding history, `requests` identical calls, token counts per
+ * call), and in the bill the sum of the calls of one minute, org, key, project, endpoint and model.
+ */
 export interface BilledCall {
   at: number;
   orgId: string;
@@ -116,14 +119,22 @@ function familyOf(model: string): string {
 }
 
 export class SimulatorBilling {
-  readonly calls: BilledCall[] = [];
+  /**
+   * Summed per minute (the finest bucket OpenAI offers) and group, so a benchmark's millions of calls keep
+   * the bill at one entry per minute and group rather than one per call.
+   */
+  private readonly minutes = new Map<string, BilledCall>();
   readonly charges: BilledCharge[] = [];
   private readonly keyIds = new Map<string, string>();
 
   constructor(private readonly prices: Record<string, SimulatedPrice>) {}
 
+  calls(): IterableIterator<BilledCall> {
+    return this.minutes.values();
+  }
+
   reset(): void {
-    this.calls.length = 0;
+    this.minutes.clear();
     this.charges.length = 0;
   }
 
@@ -157,9 +168,27 @@ export class SimulatorBilling {
 
   /** Records a billed call (or `requests` identical calls, to seed history), pricing it as OpenAI would. */
   record(call: Omit<BilledCall, 'lines'>): BilledCall {
-    const billed = { ...call, lines: this.price(call) };
-    this.calls.push(billed);
-    return billed;
+    const lines = this.price(call);
+    const minute = Math.floor(call.at / 60_000) * 60_000;
+    const key = `${call.orgId}|${minute}|${call.endpoint}|${call.model}|${call.apiKeyId}|${call.projectId ?? ''}`;
+    let entry = this.minutes.get(key);
+    if (!entry) {
+      entry = { ...call, at: minute, requests: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, audioInputTokens: 0, seconds: 0, lines: [] };
+      this.minutes.set(key, entry);
+    }
+    const n = call.requests;
+    entry.requests += n;
+    entry.inputTokens += call.inputTokens * n;
+    entry.cachedTokens += call.cachedTokens * n;
+    entry.outputTokens += call.outputTokens * n;
+    entry.audioInputTokens += call.audioInputTokens * n;
+    entry.seconds += call.seconds * n;
+    for (const line of lines) {
+      const same = entry.lines.find((l) => l.lineItem === line.lineItem);
+      if (same) same.nanos += line.nanos;
+      else entry.lines.push({ ...line });
+    }
+    return entry;
   }
 
   /** Spend not metered per call (storage, fine-tuning, containers): a line item on a day's costs. */

@@ -154,16 +154,16 @@ function sum(calls: BilledCall[], pick: (c: BilledCall) => number): number {
 function usageResult(endpoint: UsageEndpoint, group: UsageGroup): Record<string, unknown> {
   const { calls, fields } = group;
   const requests = sum(calls, (c) => c.requests);
-  const input = sum(calls, (c) => c.inputTokens * c.requests);
-  const cached = sum(calls, (c) => c.cachedTokens * c.requests);
+  const input = sum(calls, (c) => c.inputTokens);
+  const cached = sum(calls, (c) => c.cachedTokens);
   switch (endpoint) {
     case 'completions': {
-      const audio = sum(calls, (c) => c.audioInputTokens * c.requests);
+      const audio = sum(calls, (c) => c.audioInputTokens);
       return {
         input_tokens: input,
         input_cached_tokens: cached,
         input_uncached_tokens: input - cached,
-        output_tokens: sum(calls, (c) => c.outputTokens * c.requests),
+        output_tokens: sum(calls, (c) => c.outputTokens),
         input_text_tokens: input - cached - audio,
         input_audio_tokens: audio,
         output_audio_tokens: 0,
@@ -179,7 +179,7 @@ function usageResult(endpoint: UsageEndpoint, group: UsageGroup): Record<string,
     case 'audio_speeches':
       return { characters: input, num_model_requests: requests, ...fields };
     case 'audio_transcriptions':
-      return { seconds: Math.ceil(sum(calls, (c) => c.seconds * c.requests)), num_model_requests: requests, ...fields };
+      return { seconds: Math.ceil(sum(calls, (c) => c.seconds)), num_model_requests: requests, ...fields };
     case 'vector_stores':
       return { usage_bytes: 0, ...fields };
     case 'code_interpreter_sessions':
@@ -227,7 +227,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, runtime: Simula
       const models = list(request.query as Query, 'models');
       const keyIds = list(request.query as Query, 'api_key_ids');
       const projectIds = list(request.query as Query, 'project_ids');
-      for (const call of runtime.billing.calls) {
+      for (const call of runtime.billing.calls()) {
         if (call.orgId !== org.id || call.endpoint !== endpoint) continue;
         if (call.at < req.start * 1000 || call.at >= page.to * 1000) continue;
         if (models.length && !models.includes(call.model)) continue;
@@ -256,7 +256,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, runtime: Simula
       };
       page.add(at, JSON.stringify(fields), () => ({ fields, nanos: 0n })).nanos += nanos;
     };
-    for (const call of runtime.billing.calls) {
+    for (const call of runtime.billing.calls()) {
       if (call.orgId !== org.id) continue;
       for (const line of call.lines) addLine(call.at, line.lineItem, line.nanos, call.apiKeyId, call.projectId);
     }
