@@ -17,7 +17,7 @@ import { startSimulator } from '../simulator/simulator.js';
 import { backfillHistory, demoProfiles } from './history.js';
 import { DEMO_FEATURES, DEMO_ORGS, seedDemo } from './seed.js';
 import { startTraffic } from './traffic.js';
-import { seedDemoReconciliation, seedSimulatorBill, startGapTraffic } from './reconciliation.js';
+import { seedDemoCharges, seedDemoReconciliation, seedSimulatorBill, startGapTraffic } from './reconciliation.js';
 
 const dataDir = resolve(process.env.DATA_DIR ?? './data');
 
@@ -61,6 +61,10 @@ async function main(): Promise<void> {
 
   const credentials = await seedDemoUsers(app.get(UsersService));
 
+  // The simulator's bill lives in memory: bill it again with what earlier runs recorded, before any org has an
+  // admin key this run could sync with (a sync of an empty bill would store empty hours past its watermark).
+  await seedSimulatorBill(app.get(DataSource), simulator);
+  seedDemoCharges(simulator);
   const [{ count }] = (await app.get(DataSource).query('SELECT count(*)::int AS count FROM usage_events')) as [{ count: number }];
   if (count === 0) {
     const orgIds = new Map((await orgs.listOrgs()).map((o) => [o.openaiOrgId, o.id]));
@@ -71,12 +75,12 @@ async function main(): Promise<void> {
       transcripts: pair('video-transcripts'),
     }), 42);
     console.log(`Backfilled ${queued} usage events of the last six weeks (first run only).`);
+    await app.get(LedgerWriter).flush();
+    await seedSimulatorBill(app.get(DataSource), simulator);
   }
 
-  // Reconciliation: admin keys, OpenAI key ids, and the simulator's bill for the days before this run.
+  // Reconciliation: admin keys and OpenAI key ids (the simulator's bill for the days before this run is in).
   await seedDemoReconciliation(orgs);
-  await app.get(LedgerWriter).flush();
-  await seedSimulatorBill(app.get(DataSource), simulator);
   const stopGaps = startGapTraffic({ simulatorUrl: simulator.url, gatewayUrl: `${gateway}/v1`, chatbotKey: keys['customer-service-chatbot'] });
 
   const env = [

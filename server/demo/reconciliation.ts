@@ -39,7 +39,7 @@ export async function seedDemoReconciliation(orgs: OrgsService): Promise<void> {
 
 /**
  * The simulator keeps its bill in memory: each demo start bills it again with what the ledger holds from
- * before (the backfilled weeks and earlier runs), call by call, and a daily storage charge for the recommender.
+ * before (the backfilled weeks and earlier runs), call by call.
  */
 export async function seedSimulatorBill(db: DataSource, simulator: Simulator): Promise<number> {
   const rows: Array<{
@@ -77,11 +77,15 @@ export async function seedSimulatorBill(db: DataSource, simulator: Simulator): P
       seconds: row.audio_seconds === null ? 0 : Number(row.audio_seconds),
     });
   }
+  return rows.length;
+}
+
+/** A daily storage charge for the recommender over the demo's six weeks: spend no gateway meters per call. */
+export function seedDemoCharges(simulator: Simulator): void {
   const day = 86_400_000;
   for (let t = Math.floor(Date.now() / day) * day - 42 * day; t <= Date.now(); t += day) {
     simulator.charge({ at: t + 3_600_000, orgId: 'org-recommender', lineItem: 'File storage', nanos: 33_000_000n, apiKeyId: null, projectId: null });
   }
-  return rows.length;
 }
 
 /** Traffic with gaps for reconciliation to explain; returns a function that stops it. */

@@ -108,6 +108,8 @@ export interface OrgDayLine {
   differencePercent: string | null;
   gaps: Gap[];
   models: ModelLine[];
+  /** OpenAI's numbers for this day were last synced before it ended: calls after the sync are only in the ledger yet. */
+  partial: boolean;
 }
 
 export interface OrgReconciliationState {

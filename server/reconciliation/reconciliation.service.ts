@@ -200,7 +200,11 @@ export class ReconciliationService {
 
     const lines = [...days.values()]
       .sort((a, b) => a.day.localeCompare(b.day) || (names.get(a.orgId) ?? '').localeCompare(names.get(b.orgId) ?? ''))
-      .map((acc) => this.dayLine(acc, names.get(acc.orgId) ?? acc.orgId, keyIds.has(acc.orgId)));
+      .map((acc) => {
+        const syncedAt = states.find((s) => s.orgId === acc.orgId)?.sync.lastSuccessAt;
+        const partial = !syncedAt || new Date(syncedAt).getTime() < dayStart(acc.day).getTime() + DAY_MS;
+        return this.dayLine(acc, names.get(acc.orgId) ?? acc.orgId, keyIds.has(acc.orgId), partial ? syncedAt ?? null : undefined);
+      });
     const sum = (pick: (l: OrgDayLine) => string) => lines.reduce((n, l) => n + BigInt(pick(l)), 0n);
     const ledgerCost = sum((l) => l.ledger.costNanos);
     const openaiCost = sum((l) => l.openai.costNanos);
@@ -213,7 +217,12 @@ export class ReconciliationService {
     };
   }
 
-  private dayLine(acc: DayAcc, orgName: string, keyIdsKnown: boolean): OrgDayLine {
+  /** `partialSince`: set when OpenAI's numbers for the day were synced before it ended (null: never synced). */
+  private dayLine(acc: DayAcc, orgName: string, keyIdsKnown: boolean, partialSince?: string | null): OrgDayLine {
+    const lag =
+      partialSince === undefined
+        ? ''
+        : `OpenAI's numbers for this day are synced only up to ${partialSince ?? 'never'}: calls since are in the ledger only, for now. `;
     const ledgerTotal = { ...zero(), estimatedRequests: 0, estimatedCost: 0n, unpricedRequests: 0 };
     const openaiTotal = zero();
     const gaps: Gap[] = [];
@@ -226,9 +235,14 @@ export class ReconciliationService {
       openaiTotal.cost += m.openai.cost;
       const difference = m.openai.cost - m.ledger.cost;
       models.push({ model, ledger: ledgerFigures(m.ledger), openai: side(m.openai), differenceNanos: difference.toString() });
-      const tokensEqual =
-        m.openai.inputTokens === m.ledger.inputTokens && m.openai.cachedTokens === m.ledger.cachedTokens && m.openai.outputTokens === m.ledger.outputTokens;
-      if (difference === 0n && tokensEqual) continue;
+      // Only money is a gap: token counts may differ at no cost (moderations report no usage to the gateway,
+      // transcriptions report seconds to OpenAI's usage, not tokens).
+      if (difference === 0n) continue;
+      const countsEqual =
+        m.openai.requests === m.ledger.requests &&
+        m.openai.inputTokens === m.ledger.inputTokens &&
+        m.openai.cachedTokens === m.ledger.cachedTokens &&
+        m.openai.outputTokens === m.ledger.outputTokens;
       if (m.ledger.estimatedRequests > 0) {
         gaps.push({
           kind: 'estimated',
@@ -238,7 +252,7 @@ export class ReconciliationService {
             `${m.ledger.estimatedRequests} ledger row(s) of ${model} are estimates (streams aborted, calls cut short) worth $${nanosToUsd(m.ledger.estimatedCost)}; ` +
             `OpenAI counted ${m.openai.inputTokens} input / ${m.openai.outputTokens} output tokens against the ledger's ${m.ledger.inputTokens} / ${m.ledger.outputTokens}.`,
         });
-      } else if (tokensEqual) {
+      } else if (countsEqual || m.ledger.unpricedRequests > 0) {
         const uncached = m.openai.inputTokens - m.openai.cachedTokens;
         const impliedPrice = { input: perMillion(m.lines.get('input') ?? 0n, uncached), output: perMillion(m.lines.get('output') ?? 0n, m.openai.outputTokens) };
         gaps.push({
@@ -249,7 +263,7 @@ export class ReconciliationService {
           detail:
             (m.ledger.unpricedRequests > 0
               ? `Tallygate has no price for ${model}: ${m.ledger.unpricedRequests} call(s) were recorded without a cost. `
-              : `Tokens agree but the cost does not: Tallygate's price for ${model} differs from OpenAI's. `) +
+              : `Calls and tokens agree but the cost does not: Tallygate's price for ${model} differs from OpenAI's. `) +
             `OpenAI's bill implies $${impliedPrice.input ?? '?'} input / $${impliedPrice.output ?? '?'} output per 1M tokens.`,
         });
       } else {
@@ -258,6 +272,7 @@ export class ReconciliationService {
           model,
           nanos: difference.toString(),
           detail:
+            lag +
             `OpenAI counted ${m.openai.requests} call(s), ${m.openai.inputTokens} input / ${m.openai.outputTokens} output tokens of ${model}; the ledger ` +
             `${m.ledger.requests}, ${m.ledger.inputTokens} / ${m.ledger.outputTokens} (calls in flight at a crash, or not through Tallygate with a key id not recorded).`,
         });
@@ -300,6 +315,7 @@ export class ReconciliationService {
       differencePercent: percent(difference, openaiTotal.cost),
       gaps,
       models,
+      partial: partialSince !== undefined,
     };
   }
 

@@ -82,7 +82,7 @@ function create(me: { role: string }): Page {
   ]);
 
   const table = new DataTable<OrgDayLine>('reconciliation', 'Ledger against OpenAI per org and day', [
-    { label: 'Day (UTC)', value: (l) => l.day },
+    { label: 'Day (UTC)', value: (l) => (l.partial ? h('span', {}, l.day, ' ', h('span', { class: 'badge badge-info', title: "OpenAI's numbers were synced before this day ended" }, 'partial')) : l.day) },
     { label: 'Org', value: (l) => l.orgName },
     { label: 'Ledger requests', numeric: true, value: (l) => formatInt(l.ledger.requests) },
     { label: 'OpenAI requests', numeric: true, value: (l) => formatInt(l.openai.requests) },
