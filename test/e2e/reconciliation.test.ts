@@ -84,6 +84,13 @@ describe('the admin key', () => {
     expect(states.find((s) => s.orgId === alpha.id)?.enabled).toBe(true);
     expect((await stack.app.get(SyncService).syncOrg(beta.id)).result).toBe('skipped');
 
+    // On demand: answered at once, the sync's end shows in the status.
+    const started = await api('POST', '/api/admin/reconciliation/sync', { orgId: alpha.id });
+    expect(started.status).toBe(202);
+    await expect
+      .poll(async () => ((await (await api('GET', '/api/analytics/reconciliation/status')).json()) as Array<{ orgId: string; sync: { lastSuccessAt: string | null } }>).find((s) => s.orgId === alpha.id)?.sync.lastSuccessAt, { timeout: 20_000 })
+      .not.toBeNull();
+
     // Rotation: the new key replaces the old one, and the rotation is audited.
     stack.sim.setOrg({ id: alpha.openaiOrgId, keys: [alpha.upstreamKey, directKeyOf(alpha)], adminKeys: [adminKeyOf(alpha), `${adminKeyOf(alpha)}-2`] });
     expect((await api('PUT', `/api/admin/orgs/${alpha.id}/admin-key`, { adminKey: `${adminKeyOf(alpha)}-2` })).status).toBe(200);
@@ -140,6 +147,15 @@ describe('the report', () => {
     }>;
     expect(keys.find((k) => k.apiKeyId === simulatedKeyId(directKeyOf(alpha)))?.upstreamKey).toBeNull();
     expect(keys.find((k) => k.apiKeyId === simulatedKeyId(alpha.upstreamKey))?.upstreamKey?.masked).toMatch(/^sk-…/);
+
+    // The drift is a signal: the alerts' hook finds the org above $0.000001, and /metrics has the gauge.
+    const service = stack.app.get(ReconciliationService);
+    const tomorrow = Date.now() + 86_400_000; // the window is complete days: from tomorrow, today is one
+    const drifting = await service.driftAbove({ usd: '0.000001' }, 1, tomorrow);
+    expect(drifting.map((d) => [d.orgName, d.differenceNanos])).toEqual([[alpha.name, outside!.nanos]]);
+    expect(await service.driftAbove({ percent: 99.9 }, 1, tomorrow)).toEqual([]);
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`tallygate_reconciliation_drift_usd\\{org="${alpha.name}"\\} `));
   });
 
   it('shows the true gap of aborted streams against their estimated rows', async () => {
@@ -278,6 +294,25 @@ describe('the sync', () => {
       await again.close();
       await own.db.end();
       await own.sim.close();
+    }
+  });
+
+  it('runs on its schedule: a key added is backfilled without anyone asking', async () => {
+    const own = await startStack({ env: { RECON_SYNC_INTERVAL_MS: '1000', RECON_BACKFILL_DAYS: '3' } });
+    try {
+      const org = own.orgs[0];
+      own.sim.setOrg({ id: org.openaiOrgId, keys: [org.upstreamKey], adminKeys: [adminKeyOf(org)] });
+      own.sim.bill({
+        at: Date.now() - 2 * 86_400_000, orgId: org.openaiOrgId, apiKeyId: simulatedKeyId(org.upstreamKey), projectId: null, endpoint: 'embeddings',
+        model: 'text-embedding-3-small', requests: 5, inputTokens: 10, cachedTokens: 0, outputTokens: 0, audioInputTokens: 0, seconds: 0,
+      });
+      await own.orgsService.setAdminKey(org.id, adminKeyOf(org));
+      const stored = async () => (await own.db.query(`SELECT coalesce(sum(requests), 0)::int AS n FROM recon_usage_buckets WHERE endpoint = 'embeddings'`)).rows[0].n;
+      await expect.poll(stored, { timeout: 20_000, interval: 250 }).toBe(5);
+      const [state] = await own.app.get(ReconciliationService).states(org.id);
+      expect(state.sync.lastError).toBeNull();
+    } finally {
+      await own.close();
     }
   });
 
