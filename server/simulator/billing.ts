@@ -114,6 +114,15 @@ function endpointOf(url: string): UsageEndpoint {
   return 'completions';
 }
 
+interface ScaledPrice {
+  input: bigint;
+  cached: bigint;
+  audio: bigint;
+  output: bigint;
+  /** Pico-dollars per minute (a second costs a sixtieth); null: not billed per minute. */
+  perMinute: bigint | null;
+}
+
 function familyOf(model: string): string {
   return model.replace(/-(\d{4}-\d{2}-\d{2}|\d{4}|latest)$/, '');
 }
@@ -126,6 +135,8 @@ export class SimulatorBilling {
   private readonly minutes = new Map<string, BilledCall>();
   readonly charges: BilledCharge[] = [];
   private readonly keyIds = new Map<string, string>();
+  /** Unit prices as pico-dollars per token, by model as billed: parsed once, not per call. */
+  private readonly scaled = new Map<string, ScaledPrice | null>();
 
   constructor(private readonly prices: Record<string, SimulatedPrice>) {}
 
@@ -201,17 +212,35 @@ export class SimulatorBilling {
    * per event); the input and cached lines take their exact part rounded down and output the remainder, so
    * the lines of a call add up to its cost.
    */
+  private scaledPrice(model: string): ScaledPrice | null {
+    let scaled = this.scaled.get(model);
+    if (scaled === undefined) {
+      const price = this.prices[model] ?? this.prices[familyOf(model)];
+      scaled = price
+        ? {
+            input: picoPerToken(price.input),
+            cached: picoPerToken(price.cachedInput ?? price.input),
+            audio: picoPerToken(price.audioInput),
+            output: picoPerToken(price.output),
+            perMinute: price.perAudioMinute ? picoPerToken(price.perAudioMinute) * 1_000_000n : null,
+          }
+        : null;
+      this.scaled.set(model, scaled);
+    }
+    return scaled;
+  }
+
   private price(call: Omit<BilledCall, 'lines'>): BilledCall['lines'] {
-    const price = this.prices[call.model] ?? this.prices[familyOf(call.model)];
+    const price = this.scaledPrice(call.model);
     if (!price) return [];
     const n = BigInt(call.requests);
     const textInput = BigInt(Math.max(0, call.inputTokens - call.cachedTokens - call.audioInputTokens));
-    const inputPico = textInput * picoPerToken(price.input);
-    const cachedPico = BigInt(call.cachedTokens) * picoPerToken(price.cachedInput ?? price.input);
-    const audioPico = BigInt(call.audioInputTokens) * picoPerToken(price.audioInput);
-    const outputPico = BigInt(call.outputTokens) * picoPerToken(price.output);
+    const inputPico = textInput * price.input;
+    const cachedPico = BigInt(call.cachedTokens) * price.cached;
+    const audioPico = BigInt(call.audioInputTokens) * price.audio;
+    const outputPico = BigInt(call.outputTokens) * price.output;
     // Per-minute audio: whole seconds started, at a sixtieth of the minute price (pico-dollars × 60).
-    const secondsPicoTimes60 = price.perAudioMinute ? BigInt(Math.ceil(call.seconds - 1e-9)) * picoPerToken(price.perAudioMinute) * 1_000_000n : 0n;
+    const secondsPicoTimes60 = price.perMinute !== null ? BigInt(Math.ceil(call.seconds - 1e-9)) * price.perMinute : 0n;
     const totalTimes60 = (inputPico + cachedPico + audioPico + outputPico) * 60n + secondsPicoTimes60;
     const total = (totalTimes60 + 30_000n) / 60_000n;
     const input = inputPico / 1000n;
@@ -224,7 +253,7 @@ export class SimulatorBilling {
     add('input', input);
     add('cached input', cached);
     add('audio input', audio);
-    add(price.perAudioMinute && outputPico === 0n ? 'audio' : 'output', total - input - cached - audio);
+    add(price.perMinute !== null && outputPico === 0n ? 'audio' : 'output', total - input - cached - audio);
     return lines;
   }
 }
