@@ -14,6 +14,7 @@ import { OpenAIErrorFilter } from './http/error.filter.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 import { OrgsModule } from './orgs/orgs.module.js';
 import { PricingModule } from './pricing/pricing.module.js';
+import { ReconciliationModule } from './reconciliation/reconciliation.module.js';
 
 @Module({})
 export class AppModule {
@@ -30,6 +31,7 @@ export class AppModule {
         GatewayModule,
         AnalyticsModule,
         DashboardModule,
+        ReconciliationModule,
       ],
       controllers: [HealthController],
       providers: [

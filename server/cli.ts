@@ -20,7 +20,7 @@ import { migrate } from './database/migrate.js';
 import { OpenAIError } from './http/openai-error.js';
 import { LedgerWriter } from './ledger/ledger.writer.js';
 import { validate } from './http/validate.js';
-import { createFeatureSchema, createOrgSchema } from './orgs/orgs.dto.js';
+import { adminKeySchema, createFeatureSchema, createOrgSchema, openaiKeyIdSchema } from './orgs/orgs.dto.js';
 import { OrgsModule } from './orgs/orgs.module.js';
 import { OrgsService, type Actor } from './orgs/orgs.service.js';
 import { PricingModule } from './pricing/pricing.module.js';
@@ -93,7 +93,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (ctx, [ref, keyId]) => orgs(ctx).revokeUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, need(keyId, 'key-id'), CLI),
   },
   'keys:reseal': {
-    usage: 'keys:reseal                               re-seal upstream keys under the current MASTER_KEY',
+    usage: 'keys:reseal                               re-seal upstream keys (and admin keys) under the current MASTER_KEY',
     run: async (ctx) => ({ resealed: await orgs(ctx).resealUpstreamKeys(CLI) }),
   },
   'features:create': {
@@ -111,6 +111,30 @@ const COMMANDS: Record<string, Command> = {
         }),
         CLI,
       );
+    },
+  },
+  'orgs:set-admin-key': {
+    usage: 'orgs:set-admin-key <org> --api-key -       set or rotate the OpenAI admin key reconciliation reads usage and costs with',
+    run: async (ctx, [ref], f) => {
+      const org = await orgs(ctx).findOrg(need(ref, 'org'));
+      return orgs(ctx).setAdminKey(org.id, validate(adminKeySchema, { adminKey: await secret(f['api-key'], 'api-key') }).adminKey, CLI);
+    },
+  },
+  'orgs:remove-admin-key': {
+    usage: 'orgs:remove-admin-key <org>               reconciliation stops for this org',
+    run: async (ctx, [ref]) => {
+      const org = await orgs(ctx).findOrg(need(ref, 'org'));
+      await orgs(ctx).removeAdminKey(org.id, CLI);
+      return { orgId: org.id, adminKey: null };
+    },
+  },
+  'keys:set-openai-id': {
+    usage: 'keys:set-openai-id <org> <key-id> --openai-key-id key_…|none   OpenAI\'s id for an upstream key (its usage groups by it)',
+    run: async (ctx, [ref, keyId], f) => {
+      const org = await orgs(ctx).findOrg(need(ref, 'org'));
+      const given = need(f['openai-key-id'], 'openai-key-id');
+      const { openaiKeyId } = validate(openaiKeyIdSchema, { openaiKeyId: given === 'none' ? null : given });
+      return orgs(ctx).setUpstreamKeyOpenaiId(org.id, need(keyId, 'key-id'), openaiKeyId, CLI);
     },
   },
   'features:list': { usage: 'features:list', run: (ctx) => orgs(ctx).listFeatures() },
@@ -183,7 +207,7 @@ const COMMANDS: Record<string, Command> = {
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id'].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );

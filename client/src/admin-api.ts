@@ -8,6 +8,8 @@ export interface UpstreamKey {
   orgId: string;
   label: string;
   masked: string;
+  /** OpenAI's id for the key (`key_…`), for reconciliation. */
+  openaiKeyId?: string | null;
   createdAt: string;
   revokedAt: string | null;
 }

@@ -10,8 +10,9 @@ import { adminPages } from './pages/admin.js';
 import { financePage } from './pages/finance.js';
 import { overviewPage } from './pages/overview.js';
 import { rateLimitsPage } from './pages/ratelimits.js';
+import { reconciliationPage } from './pages/reconciliation.js';
 
-const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, ...adminPages];
+const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, ...adminPages, reconciliationPage];
 const root = document.getElementById('app')!;
 
 let me: Me | null = null;
@@ -101,7 +102,8 @@ function renderShell(): void {
 function renderNav(active: PageDef | undefined): void {
   const items = [
     { label: 'Overview', path: '/overview' },
-    { label: 'Finance', path: '/finance' },
+    // Finance → Reconciliation (/finance/reconciliation) lives under Finance.
+    { label: 'Finance', path: '/finance', prefix: '/finance' },
     { label: 'Rate limits', path: '/rate-limits' },
     { label: 'Admin', path: '/admin/orgs', prefix: '/admin/' },
   ].filter((item) => {

@@ -101,6 +101,12 @@ export const configSchema = z.object({
   CORS_ORIGINS: z.string().optional(),
   /** Largest JSON body accepted on /api (the admin and analytics APIs take small forms). */
   API_BODY_LIMIT_BYTES: bytes(64 * 1024),
+  /** How often each org's usage and costs are synced from OpenAI's admin API (docs/reconciliation.md); 0 = only on demand. */
+  RECON_SYNC_INTERVAL_MS: ms(3_600_000),
+  /** How far back a sync reaches when an org's admin key is new (OpenAI keeps usage for longer; this bounds the first sync). */
+  RECON_BACKFILL_DAYS: z.coerce.number().int().positive().max(365).default(90),
+  /** Buckets asked for per page (OpenAI allows up to 168 hourly, 180 daily): fewer pages, fewer rate-limited calls. */
+  RECON_PAGE_BUCKETS: z.coerce.number().int().min(1).max(168).default(168),
 });
 
 export type AppConfig = Readonly<z.infer<typeof configSchema>>;

@@ -4,10 +4,11 @@ import { migrations } from '../../migrations/index.js';
 import { Feature, FeatureOrg } from '../orgs/feature.entity.js';
 import { GatewayKey } from '../orgs/gateway-key.entity.js';
 import { Org } from '../orgs/org.entity.js';
+import { OrgAdminKey } from '../orgs/admin-key.entity.js';
 import { UpstreamKey } from '../orgs/upstream-key.entity.js';
 import { Price } from '../pricing/price.entity.js';
 
-export const entities = [Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, Price];
+export const entities = [Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, Price, OrgAdminKey];
 
 export function dataSourceOptions(url: string): DataSourceOptions {
   return {

@@ -18,6 +18,7 @@ import { startSimulator } from '../simulator/simulator.js';
 import { backfillHistory, demoProfiles } from './history.js';
 import { DEMO_FEATURES, DEMO_ORGS, seedDemo } from './seed.js';
 import { startTraffic } from './traffic.js';
+import { seedDemoCharges, seedDemoReconciliation, seedSimulatorBill, startGapTraffic } from './reconciliation.js';
 
 /** A secret kept under ./data so restarts of the demo can still open what they sealed. */
 async function persistentSecret(dataDir: string, name: string, make: () => string): Promise<string> {
@@ -68,6 +69,10 @@ async function main(): Promise<void> {
 
   const credentials = await seedDemoUsers(app.get(UsersService));
 
+  // The simulator's bill lives in memory: bill it again with what earlier runs recorded, before any org has an
+  // admin key this run could sync with (a sync of an empty bill would store empty hours past its watermark).
+  await seedSimulatorBill(app.get(DataSource), simulator);
+  seedDemoCharges(simulator);
   const [{ count }] = (await app.get(DataSource).query('SELECT count(*)::int AS count FROM usage_events')) as [{ count: number }];
   if (count === 0) {
     const orgIds = new Map((await orgs.listOrgs()).map((o) => [o.openaiOrgId, o.id]));
@@ -78,7 +83,13 @@ async function main(): Promise<void> {
       transcripts: pair('video-transcripts'),
     }), 42);
     console.log(`Backfilled ${queued} usage events of the last six weeks (first run only).`);
+    await app.get(LedgerWriter).flush();
+    await seedSimulatorBill(app.get(DataSource), simulator);
   }
+
+  // Reconciliation: admin keys and OpenAI key ids (the simulator's bill for the days before this run is in).
+  await seedDemoReconciliation(orgs);
+  const stopGaps = startGapTraffic({ simulatorUrl: simulator.url, gatewayUrl: `${gateway}/v1`, chatbotKey: keys['customer-service-chatbot'] });
 
   const env = [
     `OPENAI_BASE_URL=${gateway}/v1`,
@@ -124,6 +135,7 @@ Ctrl-C stops everything and flushes the ledger.
     stopping = true;
     console.log('\nStopping: traffic, then the gateway (flushing the ledger), the simulator and Postgres…');
     clearInterval(billing);
+    stopGaps();
     await stopTraffic();
     await shutdown(app, config.SHUTDOWN_GRACE_MS);
     await simulator.close();

@@ -15,10 +15,11 @@ export interface DemoFeature {
 
 export const DEMO_ORGS: SimulatedOrg[] = [
   // Runs close to its limits, so the dashboard has throttling to show.
-  { id: 'org-chatbot', keys: ['sk-demo-chatbot-7c1e9a2b44d0'], limits: { 'gpt-4o-mini': { rpm: 90, tpm: 12_000 }, 'gpt-4o': { rpm: 20, tpm: 6_000 } } },
+  // Its second key is used around the gateway (demo/reconciliation.ts); admin keys read usage and costs.
+  { id: 'org-chatbot', keys: ['sk-demo-chatbot-7c1e9a2b44d0', 'sk-demo-chatbot-direct-1f6a2c8e0b7d'], adminKeys: ['sk-admin-demo-chatbot-3b71c0d95e2a'], limits: { 'gpt-4o-mini': { rpm: 90, tpm: 12_000 }, 'gpt-4o': { rpm: 20, tpm: 6_000 } } },
   // Has a billing problem: its credit runs out now and then (see traffic.ts).
-  { id: 'org-recommender', keys: ['sk-demo-recommender-5f3a8d21c9e7'] },
-  { id: 'org-transcripts', keys: ['sk-demo-transcripts-92b4e6f1a3d8'] },
+  { id: 'org-recommender', keys: ['sk-demo-recommender-5f3a8d21c9e7'], adminKeys: ['sk-admin-demo-recommender-a8e24f6b1c90'] },
+  { id: 'org-transcripts', keys: ['sk-demo-transcripts-92b4e6f1a3d8'], adminKeys: ['sk-admin-demo-transcripts-5d09e7a3b4f1'] },
 ];
 
 export const DEMO_FEATURES: DemoFeature[] = [

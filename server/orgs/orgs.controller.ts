@@ -1,11 +1,13 @@
 // Admin REST API for orgs, upstream keys, features and gateway keys. Thin: validate, call the service.
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
 import {
   addUpstreamKeySchema,
+  adminKeySchema,
+  openaiKeyIdSchema,
   createFeatureSchema,
   createOrgSchema,
   issueGatewayKeySchema,
@@ -52,6 +54,22 @@ export class OrgsController {
   @Delete('orgs/:id/keys/:keyId')
   revokeUpstreamKey(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string, @CurrentCaller() caller: Caller) {
     return this.orgs.revokeUpstreamKey(id, keyId, caller);
+  }
+
+  @Patch('orgs/:id/keys/:keyId')
+  setUpstreamKeyOpenaiId(@Param('id', uuid) id: string, @Param('keyId', uuid) keyId: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.setUpstreamKeyOpenaiId(id, keyId, validate(openaiKeyIdSchema, body).openaiKeyId, caller);
+  }
+
+  @Put('orgs/:id/admin-key')
+  setAdminKey(@Param('id', uuid) id: string, @Body() body: unknown, @CurrentCaller() caller: Caller) {
+    return this.orgs.setAdminKey(id, validate(adminKeySchema, body).adminKey, caller);
+  }
+
+  @Delete('orgs/:id/admin-key')
+  @HttpCode(204)
+  removeAdminKey(@Param('id', uuid) id: string, @CurrentCaller() caller: Caller) {
+    return this.orgs.removeAdminKey(id, caller);
   }
 
   @Get('features')

@@ -28,6 +28,10 @@ export const updateOrgSchema = z.strictObject({
   status: z.enum(['active', 'suspended']).optional(),
 });
 export const addUpstreamKeySchema = z.strictObject({ apiKey, label: z.string().max(100).optional() });
+export const adminKeySchema = z.strictObject({ adminKey: apiKey });
+export const openaiKeyIdSchema = z.strictObject({
+  openaiKeyId: z.string().regex(/^key_[A-Za-z0-9_-]{1,64}$/, 'must look like key_… (the id OpenAI lists for the key)').nullable(),
+});
 export const createFeatureSchema = z.strictObject({
   slug,
   name,

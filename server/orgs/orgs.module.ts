@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { OrgAdminKey } from './admin-key.entity.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Feature, FeatureOrg } from './feature.entity.js';
 import { GatewayKey } from './gateway-key.entity.js';
@@ -9,7 +10,7 @@ import { RouteResolver } from './route-resolver.js';
 import { UpstreamKey } from './upstream-key.entity.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey])],
+  imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, OrgAdminKey])],
   controllers: [OrgsController],
   providers: [OrgsService, RouteResolver],
   exports: [OrgsService, RouteResolver],

@@ -7,6 +7,7 @@ import type { Principal } from '../auth/access.guard.js';
 import { AuditService, type AuditEntry } from '../auth/audit.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { conflict, notFound } from '../http/openai-error.js';
+import { OrgAdminKey } from './admin-key.entity.js';
 import { Feature, FeatureOrg } from './feature.entity.js';
 import { GatewayKey } from './gateway-key.entity.js';
 import { hashGatewayKey, KeySealer, maskSecret, newGatewayKey } from './key-sealer.js';
@@ -16,7 +17,10 @@ import { UpstreamKey } from './upstream-key.entity.js';
 
 export interface OrgView extends Org {
   upstreamKeys: UpstreamKey[];
+  /** The admin key reconciliation reads OpenAI's usage and costs with, masked; null: reconciliation is off. */
+  adminKey: AdminKeyStatus | null;
 }
+export type AdminKeyStatus = Pick<OrgAdminKey, 'masked' | 'createdAt' | 'rotatedAt'>;
 export interface FeatureView extends Feature {
   grantedOrgIds: string[];
 }
@@ -48,6 +52,7 @@ export class OrgsService {
     @InjectRepository(Feature) private readonly features: Repository<Feature>,
     @InjectRepository(FeatureOrg) private readonly featureOrgs: Repository<FeatureOrg>,
     @InjectRepository(GatewayKey) private readonly gatewayKeys: Repository<GatewayKey>,
+    @InjectRepository(OrgAdminKey) private readonly adminKeys: Repository<OrgAdminKey>,
     private readonly audit: AuditService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
@@ -65,18 +70,23 @@ export class OrgsService {
   }
 
   async listOrgs(): Promise<OrgView[]> {
-    const [orgs, keys] = await Promise.all([
+    const [orgs, keys, adminKeys] = await Promise.all([
       this.orgs.find({ order: { name: 'ASC' } }),
       this.upstreamKeys.find({ order: { createdAt: 'DESC' } }),
+      this.adminKeys.find(),
     ]);
-    return orgs.map((org) => ({ ...org, upstreamKeys: keys.filter((k) => k.orgId === org.id) }));
+    const adminKeyOf = (orgId: string) => adminKeys.find((k) => k.orgId === orgId);
+    return orgs.map((org) => ({ ...org, upstreamKeys: keys.filter((k) => k.orgId === org.id), adminKey: adminKeyStatus(adminKeyOf(org.id)) }));
   }
 
   async getOrg(id: string): Promise<OrgView> {
     const org = await this.orgs.findOneBy({ id });
     if (!org) throw notFound(`No organization with id ${id}.`);
-    const upstreamKeys = await this.upstreamKeys.find({ where: { orgId: id }, order: { createdAt: 'DESC' } });
-    return { ...org, upstreamKeys };
+    const [upstreamKeys, adminKey] = await Promise.all([
+      this.upstreamKeys.find({ where: { orgId: id }, order: { createdAt: 'DESC' } }),
+      this.adminKeys.findOneBy({ orgId: id }),
+    ]);
+    return { ...org, upstreamKeys, adminKey: adminKeyStatus(adminKey) };
   }
 
   /** Finds an org by its id, its name or its OpenAI org id (handy on the command line). */
@@ -132,6 +142,42 @@ export class OrgsService {
     if (!key.revokedAt) await this.upstreamKeys.update({ id: keyId }, { revokedAt: new Date() });
     await this.changed(actor, { action: 'upstream_key.revoke', targetType: 'upstream_key', targetId: keyId, details: { orgId, masked: key.masked } });
     return this.upstreamKeys.findOneByOrFail({ id: keyId });
+  }
+
+  /** Records OpenAI's id for an upstream key (`key_…`, from the key's page in OpenAI's dashboard or its admin API). */
+  async setUpstreamKeyOpenaiId(orgId: string, keyId: string, openaiKeyId: string | null, actor = SYSTEM): Promise<UpstreamKey> {
+    const key = await this.upstreamKeys.findOneBy({ id: keyId, orgId });
+    if (!key) throw notFound(`No upstream key ${keyId} in organization ${orgId}.`);
+    await this.upstreamKeys.update({ id: keyId }, { openaiKeyId });
+    await this.changed(actor, { action: 'upstream_key.openai_id', targetType: 'upstream_key', targetId: keyId, details: { orgId, masked: key.masked, openaiKeyId } });
+    return this.upstreamKeys.findOneByOrFail({ id: keyId });
+  }
+
+  /** Sets or rotates (replaces) the org's admin key; reconciliation starts (or goes on) with it. */
+  async setAdminKey(orgId: string, adminKey: string, actor = SYSTEM): Promise<AdminKeyStatus> {
+    await this.getOrg(orgId);
+    const existing = await this.adminKeys.findOneBy({ orgId });
+    const row = { sealed: this.sealer.seal(adminKey), masked: maskSecret(adminKey) };
+    if (existing) await this.adminKeys.update({ orgId }, { ...row, rotatedAt: new Date() });
+    else await this.adminKeys.insert({ orgId, ...row });
+    const saved = await this.adminKeys.findOneByOrFail({ orgId });
+    const action = existing ? 'admin_key.rotate' : 'admin_key.set';
+    await this.changed(actor, { action, targetType: 'org', targetId: orgId, details: { masked: saved.masked, previous: existing?.masked ?? null } });
+    return adminKeyStatus(saved)!;
+  }
+
+  /** Removes the admin key: reconciliation stops for the org (what was synced stays). */
+  async removeAdminKey(orgId: string, actor = SYSTEM): Promise<void> {
+    const existing = await this.adminKeys.findOneBy({ orgId });
+    if (!existing) throw notFound(`Organization ${orgId} has no admin key.`);
+    await this.adminKeys.delete({ orgId });
+    await this.changed(actor, { action: 'admin_key.remove', targetType: 'org', targetId: orgId, details: { masked: existing.masked } });
+  }
+
+  /** The admin key in clear, for the reconciliation client only; undefined when the org has none. */
+  async openAdminKey(orgId: string): Promise<string | undefined> {
+    const row = await this.adminKeys.createQueryBuilder('k').addSelect('k.sealed').where('k.org_id = :orgId', { orgId }).getOne();
+    return row ? this.sealer.open(row.sealed) : undefined;
   }
 
   async listFeatures(): Promise<FeatureView[]> {
@@ -220,6 +266,12 @@ export class OrgsService {
       await this.upstreamKeys.update({ id: row.id }, { sealed: this.sealer.seal(this.sealer.open(row.sealed)) });
       resealed++;
     }
+    // Admin keys are sealed the same way, so a master-key rotation covers them too.
+    for (const row of await this.adminKeys.createQueryBuilder('k').addSelect('k.sealed').getMany()) {
+      if (this.sealer.isCurrent(row.sealed)) continue;
+      await this.adminKeys.update({ orgId: row.orgId }, { sealed: this.sealer.seal(this.sealer.open(row.sealed)) });
+      resealed++;
+    }
     await this.changed(actor, { action: 'upstream_key.reseal', targetType: 'upstream_key', details: { resealed } });
     return resealed;
   }
@@ -250,4 +302,8 @@ export class OrgsService {
       throw error;
     }
   }
+}
+
+function adminKeyStatus(key: OrgAdminKey | null | undefined): AdminKeyStatus | null {
+  return key ? { masked: key.masked, createdAt: key.createdAt, rotatedAt: key.rotatedAt } : null;
 }

@@ -14,6 +14,6 @@ import { RateLimitObserver } from './rate-limit.observer.js';
   imports: [LedgerModule],
   controllers: [HeadroomController, MetricsController],
   providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver, AnonymousRequests],
-  exports: [PacingService, RateLimitObserver, AnonymousRequests],
+  exports: [PacingService, RateLimitObserver, AnonymousRequests, MetricsService],
 })
 export class RateLimitsModule {}

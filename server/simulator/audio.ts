@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseBuffer } from 'music-metadata';
 import type { SimulatorRuntime } from './runtime.js';
+import { delivered } from './billing.js';
 import { admit, exchangeOf, sendBody, sendError, type Exchange } from './exchange.js';
 import { invalidRequest } from './errors.js';
 import { boundaryOf, parseMultipart, type FormPart } from './multipart.js';
@@ -178,14 +179,14 @@ async function handleAudio(task: AudioTask, runtime: SimulatorRuntime, request: 
   } else {
     body = JSON.stringify({ text, usage: { type: 'duration', seconds } });
   }
-  if (await sendBody(exchange, body, contentType, outputTokens)) recordAudio(exchange, model, tokenBilled, seconds, promptTokens + audioTokens, outputTokens);
+  if (await sendBody(exchange, body, contentType, outputTokens)) recordAudio(exchange, model, tokenBilled, seconds, promptTokens + audioTokens, outputTokens, audioTokens);
 }
 
-function recordAudio(exchange: Exchange, model: string, tokenBilled: boolean, seconds: number, inputTokens: number, outputTokens: number): void {
-  exchange.runtime.stats.delivered(
-    exchange.org.id,
+function recordAudio(exchange: Exchange, model: string, tokenBilled: boolean, seconds: number, inputTokens: number, outputTokens: number, audioTokens: number): void {
+  delivered(
+    exchange,
     model,
-    tokenBilled ? { audioSeconds: seconds, promptTokens: inputTokens, completionTokens: outputTokens } : { audioSeconds: seconds },
+    tokenBilled ? { audioSeconds: seconds, promptTokens: inputTokens, completionTokens: outputTokens, audioInputTokens: audioTokens } : { audioSeconds: seconds },
   );
 }
 

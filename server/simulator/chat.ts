@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
+import { delivered } from './billing.js';
 import { admit, exchangeOf, sendBody, sendError, sendStream, type Exchange } from './exchange.js';
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { faultyUsage, HUGE_EVENT_BYTES, type FaultName } from './faults.js';
@@ -104,7 +105,17 @@ function chatUsage(plan: CompletionPlan, fault: FaultName | undefined): JsonObje
 }
 
 function recordDelivery(exchange: Exchange, model: string, plan: CompletionPlan): void {
-  exchange.runtime.stats.delivered(exchange.org.id, model, deliveredUsage(plan));
+  delivered(exchange, model, deliveredUsage(plan));
+}
+
+/** A stream the client aborted: the prompt and reasoning were processed, and the visible tokens sent so far generated. */
+function billAborted(exchange: Exchange, model: string, plan: CompletionPlan, contentFramesSent: number): void {
+  const visibleSent = Math.max(0, contentFramesSent - 1); // the first content frame carries only the role
+  exchange.runtime.billing.bill(exchange, model, {
+    promptTokens: plan.promptTokens,
+    cachedTokens: plan.cachedTokens,
+    completionTokens: Math.min(plan.completionTokens, plan.reasoningTokens + visibleSent),
+  });
 }
 
 const ERROR_FRAME = `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`;
@@ -190,7 +201,8 @@ async function chatCompletions(runtime: SimulatorRuntime, request: FastifyReques
       stream.contentFrames += pieces.length;
       exchange.perTokenMs = Math.max(exchange.perTokenMs, 1);
     }
-    if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME })) recordDelivery(exchange, model, plan);
+    const onClientAbort = (sent: number) => billAborted(exchange, model, plan, sent);
+    if (await sendStream(exchange, { ...stream, errorFrame: ERROR_FRAME, onClientAbort })) recordDelivery(exchange, model, plan);
     return;
   }
   const completion = chatCompletionObject(plan, answeredModel, tier, exchange.fault);

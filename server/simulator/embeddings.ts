@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorRuntime } from './runtime.js';
 import { admit, exchangeOf, sendBody, sendError } from './exchange.js';
+import { delivered } from './billing.js';
 import { invalidRequest } from './errors.js';
 import { snapshotOf } from './models.js';
 import { asObject, notAnObject, optionalCount, requireModel } from './payload.js';
@@ -100,7 +101,7 @@ async function createEmbeddings(runtime: SimulatorRuntime, request: FastifyReque
 
   const response = embeddingList(model, input, requestedDimensions ?? native, format);
   if (await sendBody(exchange, JSON.stringify(response), 'application/json', 0)) {
-    runtime.stats.delivered(exchange.org.id, model, { promptTokens: input.tokens });
+    delivered(exchange, model, { promptTokens: input.tokens });
   }
 }
 
@@ -178,7 +179,8 @@ async function createModeration(runtime: SimulatorRuntime, request: FastifyReque
   const allText = inputs.map((item) => item.texts.join('\n')).join('\n');
   if (!admit(exchange, model, countTextTokens(allText), allText)) return;
   const response = { id: `modr-${randomUUID().replaceAll('-', '')}`, model: snapshotOf(model), results: inputs.map(moderationResult) };
-  await sendBody(exchange, JSON.stringify(response), 'application/json', 0);
+  // Free, but OpenAI still counts moderation tokens in its usage.
+  if (await sendBody(exchange, JSON.stringify(response), 'application/json', 0)) runtime.billing.bill(exchange, model, { promptTokens: countTextTokens(allText) });
 }
 
 export function registerEmbeddingRoutes(app: FastifyInstance, runtime: SimulatorRuntime): void {

@@ -259,6 +259,8 @@ export interface StreamPlan {
   contentFrames: number;
   /** The frame `error-mid-stream` sends instead of the rest. */
   errorFrame: string;
+  /** Called when the client goes away mid-stream, with how many content frames it was sent (OpenAI bills what was generated). */
+  onClientAbort?: (contentFramesSent: number) => void;
 }
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
@@ -269,7 +271,10 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache
  */
 export async function sendStream(exchange: Exchange, plan: StreamPlan): Promise<boolean> {
   const { reply, fault } = exchange;
-  if (exchange.ttftMs > 0 && !(await waitUnlessClosed(reply.raw, exchange.ttftMs))) return false;
+  if (exchange.ttftMs > 0 && !(await waitUnlessClosed(reply.raw, exchange.ttftMs))) {
+    plan.onClientAbort?.(0);
+    return false;
+  }
   if (fault === 'cut' || fault === 'stall' || fault === 'error-mid-stream') {
     exchange.runtime.stats.outcome(exchange.org.id, exchange.model ?? '', 'broken-stream');
   }
@@ -297,7 +302,10 @@ export async function sendStream(exchange: Exchange, plan: StreamPlan): Promise<
 
   for (let i = 0; i < frames.length; i++) {
     // Waiting first also lets the frames already written reach the client before a `cut`.
-    if (i > 0 && !(await waitUnlessClosed(raw, exchange.perTokenMs))) return false;
+    if (i > 0 && !(await waitUnlessClosed(raw, exchange.perTokenMs))) {
+      plan.onClientAbort?.(Math.min(i, plan.contentFrames));
+      return false;
+    }
     if (i === breakAt && fault === 'cut') {
       raw.destroy();
       return false;

@@ -8,6 +8,7 @@ import { invalidRequest, MID_STREAM_ERROR, noSuchObject } from './errors.js';
 import { listPage, newObjectId, nowSeconds, type ListQuery } from './store.js';
 import { kindOf } from './crud.js';
 import { CONVERSATION_ITEMS } from './platform.js';
+import { delivered } from './billing.js';
 import { snapshotOf } from './models.js';
 import {
   asObject,
@@ -230,7 +231,7 @@ function currentObject(stored: StoredResponse): JsonObject {
 }
 
 function recordUsage(exchange: Exchange, model: string, plan: CompletionPlan): void {
-  exchange.runtime.stats.delivered(exchange.org.id, model, deliveredUsage(plan));
+  delivered(exchange, model, deliveredUsage(plan));
 }
 
 /** queued for one phase, in_progress for the next, then completed; billed (stats) when it completes. */
@@ -307,7 +308,7 @@ async function createResponse(runtime: SimulatorRuntime, request: FastifyRequest
     await sendJson(exchange, currentObject(stored));
     return;
   }
-  const delivered = stream
+  const sentWhole = stream
     ? await sendStream(exchange, streamFrames(body, ids, answeredModel, createdAt, plan, background))
     : await sendBody(
         exchange,
@@ -315,7 +316,7 @@ async function createResponse(runtime: SimulatorRuntime, request: FastifyRequest
         'application/json',
         plan.completionTokens,
       );
-  if (delivered) recordUsage(exchange, model, plan);
+  if (sentWhole) recordUsage(exchange, model, plan);
 }
 
 function requireResponse(exchange: Exchange, id: string): StoredResponse | undefined {
@@ -363,7 +364,7 @@ async function cancelResponse(exchange: Exchange, stored: StoredResponse): Promi
       total_tokens: input + output,
     };
     if (stored.cancelledUsage) {
-      exchange.runtime.stats.delivered(exchange.org.id, stored.model, {
+      delivered(exchange, stored.model, {
         promptTokens: input,
         cachedTokens: stored.status === 'in_progress' ? plan.cachedTokens : 0,
         completionTokens: output,

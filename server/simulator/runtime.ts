@@ -3,6 +3,7 @@ import type { SimulatedOrg, SimulatorOptions } from './simulator.js';
 import { RateLimiter } from './rate-limits.js';
 import { StatsRecorder } from './stats.js';
 import { ResourceStore } from './store.js';
+import { listPrices, SimulatorBilling } from './billing.js';
 import { seededRandom } from './tokens.js';
 
 /** Each phase of a batch, fine-tuning job, video or background response: short, so the demo shows them finish. */
@@ -22,6 +23,9 @@ export class SimulatorRuntime {
   readonly limiter = new RateLimiter();
   readonly stats = new StatsRecorder();
   readonly store = new ResourceStore();
+  readonly billing: SimulatorBilling;
+  /** Admin API calls allowed per admin key per second (OpenAI rate-limits its usage endpoints); 0 = unlimited. */
+  readonly adminRequestsPerSecond: number;
   readonly ttftMs: number;
   readonly perTokenMs: number;
   readonly jobPhaseMs: number;
@@ -32,6 +36,7 @@ export class SimulatorRuntime {
   private readonly orgsByKey = new Map<string, SimulatedOrg>();
   private readonly receivedRing: ReceivedRequest[] = [];
   private receivedNext = 0;
+  private readonly orgsByAdminKey = new Map<string, SimulatedOrg>();
 
   constructor(options: SimulatorOptions) {
     this.ttftMs = Math.max(0, options.latency?.ttftMs ?? 0);
@@ -40,6 +45,8 @@ export class SimulatorRuntime {
     this.errorRate = Math.min(1, Math.max(0, options.errorRate ?? 0));
     this.seed = options.seed ?? 1;
     this.random = seededRandom(this.seed);
+    this.billing = new SimulatorBilling({ ...listPrices(), ...options.prices });
+    this.adminRequestsPerSecond = options.adminRequestsPerSecond ?? 0;
     for (const org of options.orgs) this.setOrg(org);
   }
 
@@ -47,13 +54,19 @@ export class SimulatorRuntime {
     return this.orgsByKey.get(key);
   }
 
+  orgForAdminKey(key: string): SimulatedOrg | undefined {
+    return this.orgsByAdminKey.get(key);
+  }
+
   /** Adds or replaces an org; its buckets restart so new limits apply at once. */
   setOrg(org: SimulatedOrg): void {
     const previous = this.orgsById.get(org.id);
     if (previous) for (const key of previous.keys) this.orgsByKey.delete(key);
+    if (previous) for (const key of previous.adminKeys ?? []) this.orgsByAdminKey.delete(key);
     const copy: SimulatedOrg = { ...org, keys: [...org.keys], limits: org.limits ? { ...org.limits } : undefined };
     this.orgsById.set(org.id, copy);
     for (const key of copy.keys) this.orgsByKey.set(key, copy);
+    for (const key of copy.adminKeys ?? []) this.orgsByAdminKey.set(key, copy);
     this.limiter.forgetOrg(org.id);
   }
 
@@ -71,6 +84,7 @@ export class SimulatorRuntime {
   reset(): void {
     this.limiter.clear();
     this.stats.reset();
+    this.billing.reset();
     this.random = seededRandom(this.seed);
   }
 

@@ -18,10 +18,13 @@ import { registerAssistantRoutes } from './assistants.js';
 import { registerPlatformRoutes, registerStreamedPlatformRoutes } from './platform.js';
 import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
+import { registerOrganizationRoutes } from './organization.js';
+import type { BilledCall, BilledCharge, SimulatedPrice } from './billing.js';
 
 export type { SimulatorStats, SimulatorCounters, SimulatorOrgStats } from './stats.js';
 export type { ReceivedRequest } from './runtime.js';
 export { FAULT_NAMES, type FaultName } from './faults.js';
+export { simulatedKeyId, type BilledCall, type BilledCharge, type SimulatedPrice, type UsageEndpoint } from './billing.js';
 
 export interface SimulatedOrg {
   /** `org-…` */
@@ -36,6 +39,8 @@ export interface SimulatedOrg {
   limits?: Record<string, { rpm: number; tpm: number }>;
   /** Tokens per minute shared by the calls that send an OpenAI-Project header. */
   projectTpm?: number;
+  /** Admin keys (`sk-admin-…`) that read this org's usage and costs (GET /v1/organization/usage/*, /costs). */
+  adminKeys?: string[];
 }
 
 export interface SimulatorOptions {
@@ -50,6 +55,10 @@ export interface SimulatorOptions {
   seed?: number;
   /** How long each phase of a batch, fine-tuning job, video or background response lasts (validating, in_progress, …). Default 1000 ms. */
   jobPhaseMs?: number;
+  /** The prices the simulator bills at, by model or family (default: the shipped list prices plus o1 and o3-mini). */
+  prices?: Record<string, SimulatedPrice>;
+  /** Admin API calls allowed per admin key per second before a 429 with retry-after; default unlimited. */
+  adminRequestsPerSecond?: number;
 }
 
 export interface Simulator {
@@ -59,10 +68,14 @@ export interface Simulator {
   close(): Promise<void>;
   stats(): SimulatorStats;
   setOrg(org: SimulatedOrg): void;
-  /** Clears rate-limit buckets and stats. */
+  /** Clears rate-limit buckets, stats and the bill. */
   reset(): void;
   /** The latest /v1 requests as received (method, raw URL, headers), oldest first: what a gateway forwarded. */
   received(): ReceivedRequest[];
+  /** Adds billed calls to the bill (seeding history); priced like served calls. */
+  bill(call: Omit<BilledCall, 'lines'>): BilledCall;
+  /** Adds a charge not metered per call (storage, fine-tuning) to the bill. */
+  charge(charge: BilledCharge): void;
 }
 
 const MAX_UPLOAD_BYTES = 26 * 1024 * 1024;
@@ -117,7 +130,8 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
 
   // Authenticate every /v1 call before its body is parsed, so a bad key is a 401 whatever the body.
   app.addHook('onRequest', (request, reply, done) => {
-    if (!request.url.startsWith('/v1/')) {
+    // The admin API authenticates with admin keys, in its own routes (organization.ts).
+    if (!request.url.startsWith('/v1/') || request.url.startsWith('/v1/organization/')) {
       done();
       return;
     }
@@ -173,6 +187,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
     registerStreamedPlatformRoutes(child, runtime);
   });
   app.addHook('onClose', async () => runtime.store.close());
+  registerOrganizationRoutes(app, runtime);
   return app;
 }
 
@@ -192,5 +207,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     setOrg: (org) => runtime.setOrg(org),
     reset: () => runtime.reset(),
     received: () => runtime.received(),
+    bill: (call) => runtime.billing.record(call),
+    charge: (charge) => runtime.billing.charge(charge),
   };
 }

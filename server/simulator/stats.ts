@@ -44,6 +44,8 @@ export interface DeliveredUsage {
   audioSeconds?: number;
   images?: number;
   characters?: number;
+  /** Part of promptTokens that is audio (billed at its own rate); the bill uses it, the counters do not. */
+  audioInputTokens?: number;
 }
 
 export type Outcome = 'rate-limited-requests' | 'rate-limited-tokens' | 'quota' | 'server-error' | 'broken-stream';

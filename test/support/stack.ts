@@ -34,6 +34,8 @@ export interface Stack {
   url: string;
   sim: Simulator;
   db: pg.Pool;
+  /** The test database, for a second app on the same data (a replica, a restart). */
+  databaseUrl: string;
   orgs: StackOrg[];
   features: StackFeature[];
   orgsService: OrgsService;
@@ -102,6 +104,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     url,
     sim,
     db,
+    databaseUrl,
     orgs,
     features,
     orgsService,

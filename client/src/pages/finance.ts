@@ -121,7 +121,7 @@ function create(): Page {
     downloadCsv(path, query, 'usage-events.csv').catch((e: Error) => announce(e.message, 'error'));
   });
   return {
-    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), events), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), st.el)),
+    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), st.el)),
     async refresh({ filters: f, signal }) {
       filters = f;
       await Promise.all(sections.map((s) => s.refresh(f, signal)));
