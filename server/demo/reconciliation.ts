@@ -106,7 +106,7 @@ export function startGapTraffic(options: { simulatorUrl: string; gatewayUrl: str
       for await (const _ of stream) if (++chunks === 5) controller.abort();
     },
     // A model Tallygate's price list does not have yet.
-    () => gateway.chat.completions.create({ model: 'o3-mini', messages: [{ role: 'user', content: 'Plan the escalation path for order #4411.' }] }),
+    () => gateway.chat.completions.create({ model: 'computer-use-preview', messages: [{ role: 'user', content: 'Plan the escalation path for order #4411.' }] }),
   ];
   let i = 0;
   const timer = setInterval(() => void calls[i++ % calls.length]().catch(() => undefined), 4_000);

@@ -75,8 +75,8 @@ interface PriceListFile {
 
 /** Models OpenAI bills that Tallygate's shipped price list leaves out: the demo's "unpriced model". */
 const EXTRA_PRICES: Record<string, SimulatedPrice> = {
-  o1: { input: '15.00', cachedInput: '7.50', output: '60.00' },
-  'o3-mini': { input: '1.10', cachedInput: '0.55', output: '4.40' },
+  // OpenAI's computer-use model: $3 in / $12 out per 1M tokens (not in Tallygate's list yet).
+  'computer-use-preview': { input: '3.00', output: '12.00' },
 };
 
 /** The published list prices (the same data file Tallygate ships), plus the models above. */

@@ -55,7 +55,7 @@ export interface SimulatorOptions {
   seed?: number;
   /** How long each phase of a batch, fine-tuning job, video or background response lasts (validating, in_progress, …). Default 1000 ms. */
   jobPhaseMs?: number;
-  /** The prices the simulator bills at, by model or family (default: the shipped list prices plus o1 and o3-mini). */
+  /** The prices the simulator bills at, by model or family (default: the shipped list prices plus computer-use-preview). */
   prices?: Record<string, SimulatedPrice>;
   /** Admin API calls allowed per admin key per second before a 429 with retry-after; default unlimited. */
   adminRequestsPerSecond?: number;

@@ -188,17 +188,17 @@ describe('the report', () => {
   });
 
   it('shows a model without a price as a price difference, with the price OpenAI implies', async () => {
-    await chat(stack.client(), 'o3-mini', 'a model Tallygate has no price for');
+    await chat(stack.client(), 'computer-use-preview', 'a model Tallygate has no price for');
     await sync();
     const line = await alphaToday();
     const gap = line.gaps.find((g) => g.kind === 'price');
     expect(line.ledger.unpricedRequests).toBe(1);
     expect(line.ledger.costNanos).toBe('0');
-    expect(gap?.model).toBe('o3-mini');
+    expect(gap?.model).toBe('computer-use-preview');
     expect(gap?.nanos).toBe(line.openai.costNanos);
-    // The simulator bills o3-mini at $1.10 in / $4.40 out per 1M (rounding to the nano may move the last digits).
-    expect(Number(gap?.impliedPrice?.input)).toBeCloseTo(1.1, 2);
-    expect(Number(gap?.impliedPrice?.output)).toBeCloseTo(4.4, 2);
+    // The simulator bills computer-use-preview at $3 in / $12 out per 1M (rounding to the nano may move the last digits).
+    expect(Number(gap?.impliedPrice?.input)).toBeCloseTo(3, 2);
+    expect(Number(gap?.impliedPrice?.output)).toBeCloseTo(12, 2);
   });
 
   it('separates spend not metered per call, and exports the report as CSV', async () => {
