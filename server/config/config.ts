@@ -36,13 +36,15 @@ export const configSchema = z.object({
   UPSTREAM_HEADERS_TIMEOUT_MS: ms(600_000),
   /** Longest silence between two body chunks before the upstream is declared stalled. */
   UPSTREAM_IDLE_TIMEOUT_MS: ms(120_000),
-  UPSTREAM_CONNECTIONS_PER_ORIGIN: z.coerce.number().int().positive().default(256),
+  /** Sockets to one upstream origin (every org shares api.openai.com); a long stream holds one for its whole length. */
+  UPSTREAM_CONNECTIONS_PER_ORIGIN: z.coerce.number().int().positive().default(1024),
   /**
    * Calls one org may have in flight upstream at once (per replica); past it, 429
    * gateway_concurrency_limit at once. Below the pool size, so one org (all share api.openai.com)
-   * cannot hold every connection. 0 turns it off.
+   * cannot hold every connection. 0 turns it off. High enough for a busy chatbot's concurrent
+   * streams (bench:faults runs 200 at once against one org): a fairness bound, not a throttle.
    */
-  UPSTREAM_MAX_CONCURRENT_PER_ORG: z.coerce.number().int().nonnegative().default(128),
+  UPSTREAM_MAX_CONCURRENT_PER_ORG: z.coerce.number().int().nonnegative().default(512),
   /** The same per feature (one feature must not starve the others of its org); 0 (the default) turns it off. */
   UPSTREAM_MAX_CONCURRENT_PER_FEATURE: z.coerce.number().int().nonnegative().default(0),
   /** Longest silence while an upload streams in before it is answered 408 (a stalled upload holds an upstream connection). */
