@@ -45,6 +45,15 @@ const COLUMNS: readonly Column[] = [
   ['rl_remaining_project_tokens', 'bigint', (e) => e.rateLimits.remainingProjectTokens ?? null],
   ['rl_reset_project_tokens_ms', 'integer', (e) => e.rateLimits.resetProjectTokensMs ?? null],
   ['clamped', 'text', (e) => e.clamped ?? null],
+  ['audio_output_tokens', 'integer', (e) => e.audioOutputTokens ?? 0],
+  ['image_input_tokens', 'integer', (e) => e.imageInputTokens ?? 0],
+  ['image_output_tokens', 'integer', (e) => e.imageOutputTokens ?? 0],
+  ['characters', 'integer', (e) => e.characters ?? null],
+  ['image_count', 'integer', (e) => e.imageCount ?? null],
+  ['image_spec', 'text', (e) => e.imageSpec ?? null],
+  ['web_search_calls', 'integer', (e) => e.webSearchCalls ?? 0],
+  ['web_search_preview_calls', 'integer', (e) => e.webSearchPreviewCalls ?? 0],
+  ['file_search_calls', 'integer', (e) => e.fileSearchCalls ?? 0],
 ];
 
 /**
