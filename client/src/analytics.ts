@@ -11,7 +11,8 @@ import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts 
 
 export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
 
-export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint';
+/** `family`: chat, responses, embeddings, images, speech, transcription, other (server/analytics/endpoint-family.ts). */
+export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family';
 type Dim = 'org' | 'feature' | 'model';
 
 // ---------------------------------------------------------------- API shapes (as the server sends them)

@@ -1,5 +1,6 @@
 // Raw usage events as CSV, streamed from a Postgres cursor: rows are fetched in batches as the
 // client reads, so a year of events never sits in memory (backpressure all the way to the socket).
+import { endpointFamilySql } from './endpoint-family.js';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
@@ -53,6 +54,7 @@ const FILTERS = {
   feature: 'e.feature_id = ANY($?::uuid[])',
   model: 'e.model = ANY($?::text[])',
   endpoint: 'e.endpoint = ANY($?::text[])',
+  family: `${endpointFamilySql('e.endpoint')} = ANY($?::text[])`,
 } as const;
 
 @Injectable()

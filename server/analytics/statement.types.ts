@@ -10,6 +10,15 @@ export interface UnitPricesUsd {
   outputPerMtok: string | null;
   audioInputPerMtok: string | null;
   perAudioMinute: string | null;
+  /** The other components of the price (USD per 1M tokens or characters, per image, per 1,000 tool calls); null where it has none. */
+  cachedAudioInputPerMtok: string | null;
+  audioOutputPerMtok: string | null;
+  imageInputPerMtok: string | null;
+  cachedImageInputPerMtok: string | null;
+  imageOutputPerMtok: string | null;
+  perMillionCharacters: string | null;
+  perImage: Record<string, string> | null;
+  perThousandCalls: Record<string, string> | null;
   /** The price row was replaced by a later correction (the events were charged at it before). */
   retired: boolean;
 }
@@ -27,6 +36,18 @@ export interface StatementLine {
   audioSeconds: string;
   /** Rounded to 4 decimals for reading; audioSeconds is exact. */
   audioMinutes: string;
+  /** Part of outputTokens that is audio (speech, audio chat), and parts of input/output that are image tokens (gpt-image). */
+  audioOutputTokens: number;
+  imageInputTokens: number;
+  imageOutputTokens: number;
+  /** Speech input characters (tts-1, tts-1-hd). */
+  characters: number;
+  /** Images priced per image (dall-e). */
+  images: number;
+  /** Built-in tool calls priced per call. */
+  webSearchCalls: number;
+  webSearchPreviewCalls: number;
+  fileSearchCalls: number;
   unitPrices: UnitPricesUsd | null;
   costNanos: string;
   costUsd: string;

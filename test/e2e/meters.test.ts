@@ -4,9 +4,11 @@
 import { createHash } from 'node:crypto';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Statement } from '../../server/analytics/statement.types.js';
 import { shippedPriceList, type PriceListRow } from '../../server/pricing/pricing.service.js';
 import { pngBase64 } from '../../server/simulator/images.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { api, getJson, parseCsv } from './analytics-fixtures.js';
 
 let stack: Stack;
 let client: OpenAI;
@@ -183,5 +185,63 @@ describe('built-in tool calls', () => {
     expect(event.web_search_preview_calls).toBe(1);
     expect(event.file_search_calls).toBe(1);
     expect(event.web_search_calls).toBe(0);
+  });
+});
+
+describe('spend by endpoint family and statements with their components', () => {
+  const month = () => new Date().toISOString().slice(0, 7);
+  const today = () => new Date().toISOString().slice(0, 10);
+  const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
+  it('breaks spend down by family and filters by it; each statement line carries the components it was priced on', async () => {
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    await client.images.generate({ model: 'dall-e-3', prompt: 'a kite', size: '1024x1792', quality: 'hd' });
+    await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Twenty-eight characters long' }).then((r) => r.arrayBuffer());
+    await client.responses.create({ model: 'gpt-4.1-mini', input: 'search', tools: [{ type: 'web_search' }] });
+    const events = await stack.events();
+    expect(events).toHaveLength(4);
+    const costOf = (endpoint: string) => BigInt(events.find((e) => e.endpoint === endpoint)!.cost_nanos as string);
+
+    const report = await getJson<{ series: Array<{ group: { family: string }; spendNanos: string; requests: number }> }>(
+      stack,
+      `/api/analytics/spend?from=${today()}&to=${tomorrow()}&groupBy=family`,
+    );
+    const byFamily = Object.fromEntries(report.series.map((p) => [p.group.family, BigInt(p.spendNanos)]));
+    expect(byFamily).toEqual({ chat: costOf('chat.completions'), images: costOf('images.generations'), speech: costOf('audio.speech'), responses: costOf('responses') });
+    const images = await getJson<{ series: Array<{ requests: number; spendNanos: string }> }>(stack, `/api/analytics/spend?from=${today()}&to=${tomorrow()}&family=images`);
+    expect(images.series.map((p) => [p.requests, BigInt(p.spendNanos)])).toEqual([[1, costOf('images.generations')]]);
+
+    const st = await getJson<Statement>(stack, `/api/analytics/statements?org=${stack.orgs[0].id}&month=${month()}`);
+    const line = (model: string) => st.lines.find((l) => l.model === model)!;
+    expect(line('dall-e-3')).toMatchObject({ images: 1, characters: 0 });
+    expect(line('dall-e-3').unitPrices?.perImage?.['1024x1792/hd']).toBe((row('dall-e-3').per_image as Record<string, string>)['1024x1792/hd']);
+    expect(line('tts-1')).toMatchObject({ characters: 'Twenty-eight characters long'.length });
+    // numeric(14, 6) reads back as 15.000000: the same decimal.
+    expect(Number(line('tts-1').unitPrices?.perMillionCharacters)).toBe(Number(rate(row('tts-1'), 'per_million_characters')));
+    expect(line('gpt-4.1-mini')).toMatchObject({ webSearchCalls: 1 });
+    expect(line('gpt-4.1-mini').unitPrices?.perThousandCalls?.web_search).toBe((row('gpt-4.1-mini').per_thousand_calls as Record<string, string>).web_search);
+    expect(st.total).toMatchObject({ images: 1, webSearchCalls: 1, characters: 'Twenty-eight characters long'.length });
+
+    const csv = parseCsv(await (await api(stack, `/api/analytics/statements?org=${stack.orgs[0].id}&month=${month()}&format=csv`)).text());
+    const header = csv[0];
+    const ttsRow = csv.find((r) => r[header.indexOf('model')] === 'tts-1')!;
+    expect(ttsRow[header.indexOf('characters')]).toBe(String('Twenty-eight characters long'.length));
+  });
+
+  it('re-costs speech from its stored characters when a price is corrected', async () => {
+    const input = 'Corrected prices apply to what was stored.';
+    await client.audio.speech.create({ model: 'tts-1-hd', voice: 'alloy', input }).then((r) => r.arrayBuffer());
+    const [recorded] = await stack.events();
+    expect(BigInt(recorded.cost_nanos as string)).toBe(nanos([input.length, rate(row('tts-1-hd'), 'per_million_characters'), 1e6]));
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 3_600_000).toISOString();
+    const response = await api(stack, '/api/admin/prices/corrections', {
+      method: 'POST',
+      body: JSON.stringify({ model: 'tts-1-hd', from, to, reason: 'test: a corrected character rate', prices: { perMillionCharacters: '45.00' } }),
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { eventsRecosted: number }).eventsRecosted).toBe(1);
+    const [event] = await stack.events();
+    expect(BigInt(event.cost_nanos as string)).toBe(nanos([input.length, '45.00', 1e6]));
   });
 });
