@@ -326,6 +326,7 @@ export class ProxyService {
           return undefined;
         });
         call.model = call.audio.fields.model ?? null;
+        call.streamed ||= call.audio.fields.stream === 'true'; // a streamed image edit
       }
     })();
   }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { endpointFamily, endpointFamilySql } from '../../server/analytics/endpoint-family.js';
 import type { Statement } from '../../server/analytics/statement.types.js';
 import { shippedPriceList, type PriceListRow } from '../../server/pricing/pricing.service.js';
 import { pngBase64 } from '../../server/simulator/images.js';
@@ -85,6 +86,7 @@ describe('images', () => {
     expect(event.endpoint).toBe('images.generations');
     expect(event.streamed).toBe(true);
     expect(event.outcome).toBe('ok');
+    expect(event.usage_source).toBe('reported');
     expect(event.image_output_tokens).toBe(usage.output_tokens);
     const r = row('gpt-image-1');
     expect(BigInt(event.cost_nanos as string)).toBe(nanos([usage.input_tokens_details.text_tokens, rate(r, 'input'), 1e6], [usage.output_tokens, rate(r, 'image_output'), 1e6]));
@@ -226,6 +228,13 @@ describe('spend by endpoint family and statements with their components', () => 
     const header = csv[0];
     const ttsRow = csv.find((r) => r[header.indexOf('model')] === 'tts-1')!;
     expect(ttsRow[header.indexOf('characters')]).toBe(String('Twenty-eight characters long'.length));
+  });
+
+  it('derives the same family in TypeScript and in SQL', async () => {
+    const names = ['chat.completions', 'completions', 'responses', 'responses.retrieve', 'embeddings', 'images.generations', 'images.edits', 'images.variations', 'audio.speech', 'audio.transcriptions', 'audio.translations', 'moderations', 'models', 'files.create', "o'dd"];
+    const { rows } = await stack.db.query(`SELECT name, ${endpointFamilySql('name')} AS family FROM unnest($1::text[]) AS name`, [names]);
+    expect(Object.fromEntries(rows.map((r) => [r.name, r.family]))).toEqual(Object.fromEntries(names.map((n) => [n, endpointFamily(n)])));
+    expect(names.map(endpointFamily)).toEqual(['chat', 'chat', 'responses', 'responses', 'embeddings', 'images', 'images', 'images', 'speech', 'transcription', 'transcription', 'other', 'other', 'other', 'other']);
   });
 
   it('re-costs speech from its stored characters when a price is corrected', async () => {
