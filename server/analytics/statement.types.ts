@@ -1,24 +1,17 @@
 // What the statement API answers: plain types, shared with the dashboard (client/), so the two
 // cannot drift apart.
+import type { UnitPrices } from '../pricing/cost.js';
 
-export interface UnitPricesUsd {
+/**
+ * Every rate of the price, as the pricing code names them (USD per 1M tokens or characters, per audio
+ * minute, per image by `size/quality`, per 1,000 tool calls); null where the price has none.
+ */
+export type PriceRatesUsd = Required<Omit<UnitPrices, 'longContext'>>;
+
+export interface UnitPricesUsd extends PriceRatesUsd {
   priceId: number;
   effectiveFrom: string;
   serviceTier: string;
-  inputPerMtok: string | null;
-  cachedInputPerMtok: string | null;
-  outputPerMtok: string | null;
-  audioInputPerMtok: string | null;
-  perAudioMinute: string | null;
-  /** The other components of the price (USD per 1M tokens or characters, per image, per 1,000 tool calls); null where it has none. */
-  cachedAudioInputPerMtok: string | null;
-  audioOutputPerMtok: string | null;
-  imageInputPerMtok: string | null;
-  cachedImageInputPerMtok: string | null;
-  imageOutputPerMtok: string | null;
-  perMillionCharacters: string | null;
-  perImage: Record<string, string> | null;
-  perThousandCalls: Record<string, string> | null;
   /** The price row was replaced by a later correction (the events were charged at it before). */
   retired: boolean;
 }
