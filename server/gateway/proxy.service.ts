@@ -338,7 +338,9 @@ export class ProxyService {
    */
   private meter(call: Call, body: JsonBody | undefined): Promise<Metered> | undefined {
     const meter = call.endpoint.meter;
-    const toolCalls = call.reading.toolCalls;
+    // Tool calls are billed with the call that bills the response (POST /responses), not again on
+    // a route that only shows it (a retrieve answers the same output).
+    const toolCalls = call.endpoint.billable ? call.reading.toolCalls : undefined;
     if ((!meter && !toolCalls) || call.status >= 400 || call.outcome !== 'ok' || call.reading.error) return undefined;
     if (!meter) {
       call.metered = { usage: withToolCalls(call.reading.usage ?? EMPTY_USAGE, toolCalls!, body) };

@@ -92,6 +92,19 @@ describe('images', () => {
     expect(BigInt(event.cost_nanos as string)).toBe(nanos([usage.input_tokens_details.text_tokens, rate(r, 'input'), 1e6], [usage.output_tokens, rate(r, 'image_output'), 1e6]));
   });
 
+  it('prices a streamed gpt-image-1 edit (multipart, streamed through unparsed) from its image_edit.completed event', async () => {
+    const image = await toFile(Buffer.from(pngBase64('edit-stream', 64), 'base64'), 'in.png', { type: 'image/png' });
+    const stream = await client.images.edit({ model: 'gpt-image-1', image, prompt: 'make it night', stream: true, partial_images: 1 });
+    let usage: { input_tokens: number; output_tokens: number; input_tokens_details: { text_tokens: number; image_tokens: number } } | undefined;
+    for await (const event of stream) if (event.type === 'image_edit.completed') usage = event.usage;
+    const event = await onlyEvent();
+    expect(event).toMatchObject({ endpoint: 'images.edits', model: 'gpt-image-1', streamed: true, outcome: 'ok', image_input_tokens: usage!.input_tokens_details.image_tokens });
+    const r = row('gpt-image-1');
+    expect(BigInt(event.cost_nanos as string)).toBe(
+      nanos([usage!.input_tokens_details.text_tokens, rate(r, 'input'), 1e6], [usage!.input_tokens_details.image_tokens, rate(r, 'image_input'), 1e6], [usage!.output_tokens, rate(r, 'image_output'), 1e6]),
+    );
+  });
+
   it('prices dall-e-3 per image by the requested size and quality (hd 1024x1792, n=2)', async () => {
     // dall-e-3 answers one image per call at OpenAI; the simulator follows, so n=2 is two calls of
     // one image here, and n=2 is checked on dall-e-2 below.
