@@ -237,6 +237,10 @@ describe('spend by endpoint family and statements with their components', () => 
     expect(line('gpt-4.1-mini').unitPrices?.perThousandCalls?.web_search).toBe((row('gpt-4.1-mini').per_thousand_calls as Record<string, string>).web_search);
     expect(st.total).toMatchObject({ images: 1, webSearchCalls: 1, characters: 'Twenty-eight characters long'.length });
 
+    const exported = parseCsv(await (await api(stack, `/api/analytics/exports/usage-events.csv?from=${today()}&to=${tomorrow()}&family=images`)).text());
+    expect(exported).toHaveLength(2);
+    expect(exported[1][exported[0].indexOf('image_spec')]).toBe('1024x1792/hd');
+
     const csv = parseCsv(await (await api(stack, `/api/analytics/statements?org=${stack.orgs[0].id}&month=${month()}&format=csv`)).text());
     const header = csv[0];
     const ttsRow = csv.find((r) => r[header.indexOf('model')] === 'tts-1')!;
