@@ -438,7 +438,7 @@ export class ProxyService {
             call.upstream = { statusCode, headers: upstreamHeaders };
             call.status = statusCode;
             const contentType = String(upstreamHeaders['content-type'] ?? '');
-            if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk);
+            if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk, call.endpoint.meter === undefined);
             else if (contentType.includes('json')) (collected = []), (isJson = true);
             else countBytes = call.endpoint.meter !== undefined; // speech audio: its length, never its bytes
             const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);

@@ -173,7 +173,15 @@ export class SseMeter {
   private last2 = -1;
   private oversized?: OversizedEvent;
 
-  constructor(private readonly hideUsageChunk: boolean) {}
+  /**
+   * `retainText`: keep event data for estimating a cut stream's output tokens (chat, responses).
+   * Image and speech streams carry base64 images and audio, which are no text to count: up to
+   * RETAINED_TEXT_LIMIT of it would be held per stream for nothing.
+   */
+  constructor(
+    private readonly hideUsageChunk: boolean,
+    private readonly retainText = true,
+  ) {}
 
   push(chunk: Buffer): Buffer | null {
     const out: Buffer[] | undefined = this.hideUsageChunk ? [] : undefined;
@@ -349,7 +357,7 @@ export class SseMeter {
         return Array.isArray(parsed.choices) && parsed.choices.length === 0;
       }
     }
-    if (this.retainedLength < RETAINED_TEXT_LIMIT) {
+    if (this.retainText && this.retainedLength < RETAINED_TEXT_LIMIT) {
       this.retained.push(data);
       this.retainedLength += data.length;
     }
