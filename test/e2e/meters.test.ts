@@ -105,9 +105,9 @@ describe('images', () => {
     );
   });
 
-  it('prices dall-e-3 per image by the requested size and quality (hd 1024x1792, n=2)', async () => {
-    // dall-e-3 answers one image per call at OpenAI; the simulator follows, so n=2 is two calls of
-    // one image here, and n=2 is checked on dall-e-2 below.
+  it('prices dall-e-3 per image by the requested size and quality (hd 1024x1792)', async () => {
+    // dall-e-3 takes only n=1 (OpenAI's API reference; the simulator refuses n=2 as OpenAI does), so
+    // n=2 is checked on dall-e-2 below and in the unit test of the request reader.
     await client.images.generate({ model: 'dall-e-3', prompt: 'a city of glass', size: '1024x1792', quality: 'hd' });
     const event = await onlyEvent();
     expect(event.image_count).toBe(1);
