@@ -11,7 +11,8 @@ import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts 
 
 export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
 
-export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint';
+/** `family`: chat, responses, embeddings, images, speech, transcription, other (server/analytics/endpoint-family.ts). */
+export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family';
 type Dim = 'org' | 'feature' | 'model';
 
 // ---------------------------------------------------------------- API shapes (as the server sends them)
@@ -74,7 +75,7 @@ export function usageQuery(f: Filters, extra: Query = {}): Query {
 }
 
 function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
-  if (groupBy.length !== 1 || groupBy[0] === 'endpoint') return;
+  if (groupBy.length !== 1 || groupBy[0] === 'endpoint' || groupBy[0] === 'family') return; // not filter choices in the catalog
   for (const p of points) remember(groupBy[0] as Dim, p.group[groupBy[0]], p.groupLabel);
 }
 

@@ -1,7 +1,9 @@
 // Query parameters of the analytics API. Strict: an unknown parameter is a 400 naming it.
 import { z } from 'zod';
+import { ENDPOINT_FAMILIES } from './endpoint-family.js';
 
-export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint'] as const;
+/** `family`: the endpoint's family (chat, responses, embeddings, images, speech, transcription, other). */
+export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint', 'family'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 export const INTERVALS = ['hour', 'day', 'month'] as const;
 export type Interval = (typeof INTERVALS)[number];
@@ -26,6 +28,7 @@ export const filterParams = {
   feature: list(z.uuid({ message: 'expected feature ids (uuid)' })).optional(),
   model: list(z.string().min(1).max(200)).optional(),
   endpoint: list(z.string().min(1).max(100)).optional(),
+  family: list(z.enum(ENDPOINT_FAMILIES)).optional(),
 };
 
 export const usageQuerySchema = z.strictObject({

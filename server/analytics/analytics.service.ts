@@ -5,7 +5,7 @@ import { badRequest } from '../http/openai-error.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from './analytics.dto.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
-import { queryHistograms, queryUsage, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
+import { queryHistograms, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -102,7 +102,7 @@ export interface MonthToDateReport {
 }
 
 interface Accumulator {
-  row: Omit<UsageRow, 'bucket' | 'label' | 'groups'>;
+  row: Omit<UsageRow, 'bucket' | 'label' | 'groups' | ComponentSums>;
   latency: Histogram;
   ttfb: Histogram;
 }
@@ -178,7 +178,7 @@ function totalsOf(row: Accumulator['row'], money: boolean, latency?: Histogram, 
 }
 
 const filtersOf = (input: Partial<Record<keyof RollupFilters, string[] | undefined>>): RollupFilters =>
-  Object.fromEntries(Object.entries(input).filter(([k, v]) => ['org', 'feature', 'model', 'endpoint'].includes(k) && v?.length)) as RollupFilters;
+  Object.fromEntries(Object.entries(input).filter(([k, v]) => ['org', 'feature', 'model', 'endpoint', 'family'].includes(k) && v?.length)) as RollupFilters;
 
 @Injectable()
 export class AnalyticsService {

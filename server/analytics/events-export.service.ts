@@ -10,6 +10,7 @@ import { nanosToUsd } from '../pricing/cost.js';
 import type { EventsExportQueryInput } from './analytics.dto.js';
 import { AnalyticsService } from './analytics.service.js';
 import { csvRow } from './csv.js';
+import { endpointFamilySql } from './endpoint-family.js';
 
 const BATCH_ROWS = 2_000;
 
@@ -46,13 +47,26 @@ const COLUMNS: ReadonlyArray<readonly [string, string]> = [
 ];
 /** Fields the ledger stored truncated or clamped (server/ledger/bounds.ts); last, so existing columns keep their places. */
 const CLAMPED = ['clamped', 'e.clamped'] as const;
-export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0]];
+/** What each event was priced on beyond text tokens (images, speech, tool calls); after `clamped`, for the same reason. */
+const COMPONENTS: ReadonlyArray<readonly [string, string]> = [
+  ['audio_output_tokens', 'e.audio_output_tokens'],
+  ['image_input_tokens', 'e.image_input_tokens'],
+  ['image_output_tokens', 'e.image_output_tokens'],
+  ['characters', 'e.characters'],
+  ['image_count', 'e.image_count'],
+  ['image_spec', 'e.image_spec'],
+  ['web_search_calls', 'e.web_search_calls'],
+  ['web_search_preview_calls', 'e.web_search_preview_calls'],
+  ['file_search_calls', 'e.file_search_calls'],
+];
+export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0], ...COMPONENTS.map(([name]) => name)];
 
 const FILTERS = {
   org: 'e.org_id = ANY($?::uuid[])',
   feature: 'e.feature_id = ANY($?::uuid[])',
   model: 'e.model = ANY($?::text[])',
   endpoint: 'e.endpoint = ANY($?::text[])',
+  family: `${endpointFamilySql('e.endpoint')} = ANY($?::text[])`,
 } as const;
 
 @Injectable()
@@ -73,7 +87,7 @@ export class EventsExportService {
       params.push(values);
       where += ` AND ${FILTERS[key].replace('$?', `$${params.length}`)}`;
     }
-    const sql = `SELECT ${[...COLUMNS, CLAMPED].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
+    const sql = `SELECT ${[...COLUMNS, CLAMPED, ...COMPONENTS].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
       FROM usage_events e LEFT JOIN orgs o ON o.id = e.org_id LEFT JOIN features f ON f.id = e.feature_id
       WHERE e.created_at >= $1 AND e.created_at < $2${where}
       ORDER BY e.created_at, e.id`;
@@ -85,7 +99,7 @@ export class EventsExportService {
     const toCsv = new Transform({
       writableObjectMode: true,
       transform(row: Record<string, unknown>, _encoding, done) {
-        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped]);
+        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped, ...COMPONENTS.map(([name]) => row[name])]);
         if (header) {
           header = false;
           done(null, csvRow(EVENTS_CSV_HEADER) + line);

@@ -8,6 +8,7 @@
 // effect at the next whole hour.
 import type { DataSource } from 'typeorm';
 import type { Dimension, Interval } from './analytics.dto.js';
+import { endpointFamilySql } from './endpoint-family.js';
 import type { Histogram } from './percentiles.js';
 
 /** Statements also group by the price a row was charged at. */
@@ -18,6 +19,7 @@ export interface RollupFilters {
   feature?: string[];
   model?: string[];
   endpoint?: string[];
+  family?: string[];
 }
 
 export interface RollupRange {
@@ -28,6 +30,9 @@ export interface RollupRange {
   groupBy: readonly RollupDimension[];
   filters: RollupFilters;
 }
+
+/** The UsageRow sums of price components other than text tokens (statements show them; the usage API does not yet). */
+export type ComponentSums = 'audioOutputTokens' | 'imageInputTokens' | 'imageOutputTokens' | 'characters' | 'images' | 'webSearchCalls' | 'webSearchPreviewCalls' | 'fileSearchCalls';
 
 export interface UsageRow {
   /** Start of the bucket (instant), null when the range is not bucketed. */
@@ -44,6 +49,15 @@ export interface UsageRow {
   audioInputTokens: bigint;
   /** Exact decimal, 3 places. */
   audioSeconds: string;
+  /** Price components beyond text tokens (parts of the token counts, or counts of their own). */
+  audioOutputTokens: bigint;
+  imageInputTokens: bigint;
+  imageOutputTokens: bigint;
+  characters: bigint;
+  images: bigint;
+  webSearchCalls: bigint;
+  webSearchPreviewCalls: bigint;
+  fileSearchCalls: bigint;
   costNanos: bigint;
   estimatedCostNanos: bigint;
   estimatedRequests: bigint;
@@ -58,19 +72,22 @@ export interface HistogramRow {
   ttfb: Histogram;
 }
 
+/** Each dimension as an expression over the rollup row `r` (the family is derived from the endpoint). */
 const COLUMN: Record<RollupDimension, string> = {
-  org: 'org_id',
-  feature: 'feature_id',
-  model: 'model',
-  endpoint: 'endpoint',
-  price: 'price_id',
+  org: 'r.org_id',
+  feature: 'r.feature_id',
+  model: 'r.model',
+  endpoint: 'r.endpoint',
+  family: endpointFamilySql('r.endpoint'),
+  price: 'r.price_id',
 };
 
 const FILTER: Record<keyof RollupFilters, string> = {
-  org: 'org_id = ANY($?::uuid[])',
-  feature: 'feature_id = ANY($?::uuid[])',
-  model: 'model = ANY($?::text[])',
-  endpoint: 'endpoint = ANY($?::text[])',
+  org: 'r.org_id = ANY($?::uuid[])',
+  feature: 'r.feature_id = ANY($?::uuid[])',
+  model: 'r.model = ANY($?::text[])',
+  endpoint: 'r.endpoint = ANY($?::text[])',
+  family: `${endpointFamilySql('r.endpoint')} = ANY($?::text[])`,
 };
 
 /** Buckets as (bucket instant, local label, lo, hi), clipped to [$1, $2). $3 is the time zone. */
@@ -117,7 +134,7 @@ function filterSql(filters: RollupFilters, params: unknown[]): string {
     const values = filters[key];
     if (!values?.length) continue;
     params.push(values);
-    sql += ` AND r.${FILTER[key].replace('$?', `$${params.length}`)}`;
+    sql += ` AND ${FILTER[key].replace('$?', `$${params.length}`)}`;
   }
   return sql;
 }
@@ -131,6 +148,14 @@ const USAGE_SUMS = [
   'reasoning_tokens',
   'audio_input_tokens',
   'audio_seconds',
+  'audio_output_tokens',
+  'image_input_tokens',
+  'image_output_tokens',
+  'characters',
+  'images',
+  'web_search_calls',
+  'web_search_preview_calls',
+  'file_search_calls',
   'cost_nanos',
   'estimated_cost_nanos',
   'estimated_requests',
@@ -142,8 +167,8 @@ const USAGE_SUMS = [
  * column, so the plan stays a handful of small scans however long the range is.
  */
 function lateralSql(dims: readonly RollupDimension[], sums: string, daily: string, hourly: string, where: string, extraGroup = ''): string {
-  const groupCols = [...dims.map((d) => `r.${COLUMN[d]}`), ...(extraGroup ? [`r.${extraGroup}`] : [])];
-  const select = [...dims.map((d) => `r.${COLUMN[d]} AS g_${d}`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
+  const groupCols = [...dims.map((d) => COLUMN[d]), ...(extraGroup ? [`r.${extraGroup}`] : [])];
+  const select = [...dims.map((d) => `${COLUMN[d]} AS g_${d}`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
   const groupBy = groupCols.length ? `GROUP BY ${groupCols.join(', ')}` : '';
   const one = (table: string, time: string, daySide: boolean) =>
     `SELECT ${[...select, sums].join(', ')} FROM ${table} r
@@ -185,6 +210,14 @@ export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRan
     reasoningTokens: BigInt(r.reasoning_tokens as string),
     audioInputTokens: BigInt(r.audio_input_tokens as string),
     audioSeconds: fixed3(r.audio_seconds as string),
+    audioOutputTokens: BigInt(r.audio_output_tokens as string),
+    imageInputTokens: BigInt(r.image_input_tokens as string),
+    imageOutputTokens: BigInt(r.image_output_tokens as string),
+    characters: BigInt(r.characters as string),
+    images: BigInt(r.images as string),
+    webSearchCalls: BigInt(r.web_search_calls as string),
+    webSearchPreviewCalls: BigInt(r.web_search_preview_calls as string),
+    fileSearchCalls: BigInt(r.file_search_calls as string),
     costNanos: BigInt(r.cost_nanos as string),
     estimatedCostNanos: BigInt(r.estimated_cost_nanos as string),
     estimatedRequests: BigInt(r.estimated_requests as string),

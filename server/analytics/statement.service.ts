@@ -21,6 +21,12 @@ const addSeconds = (a: string, b: string) => {
   return `${sum / 1000n}.${(sum % 1000n).toString().padStart(3, '0')}`;
 };
 
+/** The line counts of price components beyond text tokens, in CSV order. */
+const COMPONENT_KEYS = ['audioOutputTokens', 'imageInputTokens', 'imageOutputTokens', 'characters', 'images', 'webSearchCalls', 'webSearchPreviewCalls', 'fileSearchCalls'] as const;
+const ZERO_COMPONENTS = Object.fromEntries(COMPONENT_KEYS.map((k) => [k, 0])) as Record<(typeof COMPONENT_KEYS)[number], number>;
+/** A keyed price (per image size, per tool) in one CSV cell: `1024x1024/hd=0.08; 1024x1792/hd=0.12`. */
+const keyed = (prices: Record<string, string> | null | undefined) => (prices ? Object.entries(prices).map(([k, v]) => `${k}=${v}`).join('; ') : null);
+
 @Injectable()
 export class StatementService {
   constructor(
@@ -46,7 +52,8 @@ export class StatementService {
     if (priceIds.length) {
       const found = (await this.dataSource.query(
         `SELECT id, service_tier, effective_from, input_per_mtok, cached_input_per_mtok, output_per_mtok, audio_input_per_mtok,
-           per_audio_minute, retired_at FROM prices WHERE id = ANY($1::int[])`,
+           per_audio_minute, cached_audio_input_per_mtok, audio_output_per_mtok, image_input_per_mtok, cached_image_input_per_mtok,
+           image_output_per_mtok, per_million_characters, per_image, per_thousand_calls, retired_at FROM prices WHERE id = ANY($1::int[])`,
         [priceIds],
       )) as Array<Record<string, unknown>>;
       for (const p of found) {
@@ -60,6 +67,14 @@ export class StatementService {
           outputPerMtok: p.output_per_mtok as string | null,
           audioInputPerMtok: p.audio_input_per_mtok as string | null,
           perAudioMinute: p.per_audio_minute as string | null,
+          cachedAudioInputPerMtok: p.cached_audio_input_per_mtok as string | null,
+          audioOutputPerMtok: p.audio_output_per_mtok as string | null,
+          imageInputPerMtok: p.image_input_per_mtok as string | null,
+          cachedImageInputPerMtok: p.cached_image_input_per_mtok as string | null,
+          imageOutputPerMtok: p.image_output_per_mtok as string | null,
+          perMillionCharacters: p.per_million_characters as string | null,
+          perImage: p.per_image as Record<string, string> | null,
+          perThousandCalls: p.per_thousand_calls as Record<string, string> | null,
           retired: p.retired_at !== null,
         });
       }
@@ -77,12 +92,13 @@ export class StatementService {
         reasoningTokens: t.reasoningTokens + l.reasoningTokens,
         audioSeconds: addSeconds(t.audioSeconds, l.audioSeconds),
         audioMinutes: '',
+        ...(Object.fromEntries(COMPONENT_KEYS.map((k) => [k, t[k] + l[k]])) as typeof ZERO_COMPONENTS),
         costNanos: (BigInt(t.costNanos) + BigInt(l.costNanos)).toString(),
         costUsd: '',
         estimatedRequests: t.estimatedRequests + l.estimatedRequests,
         unpricedRequests: t.unpricedRequests + l.unpricedRequests,
       }),
-      { requests: 0, inputTokens: 0, cachedTokens: 0, audioInputTokens: 0, outputTokens: 0, reasoningTokens: 0, audioSeconds: '0.000', audioMinutes: '', costNanos: '0', costUsd: '', estimatedRequests: 0, unpricedRequests: 0 },
+      { requests: 0, inputTokens: 0, cachedTokens: 0, audioInputTokens: 0, outputTokens: 0, reasoningTokens: 0, audioSeconds: '0.000', audioMinutes: '', ...ZERO_COMPONENTS, costNanos: '0', costUsd: '', estimatedRequests: 0, unpricedRequests: 0 },
     );
     total.audioMinutes = minutes(total.audioSeconds);
     total.costUsd = nanosToUsd(total.costNanos);
@@ -113,6 +129,14 @@ export class StatementService {
       reasoningTokens: Number(r.reasoningTokens),
       audioSeconds: r.audioSeconds,
       audioMinutes: minutes(r.audioSeconds),
+      audioOutputTokens: Number(r.audioOutputTokens),
+      imageInputTokens: Number(r.imageInputTokens),
+      imageOutputTokens: Number(r.imageOutputTokens),
+      characters: Number(r.characters),
+      images: Number(r.images),
+      webSearchCalls: Number(r.webSearchCalls),
+      webSearchPreviewCalls: Number(r.webSearchPreviewCalls),
+      fileSearchCalls: Number(r.fileSearchCalls),
       unitPrices: priceId === null ? null : (prices.get(priceId) ?? null),
       costNanos: r.costNanos.toString(),
       costUsd: nanosToUsd(r.costNanos),
@@ -125,6 +149,10 @@ export class StatementService {
     'org', 'month', 'time_zone', 'feature', 'model', 'service_tier', 'price_id', 'requests', 'input_tokens', 'cached_input_tokens',
     'audio_input_tokens', 'output_tokens', 'reasoning_tokens', 'audio_minutes', 'input_usd_per_mtok', 'cached_input_usd_per_mtok',
     'output_usd_per_mtok', 'audio_input_usd_per_mtok', 'usd_per_audio_minute', 'unpriced_requests', 'cost_nanos', 'cost_usd',
+    // Added after the first columns, so existing readers keep their places.
+    'audio_output_tokens', 'image_input_tokens', 'image_output_tokens', 'characters', 'images', 'web_search_calls',
+    'web_search_preview_calls', 'file_search_calls', 'audio_output_usd_per_mtok', 'image_input_usd_per_mtok',
+    'image_output_usd_per_mtok', 'usd_per_million_characters', 'usd_per_image', 'usd_per_thousand_tool_calls',
   ];
 
   /** The statement as CSV: a header, one row per line, and a TOTAL row. */
@@ -137,6 +165,8 @@ export class StatementService {
           s.org.name, s.month, s.tz, l.feature, l.model, p?.serviceTier, p?.priceId, l.requests, l.inputTokens, l.cachedTokens,
           l.audioInputTokens, l.outputTokens, l.reasoningTokens, l.audioMinutes, p?.inputPerMtok, p?.cachedInputPerMtok,
           p?.outputPerMtok, p?.audioInputPerMtok, p?.perAudioMinute, l.unpricedRequests, l.costNanos, l.costUsd,
+          ...COMPONENT_KEYS.map((k) => l[k]), p?.audioOutputPerMtok, p?.imageInputPerMtok, p?.imageOutputPerMtok,
+          p?.perMillionCharacters, keyed(p?.perImage), keyed(p?.perThousandCalls),
         ]),
       );
     }
@@ -145,6 +175,7 @@ export class StatementService {
       csvRow([
         s.org.name, s.month, s.tz, 'TOTAL', null, null, null, t.requests, t.inputTokens, t.cachedTokens, t.audioInputTokens,
         t.outputTokens, t.reasoningTokens, t.audioMinutes, null, null, null, null, null, t.unpricedRequests, t.costNanos, t.costUsd,
+        ...COMPONENT_KEYS.map((k) => t[k]), null, null, null, null, null, null,
       ]),
     );
     return rows.join('');

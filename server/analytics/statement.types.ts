@@ -1,15 +1,17 @@
 // What the statement API answers: plain types, shared with the dashboard (client/), so the two
 // cannot drift apart.
+import type { UnitPrices } from '../pricing/cost.js';
 
-export interface UnitPricesUsd {
+/**
+ * Every rate of the price, as the pricing code names them (USD per 1M tokens or characters, per audio
+ * minute, per image by `size/quality`, per 1,000 tool calls); null where the price has none.
+ */
+export type PriceRatesUsd = Required<Omit<UnitPrices, 'longContext'>>;
+
+export interface UnitPricesUsd extends PriceRatesUsd {
   priceId: number;
   effectiveFrom: string;
   serviceTier: string;
-  inputPerMtok: string | null;
-  cachedInputPerMtok: string | null;
-  outputPerMtok: string | null;
-  audioInputPerMtok: string | null;
-  perAudioMinute: string | null;
   /** The price row was replaced by a later correction (the events were charged at it before). */
   retired: boolean;
 }
@@ -27,6 +29,18 @@ export interface StatementLine {
   audioSeconds: string;
   /** Rounded to 4 decimals for reading; audioSeconds is exact. */
   audioMinutes: string;
+  /** Part of outputTokens that is audio (speech, audio chat), and parts of input/output that are image tokens (gpt-image). */
+  audioOutputTokens: number;
+  imageInputTokens: number;
+  imageOutputTokens: number;
+  /** Speech input characters (tts-1, tts-1-hd). */
+  characters: number;
+  /** Images priced per image (dall-e). */
+  images: number;
+  /** Built-in tool calls priced per call. */
+  webSearchCalls: number;
+  webSearchPreviewCalls: number;
+  fileSearchCalls: number;
   unitPrices: UnitPricesUsd | null;
   costNanos: string;
   costUsd: string;

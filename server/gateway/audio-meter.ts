@@ -23,7 +23,7 @@ export class AudioUploadMeter {
   private duration?: Promise<number | undefined>;
   private parserFailed = false;
 
-  constructor(headers: IncomingHttpHeaders, limitBytes: number) {
+  constructor(headers: IncomingHttpHeaders, limitBytes: number, extraFields?: readonly string[]) {
     let parser: ReturnType<typeof Busboy>;
     try {
       parser = Busboy({ headers: headers as IncomingHttpHeaders & { 'content-type': string }, limits: { fieldSize: 64 * 1024, fields: 64, files: 4 } });
@@ -37,7 +37,7 @@ export class AudioUploadMeter {
       );
     }
     parser.on('field', (name: string, value: string) => {
-      if (FIELDS.has(name)) this.fields[name] = value;
+      if (FIELDS.has(name) || extraFields?.includes(name)) this.fields[name] = value;
     });
     parser.on('file', (name: string, file: NodeJS.ReadableStream & { resume(): void }, filename: string, _encoding: string, mimeType: string) => {
       if (name !== 'file' || this.duration) {

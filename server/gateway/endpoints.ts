@@ -1,4 +1,7 @@
 // The OpenAI endpoints Tallygate serves under /v1, and how each one is metered.
+import { IMAGES_METER } from './meters/images.js';
+import type { EndpointMeter } from './meters/meter.js';
+import { SPEECH_METER } from './meters/speech.js';
 
 export type BodyKind = 'json' | 'multipart' | 'none';
 
@@ -15,6 +18,8 @@ export interface Endpoint {
   billable: boolean;
   /** Path parameters, validated before forwarding (the raw path is what goes upstream). */
   params?: readonly string[];
+  /** Usage beyond the response's tokens (images, speech): chosen here, once per route, never per chunk. */
+  meter?: EndpointMeter;
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
@@ -27,4 +32,8 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false, billable: true },
   { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false, billable: false },
   { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false, billable: false, params: ['model'] },
+  { name: 'images.generations', method: 'POST', path: '/images/generations', body: 'json', usageOption: false, billable: true, meter: IMAGES_METER },
+  { name: 'images.edits', method: 'POST', path: '/images/edits', body: 'multipart', usageOption: false, billable: true, meter: IMAGES_METER },
+  { name: 'images.variations', method: 'POST', path: '/images/variations', body: 'multipart', usageOption: false, billable: true, meter: IMAGES_METER },
+  { name: 'audio.speech', method: 'POST', path: '/audio/speech', body: 'json', usageOption: false, billable: true, meter: SPEECH_METER },
 ];

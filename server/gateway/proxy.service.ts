@@ -22,6 +22,9 @@ import { PacingService, type PacingTicket } from '../ratelimits/pacing.service.j
 import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
 import { AudioUploadMeter } from './audio-meter.js';
 import type { Endpoint } from './endpoints.js';
+import { imageSpec } from './meters/images.js';
+import type { Metered } from './meters/meter.js';
+import { withToolCalls } from './meters/tool-calls.js';
 import { EMPTY_USAGE, estimateUsage, readJsonBody, readJsonTail, SseMeter, type MeterReading } from './usage-meter.js';
 import { UpstreamClient, type UpstreamRequest } from './upstream.client.js';
 
@@ -103,6 +106,10 @@ class Call {
   meter?: SseMeter;
   audio?: AudioUploadMeter;
   measuredAudioSeconds?: number;
+  /** What the endpoint's meter (images, speech) or the tool calls of a response made of the usage. */
+  metered?: Metered;
+  /** Body bytes relayed, counted only for endpoints with a meter whose body is not JSON (speech audio). */
+  relayedBytes = 0;
   /** When the client's response ended (latency stops here, not when the event is built). */
   endedAt = 0;
   /** Rate-limit bookkeeping: pacing ticket, when the upstream call started and when its body ended. */
@@ -298,8 +305,15 @@ export class ProxyService {
     // Cut short before OpenAI reported usage: count what was asked and what was relayed.
     const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || call.outcome === 'shutdown' || !!call.reading.error;
     const estimate = cutShort && body && !call.reading.usage && call.status < 400;
-    if (!estimate && !call.audio) return undefined;
+    const metering = this.meter(call, body);
+    if (!estimate && !call.audio && !metering) return undefined;
     return (async () => {
+      if (metering) {
+        call.metered = await metering.catch((error: Error) => {
+          this.logger.warn(`usage event ${call.id}: not metered (${error.message}); recorded without its usage`);
+          return undefined;
+        });
+      }
       if (estimate) {
         call.estimated = await estimateUsage(body, call.meter?.relayedText() ?? '').catch((error: Error) => {
           this.logger.warn(`usage event ${call.id}: no token estimate (${error.message}); recorded without one`);
@@ -312,8 +326,31 @@ export class ProxyService {
           return undefined;
         });
         call.model = call.audio.fields.model ?? null;
+        call.streamed ||= call.audio.fields.stream === 'true'; // a streamed image edit
       }
     })();
+  }
+
+  /**
+   * The endpoint's own meter (images, speech), or the per-call tool fees of a response: only for a
+   * call that succeeded, and only on routes that have one (chat and embeddings skip it in one test).
+   * Sets call.metered now, or returns the promise of it (a speech estimate loads the tokenizer).
+   */
+  private meter(call: Call, body: JsonBody | undefined): Promise<Metered> | undefined {
+    const meter = call.endpoint.meter;
+    // Tool calls are billed with the call that bills the response (POST /responses), not again on
+    // a route that only shows it (a retrieve answers the same output).
+    const toolCalls = call.endpoint.billable ? call.reading.toolCalls : undefined;
+    if ((!meter && !toolCalls) || call.status >= 400 || call.outcome !== 'ok' || call.reading.error) return undefined;
+    if (!meter) {
+      call.metered = { usage: withToolCalls(call.reading.usage ?? EMPTY_USAGE, toolCalls!, body) };
+      return undefined;
+    }
+    const contentType = String(call.upstream?.headers['content-type'] ?? '');
+    const metered = meter.finish(body ?? call.audio?.fields ?? {}, call.reading, { contentType, bytes: call.relayedBytes });
+    if (metered instanceof Promise) return metered;
+    call.metered = metered;
+    return undefined;
   }
 
   /** A call refused before it had a route: a key Tallygate issued (its row names it), or none (counted only). */
@@ -346,7 +383,7 @@ export class ProxyService {
       if (declared > this.config.AUDIO_LIMIT_BYTES) {
         throw new OpenAIError(413, `The upload is ${declared} bytes; this gateway accepts up to ${this.config.AUDIO_LIMIT_BYTES} (AUDIO_LIMIT_BYTES).`, 'invalid_request_error', 'request_too_large');
       }
-      call.audio = new AudioUploadMeter(req.headers, this.config.AUDIO_LIMIT_BYTES);
+      call.audio = new AudioUploadMeter(req.headers, this.config.AUDIO_LIMIT_BYTES, endpoint.meter?.formFields);
       req.raw.pipe(call.audio.body);
       req.raw.once('error', (error) => call.audio?.body.destroy(error));
       this.limitUpload(req, call.audio.body);
@@ -383,6 +420,7 @@ export class ProxyService {
       let collectedBytes = 0;
       let tail: Buffer | undefined;
       let isJson = false;
+      let countBytes = false;
       if (call.clientGone || res.destroyed) return reject(new ClientGoneError());
       // From here on the request may reach OpenAI (undici can write it before any callback), so a
       // client leaving now is client_aborted and estimated; before this it was never sent.
@@ -400,8 +438,9 @@ export class ProxyService {
             call.upstream = { statusCode, headers: upstreamHeaders };
             call.status = statusCode;
             const contentType = String(upstreamHeaders['content-type'] ?? '');
-            if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk);
+            if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk, call.endpoint.meter === undefined);
             else if (contentType.includes('json')) (collected = []), (isJson = true);
+            else countBytes = call.endpoint.meter !== undefined; // speech audio: its length, never its bytes
             const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);
             if (this.stopping) head.connection = 'close'; // shutting down: no next request on this connection
             res.writeHead(statusCode, head);
@@ -428,7 +467,7 @@ export class ProxyService {
               const joined = Buffer.concat(kept.slice(from));
               tail = Buffer.from(joined.subarray(Math.max(0, joined.length - TAIL_BYTES)));
             }
-          }
+          } else if (countBytes) call.relayedBytes += chunk.length;
           if (out && !res.write(out)) {
             if (res.destroyed) return c.abort(new ClientGoneError());
             c.pause();
@@ -522,21 +561,25 @@ export class ProxyService {
           ? call.status < 400 ? 'stream_error' : classifyError(call.status, errorType, errorCode, upstreamError?.message)
           : call.outcome === 'upstream_aborted' ? 'upstream_aborted' : 'gateway');
     const audio = audioSeconds(call);
-    const usage = audio ? { ...(reading.usage ?? EMPTY_USAGE), audioSeconds: audio.seconds } : (reading.usage ?? call.estimated);
-    const usageSource: UsageSource = reading.usage || audio ? 'reported' : call.estimated ? 'estimated' : 'none';
-    const model = call.model ?? reading.model ?? null;
+    const metered = call.metered;
+    const usage = metered ? metered.usage : audio ? { ...(reading.usage ?? EMPTY_USAGE), audioSeconds: audio.seconds } : (reading.usage ?? call.estimated);
+    const usageSource: UsageSource = metered?.usage ? (metered.estimated ? 'estimated' : 'reported') : reading.usage || audio ? 'reported' : call.estimated ? 'estimated' : 'none';
+    const model = call.model ?? metered?.model ?? reading.model ?? null;
     const serviceTier = reading.serviceTier ?? null;
     // A billable call that succeeded without usage we could read (a huge body, an audio file that
     // could not be measured, an upstream ignoring include_usage) has an unknown cost, never $0.
     // Failed calls are not billed by OpenAI; moderations and models are free.
-    const priced =
-      usage && (hasUsage(usage) || reading.usage)
+    const priced = metered?.unpriced
+      ? { costNanos: null, priceId: null }
+      : metered?.usage
+        ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, metered.usage)
+        : usage && (hasUsage(usage) || reading.usage)
         ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage)
         : call.endpoint.billable && !failed
           ? { costNanos: null, priceId: null }
           : { costNanos: 0n, priceId: null };
     const headers = call.upstream?.headers ?? {};
-    return {
+    const event: UsageEvent = {
       id: call.id,
       createdAt: call.createdAt,
       orgId: call.route?.org.orgId ?? call.refusedKey?.orgId ?? null,
@@ -567,7 +610,23 @@ export class ProxyService {
       retryCount: call.retryCount,
       rateLimits: parseRateLimitHeaders(headers),
     };
+    if (metered?.usage) withComponents(event, metered.usage);
+    return event;
   }
+}
+
+/** The price components beyond text tokens, on the events that have them (images, speech, tool calls). */
+function withComponents(event: UsageEvent, usage: MeteredUsage): void {
+  event.audioOutputTokens = usage.audioOutputTokens ?? 0;
+  event.imageInputTokens = usage.imageInputTokens ?? 0;
+  event.imageOutputTokens = usage.imageOutputTokens ?? 0;
+  event.characters = usage.characters ?? null;
+  const images = imageSpec(usage);
+  event.imageCount = images?.count ?? null;
+  event.imageSpec = images?.spec ?? null;
+  event.webSearchCalls = usage.toolCalls?.web_search ?? 0;
+  event.webSearchPreviewCalls = usage.toolCalls?.web_search_preview ?? 0;
+  event.fileSearchCalls = usage.toolCalls?.file_search ?? 0;
 }
 
 /**

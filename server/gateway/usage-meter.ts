@@ -17,6 +17,26 @@ export interface MeterReading {
   error?: UpstreamErrorInfo;
   /** Exact seconds of audio from a verbose_json transcription or translation. */
   audioDuration?: number;
+  /** Built-in tool calls among a Responses output (`web_search_call`, `file_search_call` items). */
+  toolCalls?: ToolCallCounts;
+}
+
+/** Built-in tool call items of a response, by the item type's tool (before the request says which web search it was). */
+export interface ToolCallCounts {
+  web_search: number;
+  file_search: number;
+}
+
+/** Counts the priced tool call items of a Responses `output`; undefined when there are none (most responses). */
+export function toolCallsOf(output: unknown): ToolCallCounts | undefined {
+  if (!Array.isArray(output)) return undefined;
+  let counts: ToolCallCounts | undefined;
+  for (const item of output) {
+    const type = isObject(item) ? item.type : undefined;
+    if (type === 'web_search_call') (counts ??= { web_search: 0, file_search: 0 }).web_search++;
+    else if (type === 'file_search_call') (counts ??= { web_search: 0, file_search: 0 }).file_search++;
+  }
+  return counts;
 }
 
 type Json = Record<string, unknown>;
@@ -36,13 +56,18 @@ export function usageFrom(u: unknown): MeteredUsage | undefined {
   if (u.type === 'duration') return { ...EMPTY_USAGE, audioSeconds: seconds(u.seconds) };
   const inDetails = (u.prompt_tokens_details ?? u.input_tokens_details ?? u.input_token_details ?? {}) as Json;
   const outDetails = (u.completion_tokens_details ?? u.output_tokens_details ?? {}) as Json;
-  return {
+  const usage: MeteredUsage = {
     inputTokens: int(u.prompt_tokens ?? u.input_tokens),
     cachedTokens: int(inDetails?.cached_tokens),
     audioInputTokens: int(inDetails?.audio_tokens),
     outputTokens: int(u.completion_tokens ?? u.output_tokens),
     reasoningTokens: int(outDetails?.reasoning_tokens),
   };
+  // gpt-image usage: image input and output tokens are priced apart from text. Only images
+  // report them, so chat and embeddings pay two property reads.
+  if (inDetails?.image_tokens !== undefined) usage.imageInputTokens = int(inDetails.image_tokens);
+  if (outDetails?.image_tokens !== undefined) usage.imageOutputTokens = int(outDetails.image_tokens);
+  return usage;
 }
 
 function errorFrom(e: unknown): UpstreamErrorInfo | undefined {
@@ -61,6 +86,7 @@ export function readJsonBody(text: string): MeterReading {
   if (!isObject(body)) return {};
   const reading: MeterReading = { model: str(body.model), serviceTier: str(body.service_tier), error: errorFrom(body.error) };
   reading.usage = usageFrom(body.usage);
+  if (body.output !== undefined) reading.toolCalls = toolCallsOf(body.output);
   if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = seconds(body.duration);
   return reading;
 }
@@ -108,7 +134,13 @@ const EVENT_PARSE_LIMIT = 1024 * 1024;
 const OVERSIZED_HEAD_BYTES = 1024;
 /** ...and, for a terminal Responses event, the end, where `usage` is. */
 const OVERSIZED_TAIL_BYTES = 64 * 1024;
-const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.incomplete']);
+const TERMINAL_EVENTS = new Set(['response.completed', 'response.failed', 'response.incomplete', 'image_generation.completed', 'image_edit.completed']);
+/**
+ * The last event of an image or speech stream (these streams have no [DONE]): it carries the usage.
+ * A completed image event holds the whole image in base64 and can pass EVENT_PARSE_LIMIT, so its
+ * usage is then read from its tail like a Responses terminal event.
+ */
+const TERMINAL_TYPES = new Set(['image_generation.completed', 'image_edit.completed', 'speech.audio.done']);
 
 /** What is known of an event too large to parse while it passes. */
 interface OversizedEvent {
@@ -141,7 +173,15 @@ export class SseMeter {
   private last2 = -1;
   private oversized?: OversizedEvent;
 
-  constructor(private readonly hideUsageChunk: boolean) {}
+  /**
+   * `retainText`: keep event data for estimating a cut stream's output tokens (chat, responses).
+   * Image and speech streams carry base64 images and audio, which are no text to count: up to
+   * RETAINED_TEXT_LIMIT of it would be held per stream for nothing.
+   */
+  constructor(
+    private readonly hideUsageChunk: boolean,
+    private readonly retainText = true,
+  ) {}
 
   push(chunk: Buffer): Buffer | null {
     const out: Buffer[] | undefined = this.hideUsageChunk ? [] : undefined;
@@ -301,6 +341,7 @@ export class SseMeter {
         this.reading.usage = usageFrom(response.usage);
         this.reading.model = str(response.model);
         this.reading.serviceTier = str(response.service_tier);
+        if (response.output !== undefined) this.reading.toolCalls = toolCallsOf(response.output);
         if (event === 'response.failed') this.reading.error = errorFrom(response.error) ?? { type: 'server_error', code: null, message: null };
       }
       this.finished = true;
@@ -312,10 +353,11 @@ export class SseMeter {
         this.reading.usage = usageFrom(parsed.usage);
         this.reading.model ??= str(parsed.model);
         this.reading.serviceTier = str(parsed.service_tier) ?? this.reading.serviceTier;
+        if (typeof parsed.type === 'string' && TERMINAL_TYPES.has(parsed.type)) this.finished = true;
         return Array.isArray(parsed.choices) && parsed.choices.length === 0;
       }
     }
-    if (this.retainedLength < RETAINED_TEXT_LIMIT) {
+    if (this.retainText && this.retainedLength < RETAINED_TEXT_LIMIT) {
       this.retained.push(data);
       this.retainedLength += data.length;
     }
@@ -390,5 +432,6 @@ export async function estimateUsage(requestBody: Json, relayedText: string): Pro
 let loading: Promise<(text: string) => number> | undefined;
 // Text that looks like a special token (<|endoftext|>) is counted as plain text, as OpenAI does for
 // user content, instead of making the tokenizer throw.
+export const countTokens = (): Promise<(text: string) => number> => tokenizer();
 const tokenizer = () =>
   (loading ??= import('gpt-tokenizer').then((m) => (text: string) => m.countTokens(text, { disallowedSpecial: new Set() })));

@@ -57,6 +57,16 @@ export function boundUsageEvent(event: UsageEvent): UsageEvent {
   event.reasoningTokens = count(event.reasoningTokens, INT4_MAX, 'reasoning_tokens');
   event.audioInputTokens = count(event.audioInputTokens, INT4_MAX, 'audio_input_tokens');
   event.latencyMs = count(event.latencyMs, INT4_MAX, 'latency_ms');
+  // The price components beyond text tokens: absent on most events, so one check each.
+  if (event.audioOutputTokens !== undefined) event.audioOutputTokens = count(event.audioOutputTokens, INT4_MAX, 'audio_output_tokens');
+  if (event.imageInputTokens !== undefined) event.imageInputTokens = count(event.imageInputTokens, INT4_MAX, 'image_input_tokens');
+  if (event.imageOutputTokens !== undefined) event.imageOutputTokens = count(event.imageOutputTokens, INT4_MAX, 'image_output_tokens');
+  if (event.characters != null) event.characters = count(event.characters, INT4_MAX, 'characters');
+  if (event.imageCount != null) event.imageCount = count(event.imageCount, INT4_MAX, 'image_count');
+  if (event.imageSpec != null) event.imageSpec = text(event.imageSpec, 'image_spec');
+  if (event.webSearchCalls !== undefined) event.webSearchCalls = count(event.webSearchCalls, INT4_MAX, 'web_search_calls');
+  if (event.webSearchPreviewCalls !== undefined) event.webSearchPreviewCalls = count(event.webSearchPreviewCalls, INT4_MAX, 'web_search_preview_calls');
+  if (event.fileSearchCalls !== undefined) event.fileSearchCalls = count(event.fileSearchCalls, INT4_MAX, 'file_search_calls');
   event.ttfbMs = maybeCount(event.ttfbMs, INT4_MAX, 'ttfb_ms');
   event.priceId = maybeCount(event.priceId, INT4_MAX, 'price_id');
   const seconds: unknown = event.audioSeconds;

@@ -45,6 +45,15 @@ const COLUMNS: readonly Column[] = [
   ['rl_remaining_project_tokens', 'bigint', (e) => e.rateLimits.remainingProjectTokens ?? null],
   ['rl_reset_project_tokens_ms', 'integer', (e) => e.rateLimits.resetProjectTokensMs ?? null],
   ['clamped', 'text', (e) => e.clamped ?? null],
+  ['audio_output_tokens', 'integer', (e) => e.audioOutputTokens ?? 0],
+  ['image_input_tokens', 'integer', (e) => e.imageInputTokens ?? 0],
+  ['image_output_tokens', 'integer', (e) => e.imageOutputTokens ?? 0],
+  ['characters', 'integer', (e) => e.characters ?? null],
+  ['image_count', 'integer', (e) => e.imageCount ?? null],
+  ['image_spec', 'text', (e) => e.imageSpec ?? null],
+  ['web_search_calls', 'integer', (e) => e.webSearchCalls ?? 0],
+  ['web_search_preview_calls', 'integer', (e) => e.webSearchPreviewCalls ?? 0],
+  ['file_search_calls', 'integer', (e) => e.fileSearchCalls ?? 0],
 ];
 
 /**
@@ -55,14 +64,14 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
   return `${table}_rollup AS (
     INSERT INTO ${table} AS h (${time}, org_id, feature_id, model, endpoint, price_id, requests, errors,
       input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_seconds, cost_nanos,
-      estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum)
+      estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum, ${COMPONENTS.join(', ')})
     SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, price_id, count(*),
       count(*) FILTER (WHERE outcome <> 'ok'),
       sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens), sum(audio_input_tokens),
       coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
       coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0),
       count(*) FILTER (WHERE usage_source = 'estimated'),
-      count(*) FILTER (WHERE cost_nanos IS NULL), sum(latency_ms)
+      count(*) FILTER (WHERE cost_nanos IS NULL), sum(latency_ms), ${COMPONENT_SUMS}
     FROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (${time}, org_id, feature_id, model, endpoint, price_id) DO UPDATE SET
       requests = h.requests + excluded.requests,
@@ -77,9 +86,24 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
       estimated_cost_nanos = h.estimated_cost_nanos + excluded.estimated_cost_nanos,
       estimated_requests = h.estimated_requests + excluded.estimated_requests,
       unpriced_requests = h.unpriced_requests + excluded.unpriced_requests,
-      latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum
+      latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum,
+      ${COMPONENTS.map((c) => `${c} = h.${c} + excluded.${c}`).join(',\n      ')}
   )`;
 }
+
+/** Price components beyond text tokens, summed per rollup row so statements can show them per line. */
+const COMPONENTS = ['audio_output_tokens', 'image_input_tokens', 'image_output_tokens', 'characters', 'images', 'web_search_calls', 'web_search_preview_calls', 'file_search_calls'];
+/** Their sums over the inserted events (characters and image_count are NULL when not counted). */
+const COMPONENT_SUMS = [
+  'sum(audio_output_tokens)',
+  'sum(image_input_tokens)',
+  'sum(image_output_tokens)',
+  'coalesce(sum(characters), 0)',
+  'coalesce(sum(image_count), 0)',
+  'sum(web_search_calls)',
+  'sum(web_search_preview_calls)',
+  'sum(file_search_calls)',
+].join(', ');
 
 /**
  * The SQL function latency_bucket() (8 buckets per doubling), written out: Postgres does not inline

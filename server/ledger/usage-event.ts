@@ -32,6 +32,19 @@ export interface UsageEvent {
   reasoningTokens: number;
   audioInputTokens: number;
   audioSeconds: number | null;
+  /** Parts of outputTokens / inputTokens that are audio or image (priced at their own rates). Optional: 0 when absent. */
+  audioOutputTokens?: number;
+  imageInputTokens?: number;
+  imageOutputTokens?: number;
+  /** Speech input characters (tts-1, tts-1-hd); null when not counted. */
+  characters?: number | null;
+  /** Images priced per image: how many, and `size/quality` (or `size`) they were priced at. */
+  imageCount?: number | null;
+  imageSpec?: string | null;
+  /** Built-in tool calls of a response, per kind (per-call fees). */
+  webSearchCalls?: number;
+  webSearchPreviewCalls?: number;
+  fileSearchCalls?: number;
   audioSource: 'reported' | 'measured' | null;
   usageSource: UsageSource;
   /** Nano-dollars; null when unpriced. Kept as a decimal string so no float ever holds money. */

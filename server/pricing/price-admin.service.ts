@@ -6,7 +6,8 @@ import type { Principal } from '../auth/access.guard.js';
 import { AuditService } from '../auth/audit.service.js';
 import { conflict } from '../http/openai-error.js';
 import { USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
-import { costNanos, type MeteredUsage } from './cost.js';
+import { hasStoredUsage, STORED_USAGE_COLUMNS, storedUsage, type StoredUsageRow } from '../ledger/stored-usage.js';
+import { costNanos } from './cost.js';
 import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
 import type { AddPriceInput, CorrectPriceInput, UnitPricesInput } from './prices.dto.js';
 import { PriceBook, PricingService } from './pricing.service.js';
@@ -90,19 +91,13 @@ const NO_PRICES: UnitPricesInput = {
 
 const actorName = (p: Principal) => (p as Principal & { name?: string }).email ?? (p as Principal & { name?: string }).name ?? p.id;
 
-interface CandidateRow {
+interface CandidateRow extends StoredUsageRow {
   /** Full precision text (keyset and update key); `created` is the same instant as a Date. */
   at: string;
   created: Date;
   id: string;
   model: string;
   service_tier: string | null;
-  input_tokens: number;
-  cached_tokens: number;
-  audio_input_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-  audio_seconds: string | null;
   cost_nanos: string | null;
   price_id: number | null;
 }
@@ -241,8 +236,7 @@ export class PriceAdminService {
     const models = new Set<string>();
     for (;;) {
       const rows = (await manager.query(
-        `SELECT created_at::text AS at, created_at AS created, id, model, service_tier, input_tokens, cached_tokens, audio_input_tokens, output_tokens,
-           reasoning_tokens, audio_seconds, cost_nanos, price_id
+        `SELECT created_at::text AS at, created_at AS created, id, model, service_tier, ${STORED_USAGE_COLUMNS}, cost_nanos, price_id
          FROM usage_events
          WHERE created_at >= $1 AND ($2::timestamptz IS NULL OR created_at < $2)
            AND (model = $3 OR left(model, length($3) + 1) = $3 || '-')
@@ -254,16 +248,9 @@ export class PriceAdminService {
       after = [rows.at(-1)!.at, rows.at(-1)!.id];
       const changed: Array<{ at: string; id: string; cost: string | null; price: number | null }> = [];
       for (const row of rows) {
-        const usage: MeteredUsage = {
-          inputTokens: row.input_tokens,
-          cachedTokens: row.cached_tokens,
-          audioInputTokens: row.audio_input_tokens,
-          outputTokens: row.output_tokens,
-          reasoningTokens: row.reasoning_tokens,
-          audioSeconds: row.audio_seconds === null ? undefined : Number(row.audio_seconds),
-        };
+        const usage = storedUsage(row);
         // The gateway records calls without usage at cost 0 and no price: nothing to re-cost.
-        if (!(usage.inputTokens > 0 || usage.outputTokens > 0 || (usage.audioSeconds ?? 0) > 0)) continue;
+        if (!hasStoredUsage(usage)) continue;
         const at = row.created;
         const price = book.priceFor(row.model, row.service_tier ?? undefined, at);
         const ours = (price && price.model === input.model && price.serviceTier === input.serviceTier) || (row.price_id !== null && knownIds.has(row.price_id));

@@ -80,6 +80,26 @@ function reasoningItem(ids: ResponseIds): JsonObject {
   return { id: ids.reasoning, type: 'reasoning', summary: [] };
 }
 
+/**
+ * One call of each built-in tool the request offers (web search, file search), as OpenAI's output
+ * items: what the gateway counts for the per-call tool fees.
+ */
+function builtInToolCalls(body: JsonObject, ids: ResponseIds): JsonObject[] {
+  const items: JsonObject[] = [];
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  tools.forEach((tool, index) => {
+    const type = asObject(tool)?.type;
+    if (typeof type !== 'string') return;
+    const id = `${ids.message}_tool${index}`;
+    if (type.startsWith('web_search')) {
+      items.push({ id: id.replace(/^msg_/, 'ws_'), type: 'web_search_call', status: 'completed', action: { type: 'search', query: 'simulated' } });
+    } else if (type === 'file_search') {
+      items.push({ id: id.replace(/^msg_/, 'fs_'), type: 'file_search_call', status: 'completed', queries: ['simulated'], results: null });
+    }
+  });
+  return items;
+}
+
 export function responseObject(
   body: JsonObject,
   ids: ResponseIds,
@@ -92,6 +112,7 @@ export function responseObject(
   const output: JsonObject[] = [];
   if (done) {
     if (plan.reasoningTokens > 0) output.push(reasoningItem(ids));
+    output.push(...builtInToolCalls(body, ids));
     output.push(messageItem(ids, 'completed', [outputText(plan.text)]));
   }
   const incomplete = done && plan.finishReason === 'length';

@@ -76,6 +76,20 @@ describe('dashboard pages with seeded traffic', () => {
       expect(await row.locator('[data-cost-nanos]').textContent()).toBe(formatUsd(point.spendNanos));
     }
 
+    // Spend by endpoint family: chat and embeddings drawn apart, as the API groups them.
+    const families = await apiGet<{ series: Array<{ group: { family?: string }; spendNanos: string }> }>(
+      `/api/analytics/spend?${new URLSearchParams({ from: hour(Date.now() - 86_400_000), to: hour(Date.now() + 3_599_999), tz: 'UTC', groupBy: 'family' })}`,
+    );
+    const byFamily = new Map<string, number>();
+    for (const p of families.series) byFamily.set(p.group.family!, (byFamily.get(p.group.family!) ?? 0) + Number(p.spendNanos) / 1e9);
+    expect([...byFamily.keys()].sort()).toEqual(['chat', 'embeddings']);
+    const familyChart = await chartData(page, 'finance-spend-by-family');
+    for (const [family, usd] of byFamily) {
+      const dataset = familyChart.datasets.find((d) => d.label === family);
+      expect(dataset, `dataset for ${family} in ${JSON.stringify(familyChart.datasets.map((d) => d.label))}`).toBeTruthy();
+      expect(dataset!.data.reduce<number>((sum, v) => sum + (v ?? 0), 0)).toBeCloseTo(usd, 9);
+    }
+
     // The statement for the first org adds up to the API's total.
     const alphaOrg = stack.orgs[0];
     const month = new Date().toISOString().slice(0, 7);

@@ -1,4 +1,4 @@
-// Finance: spend by org, feature and model over the chosen range with a table under each chart,
+// Finance: spend by org, feature, model and endpoint family over the chosen range with a table under each chart,
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
 import { eventsCsv, spendBy, statement, statementCsv, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
 import { downloadCsv } from '../api.js';
@@ -17,7 +17,26 @@ const marks = (unpriced: number, estimated: number): Node | string => {
   return parts.length ? h('span', { class: 'marks' }, ...parts) : '';
 };
 
-const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint' };
+const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint', family: 'Endpoint family' };
+
+/** The price components of a statement line beyond text tokens, as short readable parts ("2 images, 1 web search"). */
+const COMPONENTS: ReadonlyArray<[keyof StatementLine, string]> = [
+  ['cachedTokens', 'cached tokens'],
+  ['audioInputTokens', 'audio tokens in'],
+  ['audioOutputTokens', 'audio tokens out'],
+  ['imageInputTokens', 'image tokens in'],
+  ['imageOutputTokens', 'image tokens out'],
+  ['characters', 'characters'],
+  ['images', 'images'],
+  ['webSearchCalls', 'web searches'],
+  ['webSearchPreviewCalls', 'web searches (preview)'],
+  ['fileSearchCalls', 'file searches'],
+];
+const components = (l: StatementLine): Node | string => {
+  const parts = COMPONENTS.filter(([key]) => Number(l[key]) > 0).map(([key, label]) => `${formatInt(Number(l[key]))} ${label}`);
+  if (Number(l.audioSeconds) > 0) parts.push(`${l.audioMinutes} audio min`);
+  return parts.length ? h('span', { class: 'components', 'data-components': '' }, parts.join(', ')) : '';
+};
 
 function breakdown(groupBy: GroupBy, title: string) {
   const panel = new ChartPanel({ id: `finance-spend-by-${groupBy}`, title, type: 'bar', unit: 'usd', stacked: true, emptyText: 'No spend in this range.' });
@@ -64,6 +83,7 @@ function statementSection() {
     { label: 'Requests', numeric: true, value: (l) => formatInt(l.requests) },
     { label: 'Input tokens', numeric: true, value: (l) => formatInt(l.inputTokens) },
     { label: 'Output tokens', numeric: true, value: (l) => formatInt(l.outputTokens) },
+    { label: 'Priced on', value: components },
     { label: 'Cost', numeric: true, value: (l) => h('span', { 'data-cost-nanos': l.costNanos }, formatUsd(l.costNanos)) },
     { label: 'Notes', value: (l) => marks(l.unpricedRequests, l.estimatedRequests) },
   ]);
@@ -78,7 +98,7 @@ function statementSection() {
   const render = (st: Statement) => {
     heading.textContent = `${st.org.name} — ${st.month} (${st.tz})`;
     const total = h('strong', { 'data-statement-total': st.total.costNanos }, formatUsd(st.total.costNanos));
-    table.setRows(st.lines, ['Total', '', formatInt(st.total.requests), formatInt(st.total.inputTokens), formatInt(st.total.outputTokens), total, marks(st.total.unpricedRequests, st.total.estimatedRequests)], 'No usage in this month.');
+    table.setRows(st.lines, ['Total', '', formatInt(st.total.requests), formatInt(st.total.inputTokens), formatInt(st.total.outputTokens), '', total, marks(st.total.unpricedRequests, st.total.estimatedRequests)], 'No usage in this month.');
     if (st.total.unpricedRequests) clear(note, h('p', { class: 'state-msg state-unavailable' }, `${formatInt(st.total.unpricedRequests)} requests used a model without a price: their cost is unknown and not in the total.`));
   };
   const show = async () => {
@@ -111,7 +131,7 @@ function statementSection() {
 }
 
 function create(): Page {
-  const sections = [breakdown('org', 'Spend by org'), breakdown('feature', 'Spend by feature'), breakdown('model', 'Spend by model')];
+  const sections = [breakdown('org', 'Spend by org'), breakdown('feature', 'Spend by feature'), breakdown('model', 'Spend by model'), breakdown('family', 'Spend by endpoint family')];
   const st = statementSection();
   let filters: Filters | null = null;
   const events = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': 'events' }, 'Raw usage events (CSV)');
