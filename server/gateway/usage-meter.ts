@@ -17,6 +17,8 @@ export interface MeterReading {
   error?: UpstreamErrorInfo;
   /** Exact seconds of audio from a verbose_json transcription or translation. */
   audioDuration?: number;
+  /** A Responses object created with background: true (its id and status): billed once, to its creator. */
+  background?: { id: string; status: string | undefined };
 }
 
 type Json = Record<string, unknown>;
@@ -62,6 +64,7 @@ export function readJsonBody(text: string): MeterReading {
   const reading: MeterReading = { model: str(body.model), serviceTier: str(body.service_tier), error: errorFrom(body.error) };
   reading.usage = usageFrom(body.usage);
   if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = seconds(body.duration);
+  if (body.background === true && typeof body.id === 'string') reading.background = { id: body.id, status: str(body.status) };
   return reading;
 }
 
@@ -301,6 +304,7 @@ export class SseMeter {
         this.reading.usage = usageFrom(response.usage);
         this.reading.model = str(response.model);
         this.reading.serviceTier = str(response.service_tier);
+        if (response.background === true && typeof response.id === 'string') this.reading.background = { id: response.id, status: str(response.status) };
         if (event === 'response.failed') this.reading.error = errorFrom(response.error) ?? { type: 'server_error', code: null, message: null };
       }
       this.finished = true;

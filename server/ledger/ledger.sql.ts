@@ -62,7 +62,7 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
       coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
       coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0),
       count(*) FILTER (WHERE usage_source = 'estimated'),
-      count(*) FILTER (WHERE cost_nanos IS NULL), sum(latency_ms)
+      count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered'), sum(latency_ms)
     FROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (${time}, org_id, feature_id, model, endpoint, price_id) DO UPDATE SET
       requests = h.requests + excluded.requests,
