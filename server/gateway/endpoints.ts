@@ -91,6 +91,10 @@ const RESOURCE_ROUTES: ReadonlyArray<readonly [Endpoint['method'], string, strin
   ['POST', '/realtime/client_secrets', 'realtime.client_secrets'],
   ['POST', '/realtime/sessions', 'realtime.sessions'],
   ['POST', '/realtime/transcription_sessions', 'realtime.transcription_sessions'],
+  ['POST', '/realtime/calls/:call_id/accept', 'realtime.calls.accept'],
+  ['POST', '/realtime/calls/:call_id/hangup', 'realtime.calls.hangup'],
+  ['POST', '/realtime/calls/:call_id/refer', 'realtime.calls.refer'],
+  ['POST', '/realtime/calls/:call_id/reject', 'realtime.calls.reject'],
   ...crud('assistants', '/assistants', 'assistant_id'),
   ...crud('threads', '/threads', 'thread_id'),
   ['POST', '/threads/runs', 'threads.create_and_run'],
@@ -112,6 +116,10 @@ const RESOURCE_ROUTES: ReadonlyArray<readonly [Endpoint['method'], string, strin
   ...crud('videos', '/videos', 'video_id'),
   ['GET', '/videos/:video_id/content', 'videos.content'],
   ['POST', '/videos/:video_id/remix', 'videos.remix'],
+  ['POST', '/videos/edits', 'videos.edits'],
+  ['POST', '/videos/extensions', 'videos.extensions'],
+  ['POST', '/videos/characters', 'videos.characters.create'],
+  ['GET', '/videos/characters/:character_id', 'videos.characters.retrieve'],
 ];
 
 /** A collection's five CRUD routes, as OpenAI lays them out (update is a POST on the item). */
@@ -127,6 +135,12 @@ function crud(name: string, path: string, id: string): Array<readonly [Endpoint[
 
 /** The responses-by-id routes whose answer can carry a background response's usage. */
 const BY_ID = new Set(['responses.retrieve', 'responses.cancel']);
+/**
+ * Billed per call by OpenAI but not metered here yet (video seconds, Assistants runs' tokens):
+ * their answer is read for usage like a JSON route's, and a success without it is unpriced (cost
+ * unknown), never not-metered and never $0.
+ */
+const BILLED_UNMETERED = new Set(['videos.create', 'videos.remix', 'videos.edits', 'videos.extensions', 'threads.create_and_run', 'threads.runs.create', 'threads.runs.submit_tool_outputs']);
 
 export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([method, path, name]) => ({
   name,
@@ -134,8 +148,8 @@ export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([met
   path,
   body: 'any',
   usageOption: false,
-  billable: false,
-  notMetered: !BY_ID.has(name),
+  billable: BILLED_UNMETERED.has(name),
+  notMetered: !BY_ID.has(name) && !BILLED_UNMETERED.has(name),
   byId: BY_ID.has(name),
   checkPath: true,
   params: [...path.matchAll(/:([a-z_]+)/g)].map((m) => m[1]!),
