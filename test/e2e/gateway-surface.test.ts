@@ -2,12 +2,12 @@
 // template's name, unknown paths under `other`, traversal refused before anything is sent, resource
 // calls recorded as not metered per call, 512 MB-class files streamed both ways, and background
 // responses billed once, to the feature that created them.
-import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { usageFrom } from '../../server/gateway/usage-meter.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
+import { fileRoundTrip } from '../support/file-round-trip.js';
 import { startStack, type Stack, type StackFeature } from '../support/stack.js';
 
 let stack: Stack;
@@ -154,64 +154,7 @@ describe('the rest of the surface, forwarded', () => {
 });
 
 describe('files through the gateway, streamed both ways', () => {
-  /** Uploads `mb` MB as a streamed multipart body and downloads it again; the test holds 1 MB at a time. */
-  const roundTrip = async (mb: number): Promise<{ peakGrowth: number }> => {
-    const chunk = Buffer.alloc(1024 * 1024);
-    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
-    const boundary = '----gwsurface';
-    const head = Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n--${boundary}\r\n` +
-        'Content-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n',
-    );
-    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const sent = createHash('sha256');
-    let sentChunks = 0;
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    try {
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(head);
-        },
-        pull(controller) {
-          if (sentChunks === mb) {
-            controller.enqueue(tail);
-            controller.close();
-            return;
-          }
-          sent.update(chunk);
-          sentChunks++;
-          controller.enqueue(chunk);
-        },
-      });
-      const uploaded = await fetch(`${stack.url}/v1/files`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${stack.features[0].gatewayKey}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-        body,
-        duplex: 'half',
-      } as RequestInit);
-      expect(uploaded.status).toBe(200);
-      const file = (await uploaded.json()) as { id: string; bytes: number };
-      const size = mb * 1024 * 1024;
-      expect(file.bytes).toBe(size);
-
-      const download = await stack.client().files.content(file.id);
-      expect(download.headers.get('content-length')).toBe(String(size));
-      const received = createHash('sha256');
-      let receivedBytes = 0;
-      for await (const part of download.body as unknown as AsyncIterable<Uint8Array>) {
-        received.update(part);
-        receivedBytes += part.length;
-      }
-      expect(receivedBytes).toBe(size);
-      expect(received.digest('hex')).toBe(sent.digest('hex'));
-      await stack.client().files.delete(file.id);
-    } finally {
-      clearInterval(sampler);
-    }
-    return { peakGrowth: peak - before };
-  };
+  const roundTrip = (mb: number) => fileRoundTrip({ baseURL: `${stack.url}/v1`, key: stack.features[0].gatewayKey, client: stack.client() }, mb);
 
   it('a 100 MB file goes up and comes back through the gateway without the gateway holding it', async () => {
     // The first transfer loads code and grows the allocator's pools; that is not the file.
@@ -223,6 +166,7 @@ describe('files through the gateway, streamed both ways', () => {
     expect(peakGrowth).toBeLessThan(80 * 1024 * 1024);
     expect((await stack.events()).map((e) => [e.endpoint, e.status, e.usage_source])).toEqual([
       ['files.create', 200, 'not_metered'],
+      ['files.retrieve', 200, 'not_metered'],
       ['files.content', 200, 'not_metered'],
       ['files.delete', 200, 'not_metered'],
     ]);

@@ -1,12 +1,12 @@
 // Every resource and method of the official openai SDK, called against the simulator with the SDK itself
 // (baseURL = simulator): the table below must cover what a walk of the SDK's resources finds.
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI, { APIError, toFile } from 'openai';
 import { APIResource } from 'openai/core/resource';
 import { toneWav } from '../../server/demo/audio.js';
 import { startSimulator, type Simulator } from '../../server/simulator/simulator.js';
 import { ENDPOINTS, RESOURCE_ENDPOINTS } from '../../server/gateway/endpoints.js';
+import { fileRoundTrip } from '../support/file-round-trip.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 const KEY = 'sk-test-surface-0001';
@@ -639,65 +639,7 @@ const wholeSurface = (via: 'simulator' | 'gateway') => () => {
   });
 
   /** Uploads `mb` MB as a streamed multipart body and downloads it again; the test holds 1 MB at a time. */
-  const roundTrip = async (mb: number): Promise<{ peakGrowth: number }> => {
-    const chunk = Buffer.alloc(1024 * 1024);
-    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
-    const boundary = '----simsurface';
-    const head = Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n--${boundary}\r\n` +
-        'Content-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n',
-    );
-    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const sent = createHash('sha256');
-    let sentChunks = 0;
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    try {
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(head);
-        },
-        pull(controller) {
-          if (sentChunks === mb) {
-            controller.enqueue(tail);
-            controller.close();
-            return;
-          }
-          sent.update(chunk);
-          sentChunks++;
-          // The same bytes each time: the test itself must not allocate the whole file either.
-          controller.enqueue(chunk);
-        },
-      });
-      const uploaded = await fetch(`${simulator.url}/files`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-        body,
-        duplex: 'half',
-      } as RequestInit);
-      expect(uploaded.status).toBe(200);
-      const file = (await uploaded.json()) as { id: string; bytes: number };
-      const size = mb * 1024 * 1024;
-      expect(file.bytes).toBe(size);
-      expect((await client.files.retrieve(file.id)).bytes).toBe(size);
-
-      const download = await client.files.content(file.id);
-      expect(download.headers.get('content-length')).toBe(String(size));
-      const received = createHash('sha256');
-      let receivedBytes = 0;
-      for await (const part of download.body as unknown as AsyncIterable<Uint8Array>) {
-        received.update(part);
-        receivedBytes += part.length;
-      }
-      expect(receivedBytes).toBe(size);
-      expect(received.digest('hex')).toBe(sent.digest('hex'));
-      await client.files.delete(file.id);
-    } finally {
-      clearInterval(sampler);
-    }
-    return { peakGrowth: peak - before };
-  };
+  const roundTrip = (mb: number) => fileRoundTrip({ baseURL: simulator.url, key: KEY, client }, mb);
 
   // Through the gateway: gateway-surface.test.ts, with the gateway's memory measured.
   it.runIf(via === 'simulator')('a 100 MB file goes up and comes back streamed, without the simulator holding it', async () => {
