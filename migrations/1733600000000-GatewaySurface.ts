@@ -23,9 +23,14 @@ export class GatewaySurface1733600000000 implements MigrationInterface {
         billed_event_id uuid,
         billed_at timestamptz
       )`);
+    // Counted apart in the rollups, so the dashboard can name them (and not as unpriced).
+    for (const table of ['usage_hourly', 'usage_daily']) {
+      await q.query(`ALTER TABLE ${table} ADD COLUMN not_metered_requests bigint NOT NULL DEFAULT 0`);
+    }
   }
 
   async down(q: QueryRunner): Promise<void> {
+    for (const table of ['usage_hourly', 'usage_daily']) await q.query(`ALTER TABLE ${table} DROP COLUMN not_metered_requests`);
     await q.query(`DROP TABLE background_responses`);
     await q.query(`ALTER TABLE usage_events DROP CONSTRAINT usage_events_usage_source_check`);
     await q.query(`ALTER TABLE usage_events ADD CONSTRAINT usage_events_usage_source_check CHECK (usage_source IN ('reported', 'estimated', 'none'))`);

@@ -5,8 +5,10 @@
 import { request as httpRequest } from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { UsageReport } from '../../server/analytics/analytics.service.js';
 import { usageFrom } from '../../server/gateway/usage-meter.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
+import { getJson } from './analytics-fixtures.js';
 import { fileRoundTrip } from '../support/file-round-trip.js';
 import { startStack, type Stack, type StackFeature } from '../support/stack.js';
 
@@ -94,6 +96,11 @@ describe('the rest of the surface, forwarded', () => {
     // The rollups the dashboard reads do not count them as unpriced spend.
     const { rows } = await stack.db.query(`SELECT sum(requests)::int AS requests, sum(unpriced_requests)::int AS unpriced FROM usage_hourly WHERE endpoint LIKE 'files.%' OR endpoint LIKE 'vector_stores.%'`);
     expect(rows[0]).toEqual({ requests: 6, unpriced: 0 });
+    // And the analytics API (the dashboard's spend views) names them.
+    const from = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const to = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const report = await getJson<UsageReport>(stack, `/api/analytics/usage?from=${from}&to=${to}&groupBy=endpoint`);
+    expect(report.totals).toMatchObject({ requests: 6, unpricedRequests: 0, notMeteredRequests: 6, spendNanos: '0' });
   });
 
   it('an unknown path under /v1 is still forwarded, under `other`, with a row', async () => {
