@@ -609,15 +609,17 @@ export class ProxyService {
     // A billable call that succeeded without usage we could read (a huge body, an audio file that
     // could not be measured, an upstream ignoring include_usage) has an unknown cost, never $0.
     // Failed calls are not billed by OpenAI; moderations and models are free.
-    const priced = notMetered || call.background === 'unknown'
-      ? { costNanos: null, priceId: null }
-      : unbilled
-        ? { costNanos: 0n, priceId: null }
-        : usage && (hasUsage(usage) || reading.usage)
-        ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage)
-        : call.endpoint.billable && !failed
-          ? { costNanos: null, priceId: null }
-          : { costNanos: 0n, priceId: null };
+    // Not metered per call, or a background claim that failed: NULL, said apart by usage_source.
+    const priced =
+      notMetered || call.background === 'unknown'
+        ? { costNanos: null, priceId: null }
+        : unbilled
+          ? { costNanos: 0n, priceId: null }
+          : usage && (hasUsage(usage) || reading.usage)
+            ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage)
+            : call.endpoint.billable && !failed
+              ? { costNanos: null, priceId: null }
+              : { costNanos: 0n, priceId: null };
     const headers = call.upstream?.headers ?? {};
     const billedTo = call.billedTo;
     return {
