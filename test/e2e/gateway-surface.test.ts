@@ -16,7 +16,8 @@ let stack: Stack;
 /** A second feature on the first org: another team reading what the first one created. */
 let other: StackFeature;
 beforeAll(async () => {
-  stack = await startStack({ simulator: { jobPhaseMs: 100 } });
+  // Phases long enough that a cancel lands while a response runs, on a busy machine too.
+  stack = await startStack({ simulator: { jobPhaseMs: 400 } });
   const feature = await stack.orgsService.createFeature({ slug: 'feature-reader', name: 'Reader', defaultOrgId: stack.orgs[0].id, grantedOrgIds: [] });
   other = { id: feature.id, slug: feature.slug, gatewayKey: (await stack.orgsService.issueGatewayKey(feature.id, 'reader')).key };
 });
