@@ -2,10 +2,12 @@
 // template's name, unknown paths under `other`, traversal refused before anything is sent, resource
 // calls recorded as not metered per call, 512 MB-class files streamed both ways, and background
 // responses billed once, to the feature that created them.
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { UsageReport } from '../../server/analytics/analytics.service.js';
+import { BackgroundResponses } from '../../server/gateway/background-responses.js';
 import { usageFrom } from '../../server/gateway/usage-meter.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
 import { getJson } from './analytics-fixtures.js';
@@ -231,6 +233,7 @@ describe('responses by id and background responses', () => {
     // The claim is in Postgres: another replica, or this one restarted, cannot bill it again.
     const { rows } = await stack.db.query('SELECT feature_id, billed_event_id FROM background_responses WHERE response_id = $1', [queued.id]);
     expect(rows).toEqual([{ feature_id: stack.features[0].id, billed_event_id: billed[0]!.id }]);
+    expect(await stack.app.get(BackgroundResponses).claim(queued.id, randomUUID(), { orgId: stack.orgs[0].id, featureId: other.id, gatewayKeyId: null }, null)).toBeNull();
   });
 
   it('a cancelled background response is billed for what OpenAI reports, to its creator; retrieve, delete and input items work', async () => {
@@ -272,6 +275,20 @@ describe('responses by id and background responses', () => {
     expect(events.map((e) => [e.streamed, e.cost_nanos === '0', e.feature_id])).toEqual([
       [true, false, stack.features[0].id],
       [false, true, other.id],
+    ]);
+
+    // Created streamed: the create's own stream reaches the usage first and bills it, once.
+    await stack.resetUsage();
+    let id = '';
+    for await (const event of await a.responses.create({ model: 'gpt-4.1-mini', input: 'Stream me now', background: true, stream: true })) {
+      if (event.type === 'response.completed') id = event.response.id;
+    }
+    expect(id).not.toBe('');
+    await stack.client(other).responses.retrieve(id);
+    const streamed = await eventsOnce(2);
+    expect(streamed.map((e) => [e.endpoint, e.cost_nanos === '0', e.feature_id])).toEqual([
+      ['responses', false, stack.features[0].id],
+      ['responses.retrieve', true, other.id],
     ]);
   });
 });
