@@ -31,6 +31,8 @@ export interface UsageTotals {
   outputTokens: number;
   estimatedRequests: number;
   unpricedRequests: number;
+  /** Calls OpenAI does not bill per call (files, vector stores, resource CRUD): no cost here, not unpriced. */
+  notMeteredRequests?: number;
   latencyMs?: Percentiles;
   ttfbMs?: Percentiles;
 }
@@ -96,7 +98,7 @@ export interface Group {
   name: string;
   /** Nano-dollars per bucket (decimal strings). */
   values: string[];
-  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; unpricedRequests: number; estimatedRequests: number };
+  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; unpricedRequests: number; estimatedRequests: number; notMeteredRequests: number };
 }
 export interface GroupedSeries {
   buckets: string[];
@@ -115,7 +117,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
     const key = p.group[groupBy] ?? '';
     let g = groups.get(key);
     if (!g) {
-      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0 } };
+      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
       groups.set(key, g);
     }
     const i = index.get(p.bucket ?? '')!;
@@ -127,6 +129,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
     g.totals.costNanos = (BigInt(g.totals.costNanos) + spend).toString();
     g.totals.unpricedRequests += p.unpricedRequests;
     g.totals.estimatedRequests += p.estimatedRequests;
+    g.totals.notMeteredRequests += p.notMeteredRequests ?? 0;
   }
   const sorted = [...groups.values()].sort((a, b) => (BigInt(b.totals.costNanos) > BigInt(a.totals.costNanos) ? 1 : -1));
   return { buckets, labels, groups: sorted };

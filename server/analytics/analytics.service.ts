@@ -44,6 +44,8 @@ export interface Totals extends Partial<SpendFields> {
   /** Requests whose model had no price: their cost is unknown and not in spendNanos. */
   unpricedRequests: number;
   unpricedRequestShare: number;
+  /** Requests OpenAI does not bill per call (storage, training, resource CRUD): seen in reconciliation, not here. */
+  notMeteredRequests: number;
   latencyMs?: Percentiles;
   ttfbMs?: Percentiles;
 }
@@ -120,6 +122,7 @@ const zeroRow = (): Accumulator['row'] => ({
   estimatedCostNanos: 0n,
   estimatedRequests: 0n,
   unpricedRequests: 0n,
+  notMeteredRequests: 0n,
 });
 
 /** Exact sum of two 3-decimal strings (milliseconds as BigInt). */
@@ -142,6 +145,7 @@ function addRow(target: Accumulator['row'], source: Accumulator['row']): void {
   target.estimatedCostNanos += source.estimatedCostNanos;
   target.estimatedRequests += source.estimatedRequests;
   target.unpricedRequests += source.unpricedRequests;
+  target.notMeteredRequests += source.notMeteredRequests;
 }
 
 const share = (part: bigint, whole: bigint) => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
@@ -173,6 +177,7 @@ function totalsOf(row: Accumulator['row'], money: boolean, latency?: Histogram, 
     estimatedRequests: Number(row.estimatedRequests),
     unpricedRequests: Number(row.unpricedRequests),
     unpricedRequestShare: share(row.unpricedRequests, row.requests),
+    notMeteredRequests: Number(row.notMeteredRequests),
     ...(latency && ttfb ? { latencyMs: percentiles(latency), ttfbMs: percentiles(ttfb) } : {}),
   };
 }

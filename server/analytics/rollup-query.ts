@@ -62,6 +62,8 @@ export interface UsageRow {
   estimatedCostNanos: bigint;
   estimatedRequests: bigint;
   unpricedRequests: bigint;
+  /** Calls OpenAI does not bill per call (files, vector stores, resource CRUD): cost NULL, not unpriced. */
+  notMeteredRequests: bigint;
 }
 
 export interface HistogramRow {
@@ -160,6 +162,7 @@ const USAGE_SUMS = [
   'estimated_cost_nanos',
   'estimated_requests',
   'unpriced_requests',
+  'not_metered_requests',
 ] as const;
 
 /**
@@ -222,6 +225,7 @@ export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRan
     estimatedCostNanos: BigInt(r.estimated_cost_nanos as string),
     estimatedRequests: BigInt(r.estimated_requests as string),
     unpricedRequests: BigInt(r.unpriced_requests as string),
+    notMeteredRequests: BigInt(r.not_metered_requests as string),
   }));
 }
 

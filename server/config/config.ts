@@ -31,6 +31,8 @@ export const configSchema = z.object({
   BODY_LIMIT_BYTES: bytes(32 * 1024 * 1024),
   /** Largest multipart (audio) upload: OpenAI's 25 MB file limit plus form overhead. */
   AUDIO_LIMIT_BYTES: bytes(26 * 1024 * 1024),
+  /** Largest upload on the other /v1 routes (files, uploads parts): OpenAI's 512 MB file limit plus form overhead. */
+  FILE_LIMIT_BYTES: bytes(513 * 1024 * 1024),
   UPSTREAM_CONNECT_TIMEOUT_MS: ms(10_000),
   /** Time to the upstream's response headers (a long reasoning call may take minutes). */
   UPSTREAM_HEADERS_TIMEOUT_MS: ms(600_000),

@@ -3,12 +3,13 @@ import { LedgerModule } from '../ledger/ledger.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
 import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
+import { BackgroundResponses } from './background-responses.js';
 import { GatewayRoutes } from './gateway.routes.js';
 import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
   imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
-  providers: [ProxyService, UpstreamClient, GatewayRoutes],
+  providers: [ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

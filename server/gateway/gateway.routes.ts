@@ -6,7 +6,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import { ENDPOINTS } from './endpoints.js';
+import { ENDPOINTS, OTHER_ENDPOINTS, RESOURCE_ENDPOINTS } from './endpoints.js';
 import { ProxyService } from './proxy.service.js';
 
 @Injectable()
@@ -18,7 +18,9 @@ export class GatewayRoutes implements OnModuleInit {
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    for (const endpoint of ENDPOINTS) {
+    // The metered routes first, then the rest of the surface and the catch-all: Fastify's router
+    // matches static paths before parametric ones and those before the wildcard, whatever the order.
+    for (const endpoint of [...ENDPOINTS, ...RESOURCE_ENDPOINTS, ...OTHER_ENDPOINTS]) {
       fastify.route({
         method: endpoint.method,
         url: `/v1${endpoint.path}`,

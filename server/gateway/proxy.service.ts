@@ -2,7 +2,7 @@
 // they arrive, and hand one usage event to the ledger queue. Nothing here waits for Postgres.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
@@ -21,6 +21,7 @@ import { classifyError, parseRateLimitHeaders, type ErrorKind } from '../ratelim
 import { PacingService, type PacingTicket } from '../ratelimits/pacing.service.js';
 import { RateLimitObserver } from '../ratelimits/rate-limit.observer.js';
 import { AudioUploadMeter } from './audio-meter.js';
+import { BackgroundResponses, FINAL_STATUSES, type Attribution } from './background-responses.js';
 import type { Endpoint } from './endpoints.js';
 import { imageSpec } from './meters/images.js';
 import type { Metered } from './meters/meter.js';
@@ -40,6 +41,13 @@ const FORWARD_REQUEST = new Set(['accept', 'user-agent', 'openai-beta', 'idempot
 const forwardedPrefix = (name: string) => name.charCodeAt(0) === 120 /* x */ && (name.startsWith('x-stainless-') || name.startsWith('x-sim-'));
 /** Path parameters (model ids such as `ft:gpt-4o-mini:org:name:abc123`): a conservative charset, no `..`. */
 const PATH_PARAM = /^[A-Za-z0-9_.:-]{1,256}$/;
+/**
+ * The raw path of a call on the rest of the surface: /v1 and segments of the characters OpenAI's
+ * paths and ids use. No `%` at all (the SDK never percent-encodes an id; `%2e%2e` or `%2f` would
+ * address another path once decoded upstream), no empty segment; `.` and `..` are refused apart.
+ */
+const RAW_PATH = /^\/v1(?:\/[A-Za-z0-9_.:~-]{1,256})+$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 /** The shape of the keys Tallygate issues (`tg-` and 32 random bytes in base64url), to tell a malformed key from an unknown one. */
 const GATEWAY_KEY = /^Bearer\s+tg-[A-Za-z0-9_-]{43}\s*$/i;
 /** Response headers never relayed: hop-by-hop, and cookies set for OpenAI's own domain. */
@@ -119,6 +127,15 @@ class Call {
   /** Held against the concurrent-call caps while the call is upstream (fields, not an object per call). */
   orgSlot?: UpstreamSlot;
   featureSlot?: UpstreamSlot;
+  /** An upload piped through unparsed (files, uploads parts), capped at FILE_LIMIT_BYTES. */
+  upload?: Transform;
+  /**
+   * A background response seen by this call: `pending` (created, no usage yet: cost 0), `billed`
+   * (this call is the first to show its final usage: it carries the cost, attributed to
+   * `billedTo`), `already` (billed by an earlier call: cost 0), `unknown` (the claim failed).
+   */
+  background?: 'pending' | 'billed' | 'already' | 'unknown';
+  billedTo?: Attribution;
 
   constructor(readonly endpoint: Endpoint, readonly retryCount: number) {}
 }
@@ -137,6 +154,7 @@ export class ProxyService {
     private readonly pacing: PacingService,
     private readonly rateLimits: RateLimitObserver,
     private readonly anonymousRequests: AnonymousRequests,
+    private readonly backgroundResponses: BackgroundResponses,
   ) {}
 
   /**
@@ -165,6 +183,7 @@ export class ProxyService {
       call.route = route instanceof Promise ? await route : route;
       if (this.stopping) throw shuttingDown();
       if (unread) throw unreadBody(unread);
+      if (endpoint.checkPath) checkPath(req.url);
       if (endpoint.params) checkParams(endpoint.params, req.params as Record<string, string>);
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
@@ -306,8 +325,10 @@ export class ProxyService {
     const cutShort = call.outcome === 'client_aborted' || call.outcome === 'upstream_aborted' || call.outcome === 'shutdown' || !!call.reading.error;
     const estimate = cutShort && body && !call.reading.usage && call.status < 400;
     const metering = this.meter(call, body);
-    if (!estimate && !call.audio && !metering) return undefined;
+    const background = call.reading.background;
+    if (!estimate && !call.audio && !metering && !background) return undefined;
     return (async () => {
+      if (background) await this.settleBackground(call, background);
       if (metering) {
         call.metered = await metering.catch((error: Error) => {
           this.logger.warn(`usage event ${call.id}: not metered (${error.message}); recorded without its usage`);
@@ -353,6 +374,29 @@ export class ProxyService {
     return undefined;
   }
 
+  /**
+   * A background response in this call's answer: remembered on its create (queued, no usage), and
+   * claimed by the first call that shows its final usage (see BackgroundResponses).
+   */
+  private async settleBackground(call: Call, background: { id: string; status: string | undefined }): Promise<void> {
+    const route = call.route;
+    if (!route || call.status >= 400 || call.outcome !== 'ok') return;
+    const caller: Attribution = { orgId: route.org.orgId, featureId: route.featureId, gatewayKeyId: route.gatewayKeyId };
+    const model = call.model ?? call.reading.model ?? null;
+    try {
+      if (call.reading.usage && background.status !== undefined && FINAL_STATUSES.has(background.status)) {
+        call.billedTo = (await this.backgroundResponses.claim(background.id, call.id, caller, model)) ?? undefined;
+        call.background = call.billedTo ? 'billed' : 'already';
+      } else if (call.endpoint.name === 'responses') {
+        await this.backgroundResponses.remember(background.id, caller, model);
+        call.background = 'pending';
+      }
+    } catch (error) {
+      call.background = 'unknown';
+      this.logger.warn(`usage event ${call.id}: background response ${background.id} not settled (${(error as Error).message}); recorded with an unknown cost`);
+    }
+  }
+
   /** A call refused before it had a route: a key Tallygate issued (its row names it), or none (counted only). */
   private identify(call: Call, error: unknown, authorization: string | undefined): void {
     if (isKeyRefusal(error)) call.refusedKey = error.refusedKey;
@@ -378,6 +422,7 @@ export class ProxyService {
 
   private prepareBody(endpoint: Endpoint, req: FastifyRequest, call: Call) {
     if (endpoint.body === 'none') return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
+    if (endpoint.body === 'any') return this.prepareAny(req, call);
     if (endpoint.body === 'multipart') {
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > this.config.AUDIO_LIMIT_BYTES) {
@@ -410,6 +455,36 @@ export class ProxyService {
   }
 
   /**
+   * The rest of the surface: the body goes on as it came. A multipart upload (a file up to 512 MB)
+   * is piped through unparsed, counted against FILE_LIMIT_BYTES; JSON goes as its raw bytes.
+   */
+  private prepareAny(req: FastifyRequest, call: Call) {
+    const contentType = req.headers['content-type'];
+    if ((req.query as Record<string, unknown> | undefined)?.stream === 'true') call.streamed = true;
+    if (contentType?.startsWith('multipart/')) {
+      const limit = this.config.FILE_LIMIT_BYTES;
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > limit) {
+        throw new OpenAIError(413, `The upload is ${declared} bytes; this gateway accepts up to ${limit} (FILE_LIMIT_BYTES).`, 'invalid_request_error', 'request_too_large');
+      }
+      const upload = (call.upload = cappedBody(limit));
+      req.raw.pipe(upload);
+      req.raw.once('error', (error) => upload.destroy(error));
+      this.limitUpload(req, upload);
+      return { bytes: upload, hideUsageChunk: false, contentType };
+    }
+    const bytes = (req as FastifyRequest & { rawBody?: Buffer }).rawBody;
+    if (!bytes) return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
+    const json = req.body as JsonBody | undefined;
+    if (json && typeof json === 'object' && !Array.isArray(json)) {
+      call.model = typeof json.model === 'string' ? json.model : null;
+      call.streamed ||= json.stream === true;
+    }
+    // No `json`: a resource call cut short has no tokens to estimate.
+    return { bytes, hideUsageChunk: false, contentType: 'application/json', json: undefined };
+  }
+
+  /**
    * Sends the request upstream and relays the response as it arrives: status and headers first,
    * then each chunk (through the SSE meter for streams), with backpressure from the client's
    * socket. Resolves when the response is complete; rejects on any failure on either side.
@@ -439,7 +514,8 @@ export class ProxyService {
             call.status = statusCode;
             const contentType = String(upstreamHeaders['content-type'] ?? '');
             if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk, call.endpoint.meter === undefined);
-            else if (contentType.includes('json')) (collected = []), (isJson = true);
+            // Nothing to meter in a resource route's answer (a file download may be 512 MB): relayed only.
+            else if (contentType.includes('json') && !call.endpoint.notMetered) (collected = []), (isJson = true);
             else countBytes = call.endpoint.meter !== undefined; // speech audio: its length, never its bytes
             const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);
             if (this.stopping) head.connection = 'close'; // shutting down: no next request on this connection
@@ -522,7 +598,7 @@ export class ProxyService {
     // An anonymous call has no row, so no event id to point at.
     const head: Record<string, string> = call.anonymous ? { ...gatewayError.responseHeaders() } : { ...gatewayError.responseHeaders(), 'x-tallygate-event-id': call.id };
     // An upload refused before its end (a cap, a timeout) must not leave its connection waiting for the rest.
-    if (this.stopping || call.audio) head.connection = 'close';
+    if (this.stopping || call.audio || call.upload) head.connection = 'close';
     res.writeHead(gatewayError.status, head);
     res.end(JSON.stringify(gatewayError.body()));
   }
@@ -562,29 +638,44 @@ export class ProxyService {
           : call.outcome === 'upstream_aborted' ? 'upstream_aborted' : 'gateway');
     const audio = audioSeconds(call);
     const metered = call.metered;
-    const usage = metered ? metered.usage : audio ? { ...(reading.usage ?? EMPTY_USAGE), audioSeconds: audio.seconds } : (reading.usage ?? call.estimated);
-    const usageSource: UsageSource = metered?.usage ? (metered.estimated ? 'estimated' : 'reported') : reading.usage || audio ? 'reported' : call.estimated ? 'estimated' : 'none';
+    // A response retrieved or cancelled is billed only by the call that claims its background usage
+    // (a plain response was billed when created): any other such call shows no usage and costs 0.
+    const unbilled = call.background === 'pending' || call.background === 'already' || (call.endpoint.byId && call.background === undefined);
+    const usage = unbilled ? undefined : metered ? metered.usage : audio ? { ...(reading.usage ?? EMPTY_USAGE), audioSeconds: audio.seconds } : (reading.usage ?? call.estimated);
+    const notMetered = call.endpoint.notMetered && !failed;
+    const usageSource: UsageSource = notMetered
+      ? 'not_metered'
+      : unbilled
+        ? 'none'
+        : metered?.usage
+          ? metered.estimated ? 'estimated' : 'reported'
+          : reading.usage || audio ? 'reported' : call.estimated ? 'estimated' : 'none';
     const model = call.model ?? metered?.model ?? reading.model ?? null;
     const serviceTier = reading.serviceTier ?? null;
     // A billable call that succeeded without usage we could read (a huge body, an audio file that
     // could not be measured, an upstream ignoring include_usage) has an unknown cost, never $0.
     // Failed calls are not billed by OpenAI; moderations and models are free.
-    const priced = metered?.unpriced
-      ? { costNanos: null, priceId: null }
-      : metered?.usage
-        ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, metered.usage)
-        : usage && (hasUsage(usage) || reading.usage)
-        ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage)
-        : call.endpoint.billable && !failed
-          ? { costNanos: null, priceId: null }
-          : { costNanos: 0n, priceId: null };
+    // Not metered per call, or a background claim that failed: NULL, said apart by usage_source.
+    const priced =
+      notMetered || call.background === 'unknown' || metered?.unpriced
+        ? { costNanos: null, priceId: null }
+        : unbilled
+          ? { costNanos: 0n, priceId: null }
+          : metered?.usage
+            ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, metered.usage)
+            : usage && (hasUsage(usage) || reading.usage)
+              ? this.pricing.price(model ?? undefined, serviceTier ?? undefined, call.createdAt, usage)
+              : call.endpoint.billable && !failed
+                ? { costNanos: null, priceId: null }
+                : { costNanos: 0n, priceId: null };
     const headers = call.upstream?.headers ?? {};
+    const billedTo = call.billedTo;
     const event: UsageEvent = {
       id: call.id,
       createdAt: call.createdAt,
-      orgId: call.route?.org.orgId ?? call.refusedKey?.orgId ?? null,
-      featureId: call.route?.featureId ?? call.refusedKey?.featureId ?? null,
-      gatewayKeyId: call.route?.gatewayKeyId ?? call.refusedKey?.gatewayKeyId ?? null,
+      orgId: billedTo ? billedTo.orgId : (call.route?.org.orgId ?? call.refusedKey?.orgId ?? null),
+      featureId: billedTo ? billedTo.featureId : (call.route?.featureId ?? call.refusedKey?.featureId ?? null),
+      gatewayKeyId: billedTo ? billedTo.gatewayKeyId : (call.route?.gatewayKeyId ?? call.refusedKey?.gatewayKeyId ?? null),
       endpoint: call.endpoint.name,
       model,
       serviceTier,
@@ -686,6 +777,27 @@ function unreadBody(error: Error & { code?: string }): OpenAIError {
   return toOpenAIError(error);
 }
 
+/** Refuses a raw path outside /v1's OpenAI shape (encoded or dot-segment traversal), before anything is sent. */
+function checkPath(url: string): void {
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
+  if (!RAW_PATH.test(path) || DOT_SEGMENT.test(path)) {
+    throw new OpenAIError(400, 'Invalid request path: use /v1/ and segments of letters, digits and - _ . : ~ only (no percent-encoding, no "." or ".." segments, no empty segment).', 'invalid_request_error', 'invalid_path');
+  }
+}
+
+/** Counts an upload's bytes as they pass and fails it past `limit`, never holding more than a chunk. */
+function cappedBody(limit: number): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      if (bytes > limit) return done(Object.assign(new Error(`upload exceeds ${limit} bytes`), { code: 'TALLYGATE_BODY_TOO_LARGE', limit: 'FILE_LIMIT_BYTES' }));
+      done(null, chunk);
+    },
+  });
+}
+
 /** Refuses a path parameter that could address anything but the one resource (`..`, `/` once decoded). */
 function checkParams(names: readonly string[], params: Record<string, string>): void {
   for (const name of names) {
@@ -714,7 +826,7 @@ function toGatewayError(error: unknown, sent: boolean): OpenAIError {
     return new OpenAIError(408, `The upload stalled: ${(error as Error).message} (REQUEST_BODY_IDLE_TIMEOUT_MS / REQUEST_BODY_TIMEOUT_MS). It was not completed; send it again.`, 'invalid_request_error', 'request_timeout', null, true, { connection: 'close' });
   }
   if (code === 'TALLYGATE_BODY_TOO_LARGE') {
-    return new OpenAIError(413, 'The upload is larger than this gateway accepts (AUDIO_LIMIT_BYTES).', 'invalid_request_error', 'request_too_large');
+    return new OpenAIError(413, `The upload is larger than this gateway accepts (${(error as { limit?: string }).limit ?? 'AUDIO_LIMIT_BYTES'}).`, 'invalid_request_error', 'request_too_large');
   }
   return new OpenAIError(502, 'Could not reach the upstream OpenAI API. Try again shortly.', 'server_error', 'upstream_unreachable', null, true);
 }

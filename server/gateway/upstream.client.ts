@@ -8,7 +8,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 
 export interface UpstreamRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
   headers: Record<string, string>;
   body?: Buffer | Readable;
 }

@@ -19,6 +19,8 @@ export interface MeterReading {
   audioDuration?: number;
   /** Built-in tool calls among a Responses output (`web_search_call`, `file_search_call` items). */
   toolCalls?: ToolCallCounts;
+  /** A Responses object created with background: true (its id and status): billed once, to its creator. */
+  background?: { id: string; status: string | undefined };
 }
 
 /** Built-in tool call items of a response, by the item type's tool (before the request says which web search it was). */
@@ -88,6 +90,7 @@ export function readJsonBody(text: string): MeterReading {
   reading.usage = usageFrom(body.usage);
   if (body.output !== undefined) reading.toolCalls = toolCallsOf(body.output);
   if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = seconds(body.duration);
+  if (body.background === true && typeof body.id === 'string') reading.background = { id: body.id, status: str(body.status) };
   return reading;
 }
 
@@ -342,6 +345,7 @@ export class SseMeter {
         this.reading.model = str(response.model);
         this.reading.serviceTier = str(response.service_tier);
         if (response.output !== undefined) this.reading.toolCalls = toolCallsOf(response.output);
+        if (response.background === true && typeof response.id === 'string') this.reading.background = { id: response.id, status: str(response.status) };
         if (event === 'response.failed') this.reading.error = errorFrom(response.error) ?? { type: 'server_error', code: null, message: null };
       }
       this.finished = true;

@@ -64,14 +64,15 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
   return `${table}_rollup AS (
     INSERT INTO ${table} AS h (${time}, org_id, feature_id, model, endpoint, price_id, requests, errors,
       input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_seconds, cost_nanos,
-      estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum, ${COMPONENTS.join(', ')})
+      estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum, not_metered_requests, ${COMPONENTS.join(', ')})
     SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, price_id, count(*),
       count(*) FILTER (WHERE outcome <> 'ok'),
       sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens), sum(audio_input_tokens),
       coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
       coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0),
       count(*) FILTER (WHERE usage_source = 'estimated'),
-      count(*) FILTER (WHERE cost_nanos IS NULL), sum(latency_ms), ${COMPONENT_SUMS}
+      count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered'), sum(latency_ms),
+      count(*) FILTER (WHERE usage_source = 'not_metered'), ${COMPONENT_SUMS}
     FROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (${time}, org_id, feature_id, model, endpoint, price_id) DO UPDATE SET
       requests = h.requests + excluded.requests,
@@ -87,6 +88,7 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
       estimated_requests = h.estimated_requests + excluded.estimated_requests,
       unpriced_requests = h.unpriced_requests + excluded.unpriced_requests,
       latency_ms_sum = h.latency_ms_sum + excluded.latency_ms_sum,
+      not_metered_requests = h.not_metered_requests + excluded.not_metered_requests,
       ${COMPONENTS.map((c) => `${c} = h.${c} + excluded.${c}`).join(',\n      ')}
   )`;
 }

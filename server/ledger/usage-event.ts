@@ -7,7 +7,8 @@ import type { ErrorKind, RateLimitSnapshot } from '../ratelimits/rate-limit-head
  * gateway's own shutdown cut it at the end of its grace period (not the client, not OpenAI).
  */
 export type Outcome = 'ok' | 'error' | 'client_aborted' | 'upstream_aborted' | 'not_sent' | 'shutdown';
-export type UsageSource = 'reported' | 'estimated' | 'none';
+/** `not_metered`: OpenAI bills it by storage, training or session time, not per call; cost NULL but not unpriced. */
+export type UsageSource = 'reported' | 'estimated' | 'none' | 'not_metered';
 
 /** One immutable ledger row: everything known about one request that reached the gateway. */
 export interface UsageEvent {

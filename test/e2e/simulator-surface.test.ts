@@ -1,11 +1,13 @@
 // Every resource and method of the official openai SDK, called against the simulator with the SDK itself
 // (baseURL = simulator): the table below must cover what a walk of the SDK's resources finds.
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI, { APIError, toFile } from 'openai';
 import { APIResource } from 'openai/core/resource';
 import { toneWav } from '../../server/demo/audio.js';
 import { startSimulator, type Simulator } from '../../server/simulator/simulator.js';
+import { ENDPOINTS, RESOURCE_ENDPOINTS } from '../../server/gateway/endpoints.js';
+import { fileRoundTrip } from '../support/file-round-trip.js';
+import { startStack, type Stack } from '../support/stack.js';
 
 const KEY = 'sk-test-surface-0001';
 const ORG = 'org-surface';
@@ -57,9 +59,29 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, tim
   }
 }
 
-describe('simulator: the whole SDK surface', () => {
+/** The ledger name a call should get: its template's, a static segment preferred over a parameter (as Fastify routes). */
+function templateName(method: string, path: string): string | undefined {
+  const candidates = [...ENDPOINTS, ...RESOURCE_ENDPOINTS].filter((e) => e.method === method && new RegExp(`^/v1${e.path.replace(/:[a-z_]+/g, '[^/]+')}$`).test(path));
+  return candidates.sort((a, b) => (a.path.match(/:/g)?.length ?? 0) - (b.path.match(/:/g)?.length ?? 0))[0]?.name;
+}
+
+/**
+ * The walk below, run twice: against the simulator itself, and through a whole Tallygate (the SDK's
+ * baseURL at the gateway, a gateway key) where every call must also get exactly one ledger row
+ * under the name of its path template (none under the catch-all's `other`).
+ */
+const wholeSurface = (via: 'simulator' | 'gateway') => () => {
   let simulator: Simulator;
   let client: OpenAI;
+  let stack: Stack | undefined;
+  /** Through the gateway: each call the SDK made, and the ledger event id the gateway answered with. */
+  const calls: Array<{ method: string; url: string; status: number; eventId: string | null }> = [];
+  const recording: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    // Only what went to the gateway (the SDK also fetches `data:` URLs to build uploads).
+    if (String(input).startsWith(stack!.url)) calls.push({ method: init?.method ?? 'GET', url: String(input), status: res.status, eventId: res.headers.get('x-tallygate-event-id') });
+    return res;
+  };
   const memo = new Map<string, Promise<unknown>>();
   /** A fixture made once and shared by the steps that need it. */
   const once = <T>(name: string, make: () => Promise<T>): Promise<T> => {
@@ -68,11 +90,18 @@ describe('simulator: the whole SDK surface', () => {
   };
 
   beforeAll(async () => {
+    if (via === 'gateway') {
+      stack = await startStack({ orgs: [{ id: ORG }], simulator: { jobPhaseMs: PHASE_MS } });
+      simulator = stack.sim;
+      client = stack.client(stack.features[0], { fetch: recording });
+      return;
+    }
     simulator = await startSimulator({ orgs: [{ id: ORG, keys: [KEY] }], jobPhaseMs: PHASE_MS });
     client = new OpenAI({ apiKey: KEY, baseURL: simulator.url, maxRetries: 0 });
   });
   afterAll(async () => {
-    await simulator.close();
+    if (stack) await stack.close();
+    else await simulator.close();
   });
 
   const png = () => once('png', async () => (await client.images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse', quality: 'low' })).data?.[0]?.b64_json ?? '');
@@ -578,8 +607,27 @@ describe('simulator: the whole SDK surface', () => {
     it(method, step);
   }
 
+  it.runIf(via === 'gateway')('every call of the walk got one ledger row, under its template name', async () => {
+    const events = await stack!.events();
+    const byId = new Map(events.map((e) => [e.id as string, e]));
+    expect(calls.length).toBeGreaterThan(150);
+    const unnamed = [];
+    for (const call of calls) {
+      const row = call.eventId ? byId.get(call.eventId) : undefined;
+      expect(row, `${call.method} ${call.url}`).toBeDefined();
+      expect(row?.status, `${call.method} ${call.url}`).toBe(call.status);
+      const path = new URL(call.url).pathname;
+      // Images and speech are metered by their own explicit routes (issue 13's meters), not this table.
+      if (row?.endpoint === 'other' && !/^\/v1\/(images\/|audio\/speech$)/.test(path)) unnamed.push(`${call.method} ${path}`);
+      else if (row?.endpoint !== 'other') expect(row?.endpoint, `${call.method} ${path}`).toBe(templateName(call.method, path));
+    }
+    expect(unnamed).toEqual([]);
+    // One row per call, none for anything else.
+    expect(events.length).toBe(calls.length);
+  });
+
   it('every resource route authenticates and carries OpenAI headers', async () => {
-    const anonymous = new OpenAI({ apiKey: 'sk-nope-0000', baseURL: simulator.url, maxRetries: 0 });
+    const anonymous = new OpenAI({ apiKey: 'sk-nope-0000', baseURL: stack ? `${stack.url}/v1` : simulator.url, maxRetries: 0 });
     for (const call of [() => anonymous.files.list(), () => anonymous.batches.list(), () => anonymous.vectorStores.list(), () => anonymous.conversations.retrieve('conv_x')]) {
       expect(((await (call() as Promise<unknown>).catch((error: unknown) => error)) as APIError).status).toBe(401);
     }
@@ -591,74 +639,19 @@ describe('simulator: the whole SDK surface', () => {
   });
 
   /** Uploads `mb` MB as a streamed multipart body and downloads it again; the test holds 1 MB at a time. */
-  const roundTrip = async (mb: number): Promise<{ peakGrowth: number }> => {
-    const chunk = Buffer.alloc(1024 * 1024);
-    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
-    const boundary = '----simsurface';
-    const head = Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n--${boundary}\r\n` +
-        'Content-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n',
-    );
-    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const sent = createHash('sha256');
-    let sentChunks = 0;
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    try {
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(head);
-        },
-        pull(controller) {
-          if (sentChunks === mb) {
-            controller.enqueue(tail);
-            controller.close();
-            return;
-          }
-          sent.update(chunk);
-          sentChunks++;
-          // The same bytes each time: the test itself must not allocate the whole file either.
-          controller.enqueue(chunk);
-        },
-      });
-      const uploaded = await fetch(`${simulator.url}/files`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-        body,
-        duplex: 'half',
-      } as RequestInit);
-      expect(uploaded.status).toBe(200);
-      const file = (await uploaded.json()) as { id: string; bytes: number };
-      const size = mb * 1024 * 1024;
-      expect(file.bytes).toBe(size);
-      expect((await client.files.retrieve(file.id)).bytes).toBe(size);
+  const roundTrip = (mb: number) => fileRoundTrip({ baseURL: simulator.url, key: KEY, client }, mb);
 
-      const download = await client.files.content(file.id);
-      expect(download.headers.get('content-length')).toBe(String(size));
-      const received = createHash('sha256');
-      let receivedBytes = 0;
-      for await (const part of download.body as unknown as AsyncIterable<Uint8Array>) {
-        received.update(part);
-        receivedBytes += part.length;
-      }
-      expect(receivedBytes).toBe(size);
-      expect(received.digest('hex')).toBe(sent.digest('hex'));
-      await client.files.delete(file.id);
-    } finally {
-      clearInterval(sampler);
-    }
-    return { peakGrowth: peak - before };
-  };
-
-  it('a 100 MB file goes up and comes back streamed, without the simulator holding it', async () => {
+  // Through the gateway: gateway-surface.test.ts, with the gateway's memory measured.
+  it.runIf(via === 'simulator')('a 100 MB file goes up and comes back streamed, without the simulator holding it', async () => {
     // The first transfer loads code and grows the allocator's pools (~50 MB, measured); that is not the file.
     await roundTrip(16);
     const { peakGrowth } = await roundTrip(100);
     // The simulator runs in this process: had it buffered the upload or the download, RSS would grow by 100 MB+.
     expect(peakGrowth).toBeLessThan(60 * 1024 * 1024);
   }, 60_000);
-});
+};
+describe('simulator: the whole SDK surface', wholeSurface('simulator'));
+describe('gateway: the whole SDK surface, through Tallygate', wholeSurface('gateway'));
 
 describe('simulator: lifecycles the meters depend on', () => {
   let simulator: Simulator;

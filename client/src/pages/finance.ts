@@ -10,8 +10,9 @@ import type { Filters } from '../filters.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, downloadRowsCsv, load } from '../panels.js';
 
-const marks = (unpriced: number, estimated: number): Node | string => {
+const marks = (unpriced: number, estimated: number, notMetered = 0): Node | string => {
   const parts: Node[] = [];
+  if (notMetered) parts.push(h('span', { class: 'badge badge-info', title: 'Not metered per call (file and vector-store storage, fine-tuning, resource calls): OpenAI bills these by storage, training or session time; see the reconciliation view' }, `${formatInt(notMetered)} not metered`));
   if (unpriced) parts.push(h('span', { class: 'badge badge-warn', title: 'Model without a price: cost unknown, not counted as $0' }, `${formatInt(unpriced)} unpriced`));
   if (estimated) parts.push(h('span', { class: 'badge badge-info', title: 'Tokens estimated (stream aborted before usage was reported)' }, `${formatInt(estimated)} estimated`));
   return parts.length ? h('span', { class: 'marks' }, ...parts) : '';
@@ -46,7 +47,7 @@ function breakdown(groupBy: GroupBy, title: string) {
     { label: 'Input tokens', numeric: true, value: (g) => formatInt(g.totals.inputTokens) },
     { label: 'Output tokens', numeric: true, value: (g) => formatInt(g.totals.outputTokens) },
     { label: 'Cost', numeric: true, value: (g) => h('span', { 'data-cost-nanos': g.totals.costNanos }, formatUsd(g.totals.costNanos)) },
-    { label: 'Notes', value: (g) => marks(g.totals.unpricedRequests, g.totals.estimatedRequests) },
+    { label: 'Notes', value: (g) => marks(g.totals.unpricedRequests, g.totals.estimatedRequests, g.totals.notMeteredRequests) },
   ]);
   let groups: Group[] = [];
   const csv = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': groupBy }, 'Download CSV');
