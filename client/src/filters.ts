@@ -78,42 +78,67 @@ export function updateFilters(patch: Partial<Filters>): void {
   for (const listener of listeners) listener(next);
 }
 
-/** The wall-clock start of the day/month that `at` falls in, in `tz`, as a UTC instant. */
-function startOfZonedDay(at: Date, tz: string, monthStart = false): Date {
+/** The wall-clock date of `at` in `tz`. */
+function zonedDate(at: Date, tz: string): { year: number; month: number; day: number } {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' })
       .formatToParts(at)
       .map((p) => [p.type, p.value]),
   );
-  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
-  const offset = asUtc - Math.floor(at.getTime() / 1000) * 1000;
-  const wall = Date.UTC(+parts.year, +parts.month - 1, monthStart ? 1 : +parts.day);
-  return new Date(wall - offset);
+  return { year: +parts.year, month: +parts.month, day: +parts.day };
+}
+
+/** How far `tz`'s wall clock is ahead of UTC at the instant `ms` (milliseconds, DST included). */
+function offsetAt(ms: number, tz: string): number {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  return Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second) - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * Local midnight of a calendar day in `tz` as a UTC instant. The offset is the one in force at
+ * that midnight, not today's: Nov 1 in America/Los_Angeles starts at 07:00Z (PDT) although Dec 1
+ * starts at 08:00Z (PST). The second pass corrects a first guess taken on the wrong side of a DST
+ * change. Day and month overflow (day 0, month 13) roll over as in Date.UTC.
+ */
+export function zonedMidnight(year: number, month: number, day: number, tz: string): Date {
+  const wall = Date.UTC(year, month - 1, day);
+  const first = wall - offsetAt(wall, tz);
+  return new Date(wall - offsetAt(first, tz));
 }
 
 /** Resolves the range to instants now, so a live page's window moves forward with time. */
 export function resolveRange(f: Filters, now = new Date()): { from: Date; to: Date } {
-  const day = 86_400_000;
+  const today = zonedDate(now, f.tz);
+  const daysAgo = (n: number) => zonedMidnight(today.year, today.month, today.day - n, f.tz);
   switch (f.range) {
     case '24h':
-      return { from: new Date(now.getTime() - day), to: now };
+      return { from: new Date(now.getTime() - 86_400_000), to: now };
     case '7d':
-      return { from: startOfZonedDay(new Date(now.getTime() - 6 * day), f.tz), to: now };
+      return { from: daysAgo(6), to: now };
     case '30d':
-      return { from: startOfZonedDay(new Date(now.getTime() - 29 * day), f.tz), to: now };
+      return { from: daysAgo(29), to: now };
     case '90d':
-      return { from: startOfZonedDay(new Date(now.getTime() - 89 * day), f.tz), to: now };
+      return { from: daysAgo(89), to: now };
     case 'mtd':
-      return { from: startOfZonedDay(now, f.tz, true), to: now };
-    case 'prev-month': {
-      const thisMonth = startOfZonedDay(now, f.tz, true);
-      return { from: startOfZonedDay(new Date(thisMonth.getTime() - day), f.tz, true), to: thisMonth };
-    }
+      return { from: zonedMidnight(today.year, today.month, 1, f.tz), to: now };
+    case 'prev-month':
+      return { from: zonedMidnight(today.year, today.month - 1, 1, f.tz), to: zonedMidnight(today.year, today.month, 1, f.tz) };
     case 'custom': {
-      const from = f.from ? new Date(`${f.from}T00:00:00Z`) : new Date(now.getTime() - 7 * day);
-      const to = f.to ? new Date(`${f.to}T00:00:00Z`) : now;
       // Custom dates are calendar days in the chosen time zone; `to` is inclusive.
-      return { from: startOfZonedDay(new Date(from.getTime() + 12 * 3600_000), f.tz), to: f.to ? startOfZonedDay(new Date(to.getTime() + 36 * 3600_000), f.tz) : now };
+      const day = (text: string) => {
+        const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+        return m ? { year: +m[1], month: +m[2], day: +m[3] } : null;
+      };
+      const from = day(f.from);
+      const to = day(f.to);
+      return {
+        from: from ? zonedMidnight(from.year, from.month, from.day, f.tz) : new Date(now.getTime() - 7 * 86_400_000),
+        to: to ? zonedMidnight(to.year, to.month, to.day + 1, f.tz) : now,
+      };
     }
   }
 }
