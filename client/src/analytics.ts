@@ -2,7 +2,7 @@
 // rate-limit API (/api/headroom, /api/throttling, docs/api-ratelimits.md). Pages ask for what they
 // draw; this module knows the endpoints and their shapes, so API changes are wired here only.
 import { api, type Query } from './api.js';
-import { remember } from './catalog.js';
+import { idOf, remember } from './catalog.js';
 import { resolveRange, type Bucket, type Filters } from './filters.js';
 import { formatBucket } from './format.js';
 // The server's own response types (type-only: nothing of the server is bundled).
@@ -61,7 +61,8 @@ function range(f: Filters, maxMs = Infinity): { from: string; to: string } {
   return { from: new Date(start).toISOString(), to: to.toISOString() };
 }
 
-const filterQuery = (f: Filters): Query => ({ org: f.org, feature: f.feature, model: f.model });
+/** URLs may name an org or feature by slug or name; every API gets the id (the rate-limit API takes ids only). */
+const filterQuery = (f: Filters): Query => ({ org: idOf('org', f.org), feature: idOf('feature', f.feature), model: f.model });
 
 const HOUR = 3_600_000;
 
@@ -132,7 +133,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
 }
 
 export async function monthToDate(f: Filters, signal?: AbortSignal): Promise<MonthToDate> {
-  return api.get<MonthToDate>('/api/analytics/month-to-date', { tz: f.tz, org: f.org, feature: f.feature, groupBy: 'feature' }, signal);
+  return api.get<MonthToDate>('/api/analytics/month-to-date', { tz: f.tz, org: idOf('org', f.org), feature: idOf('feature', f.feature), groupBy: 'feature' }, signal);
 }
 
 export async function statement(orgId: string, month: string, tz: string, signal?: AbortSignal): Promise<Statement> {

@@ -2,7 +2,7 @@
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
 import { eventsCsv, spendBy, statement, statementCsv, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
 import { downloadCsv } from '../api.js';
-import { known } from '../catalog.js';
+import { idOf, known } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { announce, clear, h } from '../dom.js';
 import { formatInt, formatUsd, nanosToDecimal } from '../format.js';
@@ -102,7 +102,7 @@ function statementSection() {
       tz = f.tz;
       signalRef = signal;
       const orgs = known('org');
-      const selected = org.value || f.org || orgs[0]?.id || '';
+      const selected = org.value || idOf('org', f.org) || orgs[0]?.id || '';
       if (org.options.length !== orgs.length) clear(org, ...orgs.map((o) => h('option', { value: o.id, selected: o.id === selected }, o.name)));
       if (selected) org.value = selected;
       await show();
