@@ -40,7 +40,7 @@ export interface UsagePoint extends UsageTotals {
   groupLabel: string | null;
 }
 export interface UsageReport {
-  meta: { from: string; to: string; tz: string; approximate: boolean };
+  meta: { from: string; to: string; tz: string; approximate: boolean; buckets?: Array<{ bucket: string; label: string }> };
   series: UsagePoint[];
   totals: UsageTotals;
 }
@@ -107,7 +107,8 @@ export interface GroupedSeries {
 /** Spend per bucket for each value of one dimension, from /api/analytics/spend. */
 export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal): Promise<GroupedSeries> {
   const report = await usage(f, { interval: f.bucket, groupBy }, signal);
-  const buckets = [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
+  // Every bucket of the range from the server (empty ones drawn as zero, not closed up).
+  const buckets = report.meta.buckets?.length ? report.meta.buckets.map((b) => b.bucket) : [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
   const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
   const index = new Map(buckets.map((b, i) => [b, i]));
   const groups = new Map<string, Group>();
@@ -180,13 +181,13 @@ export async function latestHeadroom(f: Filters, signal?: AbortSignal): Promise<
   return body.data;
 }
 
+const bucketFormats = new Map<string, Intl.DateTimeFormat>();
+
 /** Buckets a timestamp in the chosen time zone; keys sort in time order. */
-export function bucketOf(iso: string, bucket: Bucket, tz: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })
-      .formatToParts(new Date(iso))
-      .map((p) => [p.type, p.value]),
-  );
+export function bucketOf(iso: string | number, bucket: Bucket, tz: string): string {
+  let format = bucketFormats.get(tz);
+  if (!format) bucketFormats.set(tz, (format = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })));
+  const parts = Object.fromEntries(format.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
   const day = `${parts.year}-${parts.month}-${parts.day}`;
   return bucket === 'month' ? `${parts.year}-${parts.month}` : bucket === 'day' ? day : `${day} ${parts.hour}:00`;
 }
@@ -201,11 +202,24 @@ export interface HeadroomSeries {
   limitTokens: Array<number | null>;
 }
 
+/**
+ * Every bucket key of the rate-limit range, also those with no points, in time order. Walks the
+ * range hour by hour (at most 31 x 24 steps) and keys each instant in the time zone, so local days
+ * of 23 or 25 hours come out right.
+ */
+export function rateLimitBuckets(f: Filters, bucket: Bucket): string[] {
+  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
+  const keys = new Set<string>();
+  const end = Date.parse(to);
+  for (let t = Math.floor(Date.parse(from) / HOUR) * HOUR; t < end; t += HOUR) keys.add(bucketOf(t, bucket, f.tz));
+  return [...keys];
+}
+
 /** Headroom over time per org and model, bucketed client-side from the per-minute series. */
 export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<{ buckets: string[]; series: HeadroomSeries[] }> {
   const body = await api.get<{ data: Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }> }>('/api/headroom/series', rateLimitQuery(f), signal);
   const bucket = f.bucket === 'month' ? 'day' : f.bucket;
-  const buckets = [...new Set(body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz))))].sort();
+  const buckets = [...new Set([...rateLimitBuckets(f, bucket), ...body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz)))])].sort();
   const index = new Map(buckets.map((b, i) => [b, i]));
   const series = body.data.map((s) => {
     remember('org', s.org.id, s.org.name);
@@ -235,7 +249,7 @@ export interface ThrottlingByFeature {
 /** 429s per feature and kind, bucketed client-side from the per-minute series. */
 export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
   const body = await api.get<{ data: Array<{ org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }> }>('/api/throttling/series', rateLimitQuery(f), signal);
-  const buckets = [...new Set(body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz))))].sort();
+  const buckets = [...new Set([...rateLimitBuckets(f, f.bucket), ...body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz)))])].sort();
   const index = new Map(buckets.map((b, i) => [b, i]));
   const features = new Map<string, ThrottlingByFeature['features'][number]>();
   for (const s of body.data) {

@@ -37,6 +37,9 @@ export function onCatalogChange(listener: () => void): void {
 /** How long a loaded catalog serves before the next page refresh reads it again (new orgs/features appear). */
 const CATALOG_MAX_AGE_MS = 30_000;
 let loadedAt = -Infinity;
+let since: string | null = null;
+/** The first hour with usage, from the catalog (null: none yet, or not loaded). */
+export const historySince = (): string | null => since;
 let loading: Promise<void> | null = null;
 
 /** Loads the catalog when it is older than CATALOG_MAX_AGE_MS; a failure leaves what was known. */
@@ -46,6 +49,7 @@ export function loadCatalog(force = false): Promise<void> {
     .get<Catalog>('/api/analytics/catalog')
     .then((c) => {
       loadedAt = performance.now();
+      since = c.historySince;
       const entries: Array<[Dimension, string, string, string[]]> = [
         ...c.orgs.map((o): [Dimension, string, string, string[]] => ['org', o.id, o.name, [o.name, o.openaiOrgId]]),
         ...c.features.map((f): [Dimension, string, string, string[]] => ['feature', f.id, f.name === f.slug ? f.slug : `${f.name} (${f.slug})`, [f.slug]]),

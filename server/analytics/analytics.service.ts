@@ -6,7 +6,7 @@ import { nanosToUsd } from '../pricing/cost.js';
 import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from './analytics.dto.js';
 import type { Catalog } from './catalog.types.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
-import { queryHistograms, queryUsage, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
+import { queryBuckets, queryHistograms, queryUsage, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -65,6 +65,8 @@ export interface UsageReport {
     groupBy: Dimension[];
     filters: RollupFilters;
     approximate: boolean;
+    /** With an interval: every bucket of the range in order, also those with no rows in `series`. */
+    buckets: Array<{ bucket: string; label: string }>;
   };
   series: SeriesPoint[];
   totals: Totals;
@@ -248,9 +250,10 @@ export class AnalyticsService {
     const groupBy = [...new Set(input.groupBy ?? [])];
     const filters = await this.resolveFilters(input);
     const query: RollupRange = { from: range.from, to: range.to, tz: input.tz, interval, groupBy, filters };
-    const [rows, histograms] = await Promise.all([
+    const [rows, histograms, buckets] = await Promise.all([
       queryUsage(this.dataSource, query),
       options.latency ? queryHistograms(this.dataSource, query) : Promise.resolve([]),
+      queryBuckets(this.dataSource, query),
     ]);
     const labels = groupBy.length ? await this.labels() : new Map<string, string>();
 
@@ -283,6 +286,7 @@ export class AnalyticsService {
         groupBy,
         filters,
         approximate: range.approximate,
+        buckets: buckets.map((b) => ({ bucket: b.bucket.toISOString(), label: b.label })),
       },
       series,
       totals: totalsOf(total.row, options.money, options.latency ? total.latency : undefined, options.latency ? total.ttfb : undefined),
@@ -400,14 +404,16 @@ export class AnalyticsService {
 
   /** Every org, feature and model for the filter lists, including those with no traffic yet. */
   async catalog(): Promise<Catalog> {
-    const [orgs, features, models] = (await Promise.all([
+    const [orgs, features, models, [first]] = (await Promise.all([
       this.dataSource.query(`SELECT id, name, openai_org_id AS "openaiOrgId", status FROM orgs ORDER BY lower(name)`),
       this.dataSource.query(`SELECT id, slug, name, default_org_id AS "defaultOrgId" FROM features ORDER BY slug`),
       // usage_daily has one row per day and key, far fewer than events; the client reads this
       // once per page, not per chart.
       this.dataSource.query(`SELECT model AS id FROM prices UNION SELECT model FROM usage_daily WHERE model IS NOT NULL ORDER BY id`),
-    ])) as [Catalog['orgs'], Catalog['features'], Catalog['models']];
-    return { orgs, features, models };
+      // The rollup's unique index leads with the hour: min() is one index probe.
+      this.dataSource.query(`SELECT min(hour) AS since FROM usage_hourly`),
+    ])) as [Catalog['orgs'], Catalog['features'], Catalog['models'], Array<{ since: Date | null }>];
+    return { orgs, features, models, historySince: first?.since ? first.since.toISOString() : null };
   }
 
   /** Display names: org name, feature slug (few rows; read per request so renames show at once). */

@@ -6,4 +6,6 @@ export interface Catalog {
   features: Array<{ id: string; slug: string; name: string; defaultOrgId: string }>;
   /** Models in the price list or with usage. */
   models: Array<{ id: string }>;
+  /** The first hour with usage (null: none yet): a comparison with a period before it has no earlier data. */
+  historySince: string | null;
 }

@@ -83,6 +83,8 @@ describe('Finance across daylight-saving changes', () => {
       const chart = await chartData(page, 'finance-spend-by-feature');
       const drawn = chart.datasets.reduce((s, d) => s + d.data.reduce<number>((t, v) => t + (v ?? 0), 0), 0);
       expect(drawn).toBeCloseTo(Number(expected.costNanos) / 1e9, 9);
+      // One bar per local day of the month, the days without calls at zero.
+      expect(chart.labels.length).toBe(expected.days);
 
       // The statement for that org and month.
       await page.locator('#statement-org').selectOption(stack.orgs[0].id);

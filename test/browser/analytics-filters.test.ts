@@ -4,7 +4,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageEvent, writeEvents } from '../e2e/analytics-fixtures.js';
-import { startDashboardStack, type DashboardStack } from './browser.js';
+import { chartData, startDashboardStack, type DashboardStack } from './browser.js';
 
 let stack: DashboardStack;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
@@ -78,4 +78,42 @@ describe('a feature named by slug in the URL', () => {
       await context.close();
     });
   }
+});
+
+describe('empty buckets and comparisons without earlier data', () => {
+  it('finance, last 7 days by day: the chart has all 7 local days, the empty ones at zero', async () => {
+    const tz = 'America/Los_Angeles';
+    const { context, page } = await stack.signIn('finance', `/finance?range=7d&bucket=day&tz=${encodeURIComponent(tz)}`);
+    const chart = await chartData(page, 'finance-spend-by-feature');
+    const { rows } = await stack.db.query(
+      `SELECT to_char(d, 'YYYY-MM-DD') AS day FROM generate_series(date_trunc('day', now() AT TIME ZONE $1) - interval '6 days', date_trunc('day', now() AT TIME ZONE $1), interval '1 day') d`,
+      [tz],
+    );
+    expect(chart.labels.length).toBe(rows.length);
+    expect(chart.labels.at(-1)).toBe(new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: tz }).format(new Date()));
+    const perBucket = chart.labels.map((_, i) => chart.datasets.reduce((s, d) => s + (d.data[i] ?? 0), 0));
+    expect(perBucket.filter((v) => v === 0).length).toBeGreaterThanOrEqual(rows.length - 2);
+    const { rows: spend } = await stack.db.query(`SELECT sum(cost_nanos)::text AS n FROM usage_events`);
+    expect(perBucket.reduce((s, v) => s + v, 0)).toBeCloseTo(Number(spend[0].n) / 1e9, 9);
+    await context.close();
+  });
+
+  it('overview: "no earlier data" instead of a percentage, and "—" for an error rate with no requests', async () => {
+    // All usage is from the last hour: the 7 days before the range hold nothing.
+    const { context, page } = await stack.signIn('engineer', '/overview?range=7d');
+    const requests = page.locator('[data-kpi="requests"]');
+    await expect.poll(() => requests.getAttribute('data-state'), { timeout: 15_000 }).toBe('ready');
+    expect(await requests.locator('.kpi-value').textContent()).toBe('3');
+    expect(await requests.locator('.kpi-change').textContent()).toBe('no earlier data');
+    expect(await page.locator('[data-kpi="error-rate"] .kpi-change').textContent()).toBe('no earlier data');
+    expect(await page.locator('[data-kpi="error-rate"] .kpi-change').textContent()).not.toMatch(/%/);
+
+    await page.goto('/overview?range=7d&feature=customer-service-chatbot');
+    const rate = page.locator('[data-kpi="error-rate"]');
+    await expect.poll(() => rate.getAttribute('data-state'), { timeout: 15_000 }).toBe('ready');
+    await expect.poll(() => page.locator('[data-kpi="requests"] .kpi-value').textContent()).toBe('0');
+    expect(await rate.locator('.kpi-value').textContent()).toBe('—');
+    expect(await page.locator('[data-kpi="throttled"] .kpi-value').textContent()).toBe('—');
+    await context.close();
+  });
 });
