@@ -86,7 +86,10 @@ function statementSection() {
     const st = await load(null, statement(org.value, month.value, tz, signalRef), note);
     if (st) render(st);
   };
-  month.addEventListener('change', () => void show());
+  month.addEventListener('change', () => {
+    month.dataset.touched = 'true';
+    void show();
+  });
   org.addEventListener('change', () => void show());
   return {
     el: h(
@@ -101,6 +104,8 @@ function statementSection() {
     async refresh(f: Filters, signal: AbortSignal) {
       tz = f.tz;
       signalRef = signal;
+      // Until the user picks a month: this month in the chosen zone (not in UTC).
+      if (!month.dataset.touched) month.value = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit' }).format(new Date()).slice(0, 7);
       const orgs = known('org');
       const selected = org.value || idOf('org', f.org) || orgs[0]?.id || '';
       if (org.options.length !== orgs.length) clear(org, ...orgs.map((o) => h('option', { value: o.id, selected: o.id === selected }, o.name)));
