@@ -88,26 +88,33 @@ function zonedDate(at: Date, tz: string): { year: number; month: number; day: nu
   return { year: +parts.year, month: +parts.month, day: +parts.day };
 }
 
+const wallClocks = new Map<string, Intl.DateTimeFormat>();
+
 /** How far `tz`'s wall clock is ahead of UTC at the instant `ms` (milliseconds, DST included). */
 function offsetAt(ms: number, tz: string): number {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
-      .formatToParts(new Date(ms))
-      .map((p) => [p.type, p.value]),
-  );
+  let format = wallClocks.get(tz);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    wallClocks.set(tz, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
   return Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second) - Math.floor(ms / 1000) * 1000;
 }
 
 /**
  * Local midnight of a calendar day in `tz` as a UTC instant. The offset is the one in force at
  * that midnight, not today's: Nov 1 in America/Los_Angeles starts at 07:00Z (PDT) although Dec 1
- * starts at 08:00Z (PST). The second pass corrects a first guess taken on the wrong side of a DST
- * change. Day and month overflow (day 0, month 13) roll over as in Date.UTC.
+ * starts at 08:00Z (PST). Candidates are the offsets a day and a half either side; the one whose
+ * instant reads back as that midnight wins. When midnight is skipped (a DST gap at 00:00, as in
+ * America/Santiago) or happens twice (Atlantic/Azores), the later instant is taken, as Postgres
+ * does, so the dashboard and the server's buckets and statements agree. Day and month overflow
+ * (day 0, month 13) roll over as in Date.UTC.
  */
 export function zonedMidnight(year: number, month: number, day: number, tz: string): Date {
   const wall = Date.UTC(year, month - 1, day);
-  const first = wall - offsetAt(wall, tz);
-  return new Date(wall - offsetAt(first, tz));
+  const offsets = [offsetAt(wall - 36 * 3_600_000, tz), offsetAt(wall, tz), offsetAt(wall + 36 * 3_600_000, tz)];
+  const valid = offsets.map((o) => wall - o).filter((t) => offsetAt(t, tz) === wall - t);
+  return new Date(valid.length ? Math.max(...valid) : wall - Math.min(...offsets));
 }
 
 /** Resolves the range to instants now, so a live page's window moves forward with time. */
