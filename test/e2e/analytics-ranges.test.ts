@@ -2,7 +2,7 @@
 // runtime knows: local midnights must be the ones Postgres computes (with the offset in force on
 // that day, DST included), not today's offset applied to another day.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveRange, type Filters } from '../../client/src/filters.js';
+import { resolveRange, type Filters } from '../../client/src/ranges.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
