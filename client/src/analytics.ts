@@ -66,12 +66,24 @@ const filterQuery = (f: Filters): Query => ({ org: idOf('org', f.org), feature: 
 
 const HOUR = 3_600_000;
 
-/** Usage is rolled up by the hour: the analytics API takes whole hours, so widen to them. */
+/**
+ * Usage is rolled up by the hour: instants are widened to whole hours. Edges that are local
+ * midnights go as calendar days, read by the server in `tz` (Postgres's tz database, the same one
+ * its buckets and statements use), not as instants the browser computed.
+ */
 export function usageQuery(f: Filters, extra: Query = {}): Query {
+  const { from, to, fromDay, toDay } = resolveRange(f);
+  const start = Math.floor(from.getTime() / HOUR) * HOUR;
+  const end = Math.max(Math.ceil(to.getTime() / HOUR) * HOUR, start + HOUR);
+  return { from: fromDay ?? new Date(start).toISOString(), to: toDay ?? new Date(end).toISOString(), tz: f.tz, ...filterQuery(f), ...extra };
+}
+
+/** The period of the same length just before the range, as whole-hour instants. */
+function previousQuery(f: Filters, extra: Query): Query {
   const { from, to } = resolveRange(f);
   const start = Math.floor(from.getTime() / HOUR) * HOUR;
-  const end = Math.ceil(to.getTime() / HOUR) * HOUR;
-  return { from: new Date(start).toISOString(), to: new Date(Math.max(end, start + HOUR)).toISOString(), tz: f.tz, ...filterQuery(f), ...extra };
+  const end = Math.max(Math.ceil(to.getTime() / HOUR) * HOUR, start + HOUR);
+  return { ...usageQuery(f, extra), from: new Date(start - (end - start)).toISOString(), to: new Date(start).toISOString() };
 }
 
 function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
@@ -80,12 +92,8 @@ function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
 }
 
 export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean }, signal?: AbortSignal): Promise<UsageReport> {
-  let q = usageQuery(f, { interval: options.interval, groupBy: options.groupBy });
-  if (options.previous) {
-    const from = Date.parse(String(q.from));
-    const to = Date.parse(String(q.to));
-    q = { ...q, from: new Date(from - (to - from)).toISOString(), to: new Date(from).toISOString() };
-  }
+  const extra = { interval: options.interval, groupBy: options.groupBy };
+  const q = options.previous ? previousQuery(f, extra) : usageQuery(f, extra);
   const report = await api.get<UsageReport>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
   rememberPoints(report.series, options.groupBy ? [options.groupBy] : []);
   return report;

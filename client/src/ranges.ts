@@ -55,23 +55,45 @@ export function zonedMidnight(year: number, month: number, day: number, tz: stri
   return new Date(valid.length ? Math.max(...valid) : wall - Math.min(...offsets));
 }
 
+/** A calendar day as yyyy-mm-dd, with overflow (day 0, month 13) rolled over. */
+const dayText = (year: number, month: number, day: number) => new Date(Date.UTC(year, month - 1, day)).toISOString().slice(0, 10);
+
+export interface ResolvedRange {
+  from: Date;
+  to: Date;
+  /**
+   * The same edges as local calendar days (yyyy-mm-dd in f.tz) where they are local midnights,
+   * null where they are "now" or "24 hours ago". The analytics API reads these in the zone itself,
+   * so its answer follows Postgres's tz database even where the browser's differs.
+   */
+  fromDay: string | null;
+  toDay: string | null;
+}
+
 /** Resolves the range to instants now, so a live page's window moves forward with time. */
-export function resolveRange(f: Filters, now = new Date()): { from: Date; to: Date } {
+export function resolveRange(f: Filters, now = new Date()): ResolvedRange {
   const today = zonedDate(now, f.tz);
-  const daysAgo = (n: number) => zonedMidnight(today.year, today.month, today.day - n, f.tz);
+  const local = (year: number, month: number, day: number) => ({ at: zonedMidnight(year, month, day, f.tz), day: dayText(year, month, day) });
+  const sinceDay = (n: number): ResolvedRange => {
+    const start = local(today.year, today.month, today.day - n);
+    return { from: start.at, fromDay: start.day, to: now, toDay: null };
+  };
   switch (f.range) {
     case '24h':
-      return { from: new Date(now.getTime() - 86_400_000), to: now };
+      return { from: new Date(now.getTime() - 86_400_000), to: now, fromDay: null, toDay: null };
     case '7d':
-      return { from: daysAgo(6), to: now };
+      return sinceDay(6);
     case '30d':
-      return { from: daysAgo(29), to: now };
+      return sinceDay(29);
     case '90d':
-      return { from: daysAgo(89), to: now };
+      return sinceDay(89);
     case 'mtd':
-      return { from: zonedMidnight(today.year, today.month, 1, f.tz), to: now };
-    case 'prev-month':
-      return { from: zonedMidnight(today.year, today.month - 1, 1, f.tz), to: zonedMidnight(today.year, today.month, 1, f.tz) };
+      return sinceDay(today.day - 1);
+    case 'prev-month': {
+      const start = local(today.year, today.month - 1, 1);
+      const end = local(today.year, today.month, 1);
+      return { from: start.at, fromDay: start.day, to: end.at, toDay: end.day };
+    }
     case 'custom': {
       // Custom dates are calendar days in the chosen time zone; `to` is inclusive.
       const day = (text: string) => {
@@ -80,9 +102,13 @@ export function resolveRange(f: Filters, now = new Date()): { from: Date; to: Da
       };
       const from = day(f.from);
       const to = day(f.to);
+      const start = from ? local(from.year, from.month, from.day) : null;
+      const end = to ? local(to.year, to.month, to.day + 1) : null;
       return {
-        from: from ? zonedMidnight(from.year, from.month, from.day, f.tz) : new Date(now.getTime() - 7 * 86_400_000),
-        to: to ? zonedMidnight(to.year, to.month, to.day + 1, f.tz) : now,
+        from: start?.at ?? new Date(now.getTime() - 7 * 86_400_000),
+        fromDay: start?.day ?? null,
+        to: end?.at ?? now,
+        toDay: end?.day ?? null,
       };
     }
   }

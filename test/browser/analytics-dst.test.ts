@@ -20,6 +20,9 @@ const CASES: Case[] = [
   { tz: 'Europe/Berlin', month: '2026-10', next: '2026-11', now: '2026-11-10T12:00:00Z' },
   { tz: 'Europe/Berlin', month: '2026-03', next: '2026-04', now: '2026-04-10T12:00:00Z' },
   { tz: 'America/Los_Angeles', month: '2026-03', next: '2026-04', now: '2026-04-10T12:00:00Z' },
+  // British Columbia's permanent daylight time is in newer tz databases only (Postgres's and this
+  // Chromium's have it, Node's ICU here not): the pages send local days, so they follow the server.
+  { tz: 'America/Vancouver', month: '2026-11', next: '2026-12', now: '2026-12-01T20:00:00Z' },
 ];
 
 /** The instant a local month starts, as Postgres computes it. */
