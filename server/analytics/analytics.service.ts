@@ -185,7 +185,6 @@ const filtersOf = (input: Partial<Record<keyof RollupFilters, string[] | undefin
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-
 @Injectable()
 export class AnalyticsService {
   constructor(private readonly dataSource: DataSource) {}
@@ -407,8 +406,8 @@ export class AnalyticsService {
     const [orgs, features, models, [first]] = (await Promise.all([
       this.dataSource.query(`SELECT id, name, openai_org_id AS "openaiOrgId", status FROM orgs ORDER BY lower(name)`),
       this.dataSource.query(`SELECT id, slug, name, default_org_id AS "defaultOrgId" FROM features ORDER BY slug`),
-      // usage_daily has one row per day and key, far fewer than events; the client reads this
-      // once per page, not per chart.
+      // usage_daily has one row per day and key, far fewer than events; an open dashboard reads
+      // the catalog at most every 30 s, not per chart.
       this.dataSource.query(`SELECT model AS id FROM prices UNION SELECT model FROM usage_daily WHERE model IS NOT NULL ORDER BY id`),
       // The rollup's unique index leads with the hour: min() is one index probe.
       this.dataSource.query(`SELECT min(hour) AS since FROM usage_hourly`),
