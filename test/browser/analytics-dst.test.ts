@@ -97,6 +97,10 @@ describe('Finance across daylight-saving changes', () => {
       const total = page.locator('[data-statement-total]');
       await expect.poll(() => total.getAttribute('data-statement-total')).toBe(expected.costNanos);
       expect(await page.locator('[data-table="statement"] tfoot td').nth(1).textContent()).toBe(expected.requests.toLocaleString('en-US'));
+      // A live refresh later must not paint another month over it.
+      await page.waitForTimeout(200);
+      expect(await total.getAttribute('data-statement-total')).toBe(expected.costNanos);
+      expect(await page.locator('.statement-head').textContent()).toContain(`${c.month} (${c.tz})`);
       await context.close();
     });
   }

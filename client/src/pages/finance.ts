@@ -81,10 +81,14 @@ function statementSection() {
     table.setRows(st.lines, ['Total', '', formatInt(st.total.requests), formatInt(st.total.inputTokens), formatInt(st.total.outputTokens), total, marks(st.total.unpricedRequests, st.total.estimatedRequests)], 'No usage in this month.');
     if (st.total.unpricedRequests) clear(note, h('p', { class: 'state-msg state-unavailable' }, `${formatInt(st.total.unpricedRequests)} requests used a model without a price: their cost is unknown and not in the total.`));
   };
+  // A live refresh and a change of org or month can overlap: only the latest answer is shown,
+  // so a slower earlier one never paints another month over the one asked for.
+  let latest = 0;
   const show = async () => {
     if (!org.value) return clear(note, h('p', { class: 'state-msg state-empty' }, 'No org with usage yet.'));
+    const ticket = ++latest;
     const st = await load(null, statement(org.value, month.value, tz, signalRef), note);
-    if (st) render(st);
+    if (st && ticket === latest) render(st);
   };
   month.addEventListener('change', () => {
     month.dataset.touched = 'true';
