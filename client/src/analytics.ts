@@ -2,7 +2,7 @@
 // rate-limit API (/api/headroom, /api/throttling, docs/api-ratelimits.md). Pages ask for what they
 // draw; this module knows the endpoints and their shapes, so API changes are wired here only.
 import { api, type Query } from './api.js';
-import { remember } from './catalog.js';
+import { idOf, remember } from './catalog.js';
 import { resolveRange, type Bucket, type Filters } from './filters.js';
 import { formatBucket } from './format.js';
 // The server's own response types (type-only: nothing of the server is bundled).
@@ -43,7 +43,7 @@ export interface UsagePoint extends UsageTotals {
   groupLabel: string | null;
 }
 export interface UsageReport {
-  meta: { from: string; to: string; tz: string; approximate: boolean };
+  meta: { from: string; to: string; tz: string; approximate: boolean; buckets?: Array<{ bucket: string; label: string }> };
   series: UsagePoint[];
   totals: UsageTotals;
 }
@@ -64,16 +64,29 @@ function range(f: Filters, maxMs = Infinity): { from: string; to: string } {
   return { from: new Date(start).toISOString(), to: to.toISOString() };
 }
 
-const filterQuery = (f: Filters): Query => ({ org: f.org, feature: f.feature, model: f.model });
+/** URLs may name an org or feature by slug or name; every API gets the id (the rate-limit API takes ids only). */
+const filterQuery = (f: Filters): Query => ({ org: idOf('org', f.org), feature: idOf('feature', f.feature), model: f.model });
 
 const HOUR = 3_600_000;
 
-/** Usage is rolled up by the hour: the analytics API takes whole hours, so widen to them. */
+/**
+ * Usage is rolled up by the hour: instants are widened to whole hours. Edges that are local
+ * midnights go as calendar days, read by the server in `tz` (Postgres's tz database, the same one
+ * its buckets and statements use), not as instants the browser computed.
+ */
 export function usageQuery(f: Filters, extra: Query = {}): Query {
+  const { from, to, fromDay, toDay } = resolveRange(f);
+  const start = Math.floor(from.getTime() / HOUR) * HOUR;
+  const end = Math.max(Math.ceil(to.getTime() / HOUR) * HOUR, start + HOUR);
+  return { from: fromDay ?? new Date(start).toISOString(), to: toDay ?? new Date(end).toISOString(), tz: f.tz, ...filterQuery(f), ...extra };
+}
+
+/** The period of the same length just before the range, as whole-hour instants. */
+function previousQuery(f: Filters, extra: Query): Query {
   const { from, to } = resolveRange(f);
   const start = Math.floor(from.getTime() / HOUR) * HOUR;
-  const end = Math.ceil(to.getTime() / HOUR) * HOUR;
-  return { from: new Date(start).toISOString(), to: new Date(Math.max(end, start + HOUR)).toISOString(), tz: f.tz, ...filterQuery(f), ...extra };
+  const end = Math.max(Math.ceil(to.getTime() / HOUR) * HOUR, start + HOUR);
+  return { ...usageQuery(f, extra), from: new Date(start - (end - start)).toISOString(), to: new Date(start).toISOString() };
 }
 
 function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
@@ -82,12 +95,8 @@ function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
 }
 
 export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean }, signal?: AbortSignal): Promise<UsageReport> {
-  let q = usageQuery(f, { interval: options.interval, groupBy: options.groupBy });
-  if (options.previous) {
-    const from = Date.parse(String(q.from));
-    const to = Date.parse(String(q.to));
-    q = { ...q, from: new Date(from - (to - from)).toISOString(), to: new Date(from).toISOString() };
-  }
+  const extra = { interval: options.interval, groupBy: options.groupBy };
+  const q = options.previous ? previousQuery(f, extra) : usageQuery(f, extra);
   const report = await api.get<UsageReport>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
   rememberPoints(report.series, options.groupBy ? [options.groupBy] : []);
   return report;
@@ -109,7 +118,8 @@ export interface GroupedSeries {
 /** Spend per bucket for each value of one dimension, from /api/analytics/spend. */
 export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal): Promise<GroupedSeries> {
   const report = await usage(f, { interval: f.bucket, groupBy }, signal);
-  const buckets = [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
+  // Every bucket of the range from the server (empty ones drawn as zero, not closed up).
+  const buckets = report.meta.buckets?.length ? report.meta.buckets.map((b) => b.bucket) : [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
   const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
   const index = new Map(buckets.map((b, i) => [b, i]));
   const groups = new Map<string, Group>();
@@ -136,7 +146,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
 }
 
 export async function monthToDate(f: Filters, signal?: AbortSignal): Promise<MonthToDate> {
-  return api.get<MonthToDate>('/api/analytics/month-to-date', { tz: f.tz, org: f.org, feature: f.feature, groupBy: 'feature' }, signal);
+  return api.get<MonthToDate>('/api/analytics/month-to-date', { tz: f.tz, org: idOf('org', f.org), feature: idOf('feature', f.feature), groupBy: 'feature' }, signal);
 }
 
 export async function statement(orgId: string, month: string, tz: string, signal?: AbortSignal): Promise<Statement> {
@@ -183,13 +193,13 @@ export async function latestHeadroom(f: Filters, signal?: AbortSignal): Promise<
   return body.data;
 }
 
+const bucketFormats = new Map<string, Intl.DateTimeFormat>();
+
 /** Buckets a timestamp in the chosen time zone; keys sort in time order. */
-export function bucketOf(iso: string, bucket: Bucket, tz: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })
-      .formatToParts(new Date(iso))
-      .map((p) => [p.type, p.value]),
-  );
+export function bucketOf(iso: string | number, bucket: Bucket, tz: string): string {
+  let format = bucketFormats.get(tz);
+  if (!format) bucketFormats.set(tz, (format = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })));
+  const parts = Object.fromEntries(format.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
   const day = `${parts.year}-${parts.month}-${parts.day}`;
   return bucket === 'month' ? `${parts.year}-${parts.month}` : bucket === 'day' ? day : `${day} ${parts.hour}:00`;
 }
@@ -204,11 +214,24 @@ export interface HeadroomSeries {
   limitTokens: Array<number | null>;
 }
 
+/**
+ * Every bucket key of the rate-limit range, also those with no points, in time order. Walks the
+ * range hour by hour (at most 31 x 24 steps) and keys each instant in the time zone, so local days
+ * of 23 or 25 hours come out right.
+ */
+export function rateLimitBuckets(f: Filters, bucket: Bucket): string[] {
+  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
+  const keys = new Set<string>();
+  const end = Date.parse(to);
+  for (let t = Math.floor(Date.parse(from) / HOUR) * HOUR; t < end; t += HOUR) keys.add(bucketOf(t, bucket, f.tz));
+  return [...keys];
+}
+
 /** Headroom over time per org and model, bucketed client-side from the per-minute series. */
 export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<{ buckets: string[]; series: HeadroomSeries[] }> {
   const body = await api.get<{ data: Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }> }>('/api/headroom/series', rateLimitQuery(f), signal);
   const bucket = f.bucket === 'month' ? 'day' : f.bucket;
-  const buckets = [...new Set(body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz))))].sort();
+  const buckets = [...new Set([...rateLimitBuckets(f, bucket), ...body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz)))])].sort();
   const index = new Map(buckets.map((b, i) => [b, i]));
   const series = body.data.map((s) => {
     remember('org', s.org.id, s.org.name);
@@ -238,7 +261,7 @@ export interface ThrottlingByFeature {
 /** 429s per feature and kind, bucketed client-side from the per-minute series. */
 export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
   const body = await api.get<{ data: Array<{ org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }> }>('/api/throttling/series', rateLimitQuery(f), signal);
-  const buckets = [...new Set(body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz))))].sort();
+  const buckets = [...new Set([...rateLimitBuckets(f, f.bucket), ...body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz)))])].sort();
   const index = new Map(buckets.map((b, i) => [b, i]));
   const features = new Map<string, ThrottlingByFeature['features'][number]>();
   for (const s of body.data) {

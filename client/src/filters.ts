@@ -1,19 +1,8 @@
 // Filters live in the URL query string, so any view can be bookmarked and shared.
+import type { Filters, RangePreset } from './ranges.js';
 
-export type RangePreset = '24h' | '7d' | '30d' | 'mtd' | 'prev-month' | '90d' | 'custom';
-export type Bucket = 'hour' | 'day' | 'month';
-
-export interface Filters {
-  range: RangePreset;
-  /** yyyy-mm-dd, only with range=custom */
-  from: string;
-  to: string;
-  org: string;
-  feature: string;
-  model: string;
-  bucket: Bucket;
-  tz: string;
-}
+export type { Bucket, Filters, RangePreset } from './ranges.js';
+export { resolveRange, zonedMidnight } from './ranges.js';
 
 export const RANGE_LABELS: Record<RangePreset, string> = {
   '24h': 'Last 24 hours',
@@ -76,44 +65,4 @@ export function updateFilters(patch: Partial<Filters>): void {
   }
   history.pushState(null, '', `${location.pathname}${filtersToSearch(next)}`);
   for (const listener of listeners) listener(next);
-}
-
-/** The wall-clock start of the day/month that `at` falls in, in `tz`, as a UTC instant. */
-function startOfZonedDay(at: Date, tz: string, monthStart = false): Date {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
-      .formatToParts(at)
-      .map((p) => [p.type, p.value]),
-  );
-  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
-  const offset = asUtc - Math.floor(at.getTime() / 1000) * 1000;
-  const wall = Date.UTC(+parts.year, +parts.month - 1, monthStart ? 1 : +parts.day);
-  return new Date(wall - offset);
-}
-
-/** Resolves the range to instants now, so a live page's window moves forward with time. */
-export function resolveRange(f: Filters, now = new Date()): { from: Date; to: Date } {
-  const day = 86_400_000;
-  switch (f.range) {
-    case '24h':
-      return { from: new Date(now.getTime() - day), to: now };
-    case '7d':
-      return { from: startOfZonedDay(new Date(now.getTime() - 6 * day), f.tz), to: now };
-    case '30d':
-      return { from: startOfZonedDay(new Date(now.getTime() - 29 * day), f.tz), to: now };
-    case '90d':
-      return { from: startOfZonedDay(new Date(now.getTime() - 89 * day), f.tz), to: now };
-    case 'mtd':
-      return { from: startOfZonedDay(now, f.tz, true), to: now };
-    case 'prev-month': {
-      const thisMonth = startOfZonedDay(now, f.tz, true);
-      return { from: startOfZonedDay(new Date(thisMonth.getTime() - day), f.tz, true), to: thisMonth };
-    }
-    case 'custom': {
-      const from = f.from ? new Date(`${f.from}T00:00:00Z`) : new Date(now.getTime() - 7 * day);
-      const to = f.to ? new Date(`${f.to}T00:00:00Z`) : now;
-      // Custom dates are calendar days in the chosen time zone; `to` is inclusive.
-      return { from: startOfZonedDay(new Date(from.getTime() + 12 * 3600_000), f.tz), to: f.to ? startOfZonedDay(new Date(to.getTime() + 36 * 3600_000), f.tz) : now };
-    }
-  }
 }

@@ -53,10 +53,16 @@ export function formatDuration(seconds: number | null | undefined): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
-/** Change against the previous period, e.g. "+12.5% vs previous". */
-export function formatChange(current: number, previous: number | null | undefined): { text: string; direction: 'up' | 'down' | 'flat' } {
-  if (previous === null || previous === undefined) return { text: 'no previous period', direction: 'flat' };
-  if (previous === 0) return current === 0 ? { text: 'no change', direction: 'flat' } : { text: 'new this period', direction: 'up' };
+/**
+ * Change against the previous period, e.g. "+12.5% vs previous". `previous` is null when there is
+ * nothing to compare with (no earlier data, or no requests to take a rate of): no percentage then,
+ * since a change against a period with no data (or only its tail) is not a change.
+ * `partialSince` says the earlier period is only covered from that instant on.
+ */
+export function formatChange(current: number | null, previous: number | null | undefined, partialSince?: string | null): { text: string; direction: 'up' | 'down' | 'flat' } {
+  if (partialSince) return { text: `no full earlier period (data since ${formatDateTime(partialSince)})`, direction: 'flat' };
+  if (previous === null || previous === undefined || current === null) return { text: 'no earlier data', direction: 'flat' };
+  if (previous === 0) return current === 0 ? { text: 'no change', direction: 'flat' } : { text: 'no earlier data', direction: 'flat' };
   const change = (current - previous) / Math.abs(previous);
   if (Math.abs(change) < 0.0005) return { text: 'no change', direction: 'flat' };
   return { text: `${change > 0 ? '+' : ''}${(change * 100).toFixed(1)}% vs previous`, direction: change > 0 ? 'up' : 'down' };

@@ -2,7 +2,7 @@
 import './styles.css';
 import { ApiError } from './api.js';
 import { currentUser, setUnauthenticatedHandler, signIn, signInWithToken, signOut, type Me } from './auth.js';
-import { known, onCatalogChange } from './catalog.js';
+import { idOf, known, loadCatalog, onCatalogChange } from './catalog.js';
 import { announce, clear, h } from './dom.js';
 import { browserTz, isTimeZone, onFiltersChange, RANGE_LABELS, readFilters, updateFilters, type Filters, type RangePreset } from './filters.js';
 import type { FilterName, Page, PageDef } from './page.js';
@@ -148,8 +148,10 @@ function renderFilters(used: FilterName[], f: Filters): void {
   for (const dim of ['org', 'feature', 'model'] as const) {
     if (!used.includes(dim)) continue;
     const options: Array<[string, string]> = [['', `All ${dim === 'org' ? 'orgs' : dim + 's'}`], ...known(dim).map((k): [string, string] => [k.id, k.name])];
-    if (f[dim] && !options.some(([v]) => v === f[dim])) options.push([f[dim], f[dim]]);
-    parts.push(select(dim, dim === 'org' ? 'Org' : dim[0].toUpperCase() + dim.slice(1), f[dim], options, (v) => updateFilters({ [dim]: v })));
+    // A slug or name from the URL selects the entry it stands for.
+    const value = idOf(dim, f[dim]);
+    if (value && !options.some(([v]) => v === value)) options.push([value, value]);
+    parts.push(select(dim, dim === 'org' ? 'Org' : dim[0].toUpperCase() + dim.slice(1), value, options, (v) => updateFilters({ [dim]: v })));
   }
   if (used.includes('tz')) {
     const zones = [...new Set(['UTC', browserTz(), f.tz, 'America/New_York', 'America/Los_Angeles', 'Europe/London', 'Europe/Berlin', 'Asia/Tokyo', 'Australia/Sydney'])].filter(isTimeZone);
@@ -175,6 +177,9 @@ async function refresh(isLive: boolean): Promise<void> {
   current.busy = true;
   const ref = current;
   try {
+    // The filter lists and slug → id map; cached, so a live refresh reads it at most every 30 s.
+    await loadCatalog();
+    if (controller.signal.aborted) return;
     await ref.page.refresh({ me, filters: readFilters(), signal: controller.signal, live: isLive });
     if (!controller.signal.aborted) liveStatus.textContent = `Updated ${new Date().toLocaleTimeString('en-US', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })}`;
   } catch (error) {

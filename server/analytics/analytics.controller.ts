@@ -30,6 +30,16 @@ export class AnalyticsController {
     return this.analytics.usage(validate(usageQuerySchema, query), { latency: true, money: caller.principal.role !== 'engineer' });
   }
 
+  /**
+   * What the filter bar offers: every org, feature and model the caller may filter by, with names,
+   * including those with no traffic. No money (no budgets), so engineers may read it.
+   */
+  @Get('catalog')
+  @Roles('finance', 'engineer')
+  catalog() {
+    return this.analytics.catalog();
+  }
+
   /** The same series without the latency histograms: what spend charts need, a little cheaper. */
   @Get('spend')
   @Roles('finance')

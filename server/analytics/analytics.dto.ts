@@ -23,9 +23,15 @@ const list = <T extends z.ZodType<string, string>>(item: T) =>
 
 const tz = z.string().min(1).max(64).default('UTC');
 
+/**
+ * Orgs and features by id or by a name people type and share in URLs: a feature's slug
+ * (customer-service-chatbot), an org's name or OpenAI org id. AnalyticsService.resolveFilters turns
+ * them into ids; an unknown one is a 400 naming it.
+ */
+const ref = z.string().min(1).max(200);
 export const filterParams = {
-  org: list(z.uuid({ message: 'expected org ids (uuid)' })).optional(),
-  feature: list(z.uuid({ message: 'expected feature ids (uuid)' })).optional(),
+  org: list(ref).optional(),
+  feature: list(ref).optional(),
   model: list(z.string().min(1).max(200)).optional(),
   endpoint: list(z.string().min(1).max(100)).optional(),
   family: list(z.enum(ENDPOINT_FAMILIES)).optional(),

@@ -4,8 +4,9 @@ import { DataSource } from 'typeorm';
 import { badRequest } from '../http/openai-error.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from './analytics.dto.js';
+import type { Catalog } from './catalog.types.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
-import { queryHistograms, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
+import { queryBuckets, queryHistograms, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -66,6 +67,8 @@ export interface UsageReport {
     groupBy: Dimension[];
     filters: RollupFilters;
     approximate: boolean;
+    /** With an interval: every bucket of the range in order, also those with no rows in `series`. */
+    buckets: Array<{ bucket: string; label: string }>;
   };
   series: SeriesPoint[];
   totals: Totals;
@@ -185,6 +188,8 @@ function totalsOf(row: Accumulator['row'], money: boolean, latency?: Histogram, 
 const filtersOf = (input: Partial<Record<keyof RollupFilters, string[] | undefined>>): RollupFilters =>
   Object.fromEntries(Object.entries(input).filter(([k, v]) => ['org', 'feature', 'model', 'endpoint', 'family'].includes(k) && v?.length)) as RollupFilters;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 @Injectable()
 export class AnalyticsService {
   constructor(private readonly dataSource: DataSource) {}
@@ -247,11 +252,12 @@ export class AnalyticsService {
       }
     }
     const groupBy = [...new Set(input.groupBy ?? [])];
-    const filters = filtersOf(input);
+    const filters = await this.resolveFilters(input);
     const query: RollupRange = { from: range.from, to: range.to, tz: input.tz, interval, groupBy, filters };
-    const [rows, histograms] = await Promise.all([
+    const [rows, histograms, buckets] = await Promise.all([
       queryUsage(this.dataSource, query),
       options.latency ? queryHistograms(this.dataSource, query) : Promise.resolve([]),
+      queryBuckets(this.dataSource, query),
     ]);
     const labels = groupBy.length ? await this.labels() : new Map<string, string>();
 
@@ -284,6 +290,7 @@ export class AnalyticsService {
         groupBy,
         filters,
         approximate: range.approximate,
+        buckets: buckets.map((b) => ({ bucket: b.bucket.toISOString(), label: b.label })),
       },
       series,
       totals: totalsOf(total.row, options.money, options.latency ? total.latency : undefined, options.latency ? total.ttfb : undefined),
@@ -316,7 +323,7 @@ export class AnalyticsService {
     const previousTo = new Date(Math.min(previousFrom.getTime() + (through.getTime() - monthStart.getTime()), monthStart.getTime()));
     const windowFrom = new Date(through.getTime() - FORECAST_WINDOW_MS);
     const groupBy = [input.groupBy];
-    const filters = filtersOf(input);
+    const filters = await this.resolveFilters(input);
     const read = (from: Date, to: Date) => queryUsage(this.dataSource, { from, to, tz: input.tz, groupBy, filters });
     const [current, previous, recent, labels] = await Promise.all([
       read(monthStart, through),
@@ -371,6 +378,46 @@ export class AnalyticsService {
         sum(previous, (r) => r.costNanos),
       ),
     };
+  }
+
+  /**
+   * Filters with org and feature references turned into ids: a uuid is kept as is; anything else
+   * is a feature slug, or an org's name or OpenAI org id. Only non-uuid values cost a query.
+   */
+  async resolveFilters(input: Partial<Record<keyof RollupFilters, string[] | undefined>>): Promise<RollupFilters> {
+    const filters = filtersOf(input);
+    const lookups = [
+      ['org', `SELECT id::text, name AS ref FROM orgs WHERE name = ANY($1::text[]) UNION ALL SELECT id::text, openai_org_id FROM orgs WHERE openai_org_id = ANY($1::text[])`],
+      ['feature', `SELECT id::text, slug AS ref FROM features WHERE slug = ANY($1::text[])`],
+    ] as const;
+    for (const [dim, sql] of lookups) {
+      const values = filters[dim];
+      const names = values?.filter((v) => !UUID.test(v)) ?? [];
+      if (!values || !names.length) continue;
+      const rows = (await this.dataSource.query(sql, [names])) as Array<{ id: string; ref: string }>;
+      const byRef = new Map(rows.map((r) => [r.ref, r.id]));
+      const unknown = names.filter((n) => !byRef.has(n));
+      if (unknown.length) {
+        const what = dim === 'org' ? 'an org id, name or OpenAI org id (org-…)' : 'a feature id or slug';
+        throw badRequest(`Unknown ${dim} "${unknown[0]}": use ${what}; GET /api/analytics/catalog lists them.`, dim, `unknown_${dim}`);
+      }
+      filters[dim] = [...new Set(values.map((v) => (UUID.test(v) ? v : byRef.get(v)!)))];
+    }
+    return filters;
+  }
+
+  /** Every org, feature and model for the filter lists, including those with no traffic yet. */
+  async catalog(): Promise<Catalog> {
+    const [orgs, features, models, [first]] = (await Promise.all([
+      this.dataSource.query(`SELECT id, name, openai_org_id AS "openaiOrgId", status FROM orgs ORDER BY lower(name)`),
+      this.dataSource.query(`SELECT id, slug, name, default_org_id AS "defaultOrgId" FROM features ORDER BY slug`),
+      // usage_daily has one row per day and key, far fewer than events; an open dashboard reads
+      // the catalog at most every 30 s, not per chart.
+      this.dataSource.query(`SELECT model AS id FROM prices UNION SELECT model FROM usage_daily WHERE model IS NOT NULL ORDER BY id`),
+      // The rollup's unique index leads with the hour: min() is one index probe.
+      this.dataSource.query(`SELECT min(hour) AS since FROM usage_hourly`),
+    ])) as [Catalog['orgs'], Catalog['features'], Catalog['models'], Array<{ since: Date | null }>];
+    return { orgs, features, models, historySince: first?.since ? first.since.toISOString() : null };
   }
 
   /** Display names: org name, feature slug (few rows; read per request so renames show at once). */

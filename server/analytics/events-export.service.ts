@@ -80,9 +80,10 @@ export class EventsExportService {
   async stream(input: EventsExportQueryInput): Promise<{ body: Readable; filename: string }> {
     const range = await this.analytics.resolveRange(input.from, input.to, input.tz, { wholeHours: false });
     const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), input.tz];
+    const filters = await this.analytics.resolveFilters(input);
     let where = '';
     for (const key of Object.keys(FILTERS) as (keyof typeof FILTERS)[]) {
-      const values = input[key];
+      const values = filters[key];
       if (!values?.length) continue;
       params.push(values);
       where += ` AND ${FILTERS[key].replace('$?', `$${params.length}`)}`;

@@ -188,6 +188,20 @@ function groupsOf(dims: readonly RollupDimension[], row: Record<string, unknown>
   return groups;
 }
 
+/**
+ * Every bucket of the range (also the ones with no traffic), so charts draw empty buckets as zero
+ * instead of closing up the gaps. Local days and months follow the time zone's DST changes.
+ */
+export async function queryBuckets(db: Pick<DataSource, 'query'>, range: Pick<RollupRange, 'from' | 'to' | 'tz' | 'interval'>): Promise<Array<{ bucket: Date; label: string }>> {
+  if (!range.interval) return [];
+  const rows = (await db.query(`SELECT bucket, label FROM (${bucketsSql(range.interval)}) b WHERE lo < hi AND $3::text IS NOT NULL ORDER BY bucket`, [
+    range.from.toISOString(),
+    range.to.toISOString(),
+    range.tz,
+  ])) as Array<{ bucket: Date; label: string }>;
+  return rows;
+}
+
 export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRange): Promise<UsageRow[]> {
   const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), range.tz];
   const where = filterSql(range.filters, params);

@@ -2,7 +2,7 @@
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
 import { eventsCsv, spendBy, statement, statementCsv, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
 import { downloadCsv } from '../api.js';
-import { known } from '../catalog.js';
+import { idOf, known } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { announce, clear, h } from '../dom.js';
 import { formatInt, formatUsd, nanosToDecimal } from '../format.js';
@@ -102,12 +102,19 @@ function statementSection() {
     table.setRows(st.lines, ['Total', '', formatInt(st.total.requests), formatInt(st.total.inputTokens), formatInt(st.total.outputTokens), '', total, marks(st.total.unpricedRequests, st.total.estimatedRequests)], 'No usage in this month.');
     if (st.total.unpricedRequests) clear(note, h('p', { class: 'state-msg state-unavailable' }, `${formatInt(st.total.unpricedRequests)} requests used a model without a price: their cost is unknown and not in the total.`));
   };
+  // A live refresh and a change of org or month can overlap: only the latest answer is shown,
+  // so a slower earlier one never paints another month over the one asked for.
+  let latest = 0;
   const show = async () => {
     if (!org.value) return clear(note, h('p', { class: 'state-msg state-empty' }, 'No org with usage yet.'));
+    const ticket = ++latest;
     const st = await load(null, statement(org.value, month.value, tz, signalRef), note);
-    if (st) render(st);
+    if (st && ticket === latest) render(st);
   };
-  month.addEventListener('change', () => void show());
+  month.addEventListener('change', () => {
+    month.dataset.touched = 'true';
+    void show();
+  });
   org.addEventListener('change', () => void show());
   return {
     el: h(
@@ -122,8 +129,10 @@ function statementSection() {
     async refresh(f: Filters, signal: AbortSignal) {
       tz = f.tz;
       signalRef = signal;
+      // Until the user picks a month: this month in the chosen zone (not in UTC).
+      if (!month.dataset.touched) month.value = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit' }).format(new Date()).slice(0, 7);
       const orgs = known('org');
-      const selected = org.value || f.org || orgs[0]?.id || '';
+      const selected = org.value || idOf('org', f.org) || orgs[0]?.id || '';
       if (org.options.length !== orgs.length) clear(org, ...orgs.map((o) => h('option', { value: o.id, selected: o.id === selected }, o.name)));
       if (selected) org.value = selected;
       await show();

@@ -2,6 +2,7 @@
 // error rate and throttled share against the previous period; spend by feature over time; the
 // orgs closest to a rate limit right now.
 import { closestToLimit, monthToDate, spendBy, throttlingSummary, usage, type LatestHeadroom } from '../analytics.js';
+import { historySince } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { h } from '../dom.js';
 import { formatChange, formatDuration, formatInt, formatPct, formatUsd } from '../format.js';
@@ -86,10 +87,16 @@ function create(me: Me): Page {
           ([now, before]) => {
             const t = now.totals;
             const p = before.totals;
+            // The earlier period began before the first recorded usage: it has no data, or only its tail.
+            const since = historySince();
+            const startsBeforeHistory = since === null || Date.parse(since) > Date.parse(before.meta.from);
+            const partial = startsBeforeHistory && p.requests > 0 ? since : null;
+            const previous = (value: number | null) => (startsBeforeHistory && !partial ? null : value);
             const unpriced = t.unpricedRequests ? ` · ${formatInt(t.unpricedRequests)} unpriced` : '';
-            requests.set(formatInt(t.requests), formatChange(t.requests, p.requests), `in the selected range${unpriced}`, 'up');
-            const rate = (x: { errors: number; requests: number }) => (x.requests ? x.errors / x.requests : 0);
-            errors.set(formatPct(rate(t)), formatChange(rate(t), p.requests ? rate(p) : null), `${formatInt(t.errors)} failed responses`);
+            requests.set(formatInt(t.requests), formatChange(t.requests, previous(p.requests), partial), `in the selected range${unpriced}`, 'up');
+            // No requests, no rate: "—", not "0.0%".
+            const rate = (x: { errors: number; requests: number }) => (x.requests ? x.errors / x.requests : null);
+            errors.set(formatPct(rate(t)), t.requests ? formatChange(rate(t), previous(rate(p)), partial) : null, t.requests ? `${formatInt(t.errors)} failed responses` : 'no requests in this range');
           },
           (e) => [requests, errors].forEach((t) => t.fail(e)),
         ),
@@ -97,11 +104,11 @@ function create(me: Me): Page {
           ([now, before]) => {
             const share = (rows: typeof now) => {
               const total = rows.reduce((s, r) => s + r.requests, 0);
-              return { share: total ? rows.reduce((s, r) => s + r.throttled, 0) / total : 0, total, throttled: rows.reduce((s, r) => s + r.throttled, 0) };
+              return { share: total ? rows.reduce((s, r) => s + r.throttled, 0) / total : null, total, throttled: rows.reduce((s, r) => s + r.throttled, 0) };
             };
             const n = share(now);
             const b = share(before);
-            throttled.set(formatPct(n.share), formatChange(n.share, b.total ? b.share : null), `${formatInt(n.throttled)} rate-limited (429) responses`);
+            throttled.set(formatPct(n.share), n.total ? formatChange(n.share, b.total ? b.share : null) : null, n.total ? `${formatInt(n.throttled)} rate-limited (429) responses` : 'no requests in this range');
           },
           (e) => throttled.fail(e),
         ),

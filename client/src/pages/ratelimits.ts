@@ -1,11 +1,12 @@
 // Rate limits: headroom per org and model against the limit, time to reset, 429s by feature and
 // kind, SDK retries, latency percentiles and time to first byte per feature.
-import { anonymousRequests, headroomSeries, latencyByFeature, latestHeadroom, throttlingByFeature, throttlingSummary, type AnonymousMinute, type LatencyByFeature, type LatestHeadroom } from '../analytics.js';
+import { anonymousRequests, bucketOf, headroomSeries, latencyByFeature, latestHeadroom, throttlingByFeature, throttlingSummary, rateLimitBuckets, type AnonymousMinute, type LatencyByFeature, type LatestHeadroom } from '../analytics.js';
 import { nameOf } from '../catalog.js';
 import { ChartPanel, DataTable, color, type Series } from '../charts.js';
 import { h } from '../dom.js';
 import { formatDuration, formatInt, formatMs, formatPct } from '../format.js';
 import type { Page, PageDef } from '../page.js';
+import type { Filters } from '../filters.js';
 import { load } from '../panels.js';
 
 const left = (v: LatestHeadroom['requests']) => (v ? `${formatInt(v.remaining)} of ${formatInt(v.limit)}` : '—');
@@ -96,7 +97,7 @@ function create(): Page {
           ]);
           latencyTable.setRows(rows, undefined, 'No requests in this range.');
         }),
-        load(anonymous, anonymousRequests(filters, signal)).then((rows) => rows && anonymous.setData(...anonymousByHour(rows))),
+        load(anonymous, anonymousRequests(filters, signal)).then((rows) => rows && anonymous.setData(...anonymousByHour(rows, filters))),
       ]);
     },
   };
@@ -110,15 +111,17 @@ const ANONYMOUS_REASONS: Array<[AnonymousMinute['reason'], string]> = [
 ];
 
 /** The per-minute counts summed per UTC hour, one stacked series per reason. */
-function anonymousByHour(rows: AnonymousMinute[]): [string[], Series[]] {
-  const hours = [...new Set(rows.map((r) => r.minute.slice(0, 13)))].sort();
+function anonymousByHour(rows: AnonymousMinute[], f: Filters): [string[], Series[]] {
+  // Every UTC hour of the range, the quiet ones at zero.
+  const key = (minute: string) => bucketOf(minute, 'hour', 'UTC');
+  const hours = [...new Set([...rateLimitBuckets({ ...f, tz: 'UTC' }, 'hour'), ...rows.map((r) => key(r.minute))])].sort();
   const at = new Map(hours.map((hour, i) => [hour, i]));
   const series = ANONYMOUS_REASONS.map(([reason, label], i): Series => ({ label, data: hours.map(() => 0), stack: 'anonymous', color: color(i) }));
   for (const r of rows) {
     const s = series[ANONYMOUS_REASONS.findIndex(([reason]) => reason === r.reason)];
-    if (s) (s.data as number[])[at.get(r.minute.slice(0, 13))!] += r.requests;
+    if (s) (s.data as number[])[at.get(key(r.minute))!] += r.requests;
   }
-  return [hours.map((hour) => `${hour.replace('T', ' ')}:00`), series.filter((s) => s.data.some((v) => (v ?? 0) > 0))];
+  return [hours, series.filter((s) => s.data.some((v) => (v ?? 0) > 0))];
 }
 
 export const rateLimitsPage: PageDef = { path: '/rate-limits', title: 'Rate limits', roles: ['admin', 'engineer'], filters: ['range', 'bucket', 'org', 'feature', 'model', 'tz'], liveEvery: 5, create };
