@@ -29,6 +29,21 @@ const RECOMMENDER: Call[] = [
   (c) => c.responses.create({ model: 'gpt-4.1-mini', input: 'Recommend three articles for a reader of cycling news.' }),
   (c) => c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Tagline for a hiking backpack:', max_tokens: 24 }),
   (c) => c.embeddings.create({ model: 'text-embedding-3-large', input: 'a cosy mystery novel set in Lisbon' }),
+  (c) => c.images.generate({ model: 'gpt-image-1', prompt: 'A cover image for a cycling newsletter', size: '1024x1024', quality: 'low' }),
+  (c) => c.responses.create({ model: 'gpt-4.1-mini', input: 'Latest trail running shoe reviews', tools: [{ type: 'web_search_preview' }] }),
+  // A background response, retrieved until it is done: billed once, when its usage appears.
+  async (c) => {
+    let response = await c.responses.create({ model: 'gpt-4.1-mini', background: true, input: 'Draft a weekly digest for cycling readers.' });
+    for (let i = 0; i < 10 && (response.status === 'queued' || response.status === 'in_progress'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      response = await c.responses.retrieve(response.id);
+    }
+  },
+  async (c) => {
+    const file = await c.files.create({ file: await toFile(Buffer.from('{"title":"Trail shoes","tags":["running"]}\n'), 'catalog.jsonl'), purpose: 'user_data' });
+    await c.files.list();
+    await c.files.delete(file.id);
+  },
 ];
 
 const TRANSCRIPTS: Call[] = [
@@ -36,6 +51,8 @@ const TRANSCRIPTS: Call[] = [
   async (c) => c.audio.translations.create({ model: 'whisper-1', file: await toFile(silentMp3(200 + Math.floor(Math.random() * 600)), 'clip.mp3') }),
   async (c) => c.audio.transcriptions.create({ model: 'gpt-4o-mini-transcribe', file: await toFile(toneWav(8), 'clip.wav') }),
   (c) => c.models.list(),
+  (c) => c.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Your transcript is ready.' }).then((r) => r.arrayBuffer()),
+  (c) => c.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'Chapter two begins here.', stream_format: 'sse' }).then((r) => r.arrayBuffer()),
 ];
 
 export interface TrafficOptions {
