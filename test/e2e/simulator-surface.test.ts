@@ -617,9 +617,8 @@ const wholeSurface = (via: 'simulator' | 'gateway') => () => {
       expect(row, `${call.method} ${call.url}`).toBeDefined();
       expect(row?.status, `${call.method} ${call.url}`).toBe(call.status);
       const path = new URL(call.url).pathname;
-      // Images and speech are metered by their own explicit routes (issue 13's meters), not this table.
-      if (row?.endpoint === 'other' && !/^\/v1\/(images\/|audio\/speech$)/.test(path)) unnamed.push(`${call.method} ${path}`);
-      else if (row?.endpoint !== 'other') expect(row?.endpoint, `${call.method} ${path}`).toBe(templateName(call.method, path));
+      if (row?.endpoint === 'other') unnamed.push(`${call.method} ${path}`);
+      else expect(row?.endpoint, `${call.method} ${path}`).toBe(templateName(call.method, path));
     }
     expect(unnamed).toEqual([]);
     // One row per call, none for anything else.
