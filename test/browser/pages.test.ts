@@ -27,6 +27,8 @@ async function seedTraffic(): Promise<void> {
   for (let i = 0; i < 6; i++) await ask(stack.client(alpha), `alpha question ${i} about the ledger`);
   for (let i = 0; i < 3; i++) await ask(stack.client(beta), `beta question ${i}, a bit longer so it costs a little more than alpha`);
   await stack.client(beta).embeddings.create({ model: 'text-embedding-3-small', input: 'embed me' });
+  // A model the price list does not have: its cost is unknown, shown on its own line.
+  await stack.client(beta).chat.completions.create({ model: 'computer-use-preview', messages: [{ role: 'user', content: 'no price for me' }] });
   await ask(stack.client(alpha), 'throttled by requests', '429-requests');
   await ask(stack.client(beta), 'throttled by tokens', '429-tokens');
   await ask(stack.client(alpha, { maxRetries: 1 }), 'retried by the SDK', '429-requests');
@@ -75,6 +77,11 @@ describe('dashboard pages with seeded traffic', () => {
       expect(await row.locator('[data-cost-nanos]').getAttribute('data-cost-nanos')).toBe(point.spendNanos);
       expect(await row.locator('[data-cost-nanos]').textContent()).toBe(formatUsd(point.spendNanos));
     }
+
+    // Unpriced spend is its own line under the totals, never folded into them as $0.
+    const unpriced = page.locator('[data-unpriced-requests]').first();
+    await expect.poll(() => unpriced.getAttribute('data-unpriced-requests')).toBe('1');
+    expect(await unpriced.textContent()).toMatch(/^Unpriced: 1 requests used a model without a price/);
 
     // Spend by endpoint family: chat and embeddings drawn apart, as the API groups them.
     const families = await apiGet<{ series: Array<{ group: { family?: string }; spendNanos: string }> }>(

@@ -58,7 +58,8 @@ function breakdown(groupBy: GroupBy, title: string) {
       groups.map((g) => [g.name, g.totals.requests, g.totals.inputTokens, g.totals.outputTokens, nanosToDecimal(g.totals.costNanos), g.totals.unpricedRequests, g.totals.estimatedRequests]),
     ),
   );
-  panel.footer.append(table.el, h('div', { class: 'card-actions' }, csv));
+  const unpricedLine = h('div', { class: 'note' });
+  panel.footer.append(table.el, unpricedLine, h('div', { class: 'card-actions' }, csv));
   return {
     el: panel.el,
     async refresh(f: Filters, signal: AbortSignal) {
@@ -68,7 +69,11 @@ function breakdown(groupBy: GroupBy, title: string) {
       panel.setData(data.labels, costSeries(data));
       const total = data.groups.reduce((sum, g) => sum + BigInt(g.totals.costNanos), 0n);
       const sum = (pick: (g: Group) => number) => formatInt(data.groups.reduce((s, g) => s + pick(g), 0));
-      table.setRows(data.groups, ['Total', sum((g) => g.totals.requests), sum((g) => g.totals.inputTokens), sum((g) => g.totals.outputTokens), h('span', { 'data-cost-nanos': total.toString() }, formatUsd(total)), ''], 'No spend in this range.');
+      const count = (pick: (g: Group) => number) => data.groups.reduce((s, g) => s + pick(g), 0);
+      const unpriced = count((g) => g.totals.unpricedRequests);
+      table.setRows(data.groups, ['Total', sum((g) => g.totals.requests), sum((g) => g.totals.inputTokens), sum((g) => g.totals.outputTokens), h('span', { 'data-cost-nanos': total.toString() }, formatUsd(total)), marks(unpriced, count((g) => g.totals.estimatedRequests), count((g) => g.totals.notMeteredRequests))], 'No spend in this range.');
+      // Unpriced spend is its own line: its cost is unknown, so it is not in the total (never $0).
+      clear(unpricedLine, unpriced ? h('p', { class: 'state-msg state-unavailable', 'data-unpriced-requests': String(unpriced) }, `Unpriced: ${formatInt(unpriced)} requests used a model without a price; their cost is unknown and not in the total.`) : '');
     },
   };
 }
