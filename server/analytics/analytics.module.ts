@@ -3,8 +3,11 @@ import { AnalyticsController } from './analytics.controller.js';
 import { AnalyticsService } from './analytics.service.js';
 import { EventsExportService } from './events-export.service.js';
 import { StatementService } from './statement.service.js';
+import { ReconciliationModule } from '../reconciliation/reconciliation.module.js';
 
 @Module({
+  // The statement's reconciliation block reads ReconciliationService (no module of reconciliation imports this one).
+  imports: [ReconciliationModule],
   controllers: [AnalyticsController],
   providers: [AnalyticsService, StatementService, EventsExportService],
   exports: [AnalyticsService, StatementService],

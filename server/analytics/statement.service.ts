@@ -6,6 +6,7 @@ import { notFound } from '../http/openai-error.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { StatementQueryInput } from './analytics.dto.js';
 import { AnalyticsService, labelOf } from './analytics.service.js';
+import { ReconciliationService } from '../reconciliation/reconciliation.service.js';
 import { csvRow } from './csv.js';
 import { queryUsage, type UsageRow } from './rollup-query.js';
 import type { UnitPricesUsd, StatementLine, Statement } from './statement.types.js';
@@ -32,6 +33,7 @@ export class StatementService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly analytics: AnalyticsService,
+    private readonly reconciliation: ReconciliationService,
   ) {}
 
   async statement(input: StatementQueryInput): Promise<Statement> {
@@ -79,7 +81,7 @@ export class StatementService {
         });
       }
     }
-    const labels = await this.analytics.labels();
+    const [labels, reconciliation] = await Promise.all([this.analytics.labels(), this.reconciliation.month(org.id, input.month)]);
     const lines = rows.map((r) => this.line(r, labelOf(labels, 'feature', r.groups.feature ?? null), prices));
     lines.sort((a, b) => a.feature.localeCompare(b.feature) || (a.model ?? '').localeCompare(b.model ?? '') || (a.unitPrices?.effectiveFrom ?? '').localeCompare(b.unitPrices?.effectiveFrom ?? ''));
     const total = lines.reduce(
@@ -112,6 +114,7 @@ export class StatementService {
       approximate: range.approximate,
       lines,
       total,
+      reconciliation,
     };
   }
 
@@ -178,6 +181,18 @@ export class StatementService {
         ...COMPONENT_KEYS.map((k) => t[k]), null, null, null, null, null, null,
       ]),
     );
+    // The reconciliation block after a blank row: one row per figure, each naming its side (docs/reconciliation.md).
+    const r = s.reconciliation;
+    rows.push('\r\n', csvRow(StatementService.RECONCILIATION_HEADER));
+    const figure = (figure: string, a: { side: string; costNanos: string; costUsd: string } | null, percent?: string | null) =>
+      csvRow([s.org.name, s.month, r.from, r.to, r.status, r.syncedAt, figure, a?.side, a?.costNanos, a?.costUsd, percent]);
+    if (r.status === 'off') rows.push(figure('reconciliation off: no admin key', null));
+    else {
+      rows.push(figure('openai_cost', r.openai), figure('ledger_cost', r.ledger), figure('difference', r.difference, r.difference?.percent));
+      for (const g of r.gaps) rows.push(figure(`gap:${g.kind}`, g));
+    }
     return rows.join('');
   }
+
+  static readonly RECONCILIATION_HEADER = ['org', 'month', 'from_utc_day', 'to_utc_day', 'reconciliation', 'openai_synced_at', 'figure', 'side', 'cost_nanos', 'cost_usd', 'percent'];
 }

@@ -1,6 +1,7 @@
 // Shapes at reconciliation's edges: OpenAI's admin API pages (as its reference defines them), the report's
 // queries, and what the API answers. Money is integer nano-dollars as decimal strings (never floats).
 import { z } from 'zod';
+import type { StatementGapKind } from '../analytics/statement.types.js';
 
 const nullableString = z.string().nullable().optional();
 
@@ -71,7 +72,8 @@ export interface LedgerFigures extends SideFigures {
   unpricedRequests: number;
 }
 
-export type GapKind = 'outside_tallygate' | 'estimated' | 'unmetered' | 'price' | 'unexplained';
+/** Named once, in the statement's shared types (the dashboard reads them). */
+export type GapKind = StatementGapKind;
 
 export interface Gap {
   kind: GapKind;

@@ -4,6 +4,7 @@
 // nothing here writes to the ledger. Every figure is labelled with its side (`ledger`, `openai`).
 import { Injectable } from '@nestjs/common';
 import { csvRow } from '../analytics/csv.js';
+import type { StatementGapKind, StatementReconciliation } from '../analytics/statement.types.js';
 import { decimalToScaled, modelFamily, nanosToUsd } from '../pricing/cost.js';
 import type {
   Gap,
@@ -81,6 +82,9 @@ function perMillion(nanos: bigint, tokens: number): string | null {
   const micro = (nanos * 1000n * 1_000_000n + BigInt(tokens) * 500_000n) / (BigInt(tokens) * 1_000_000n); // USD per 1M × 1e6
   return `${micro / 1_000_000n}.${(micro % 1_000_000n).toString().padStart(6, '0')}`;
 }
+
+/** The statement's order of gap kinds. */
+const GAP_KINDS: readonly StatementGapKind[] = ['outside_tallygate', 'estimated', 'unmetered', 'price', 'unexplained'];
 
 const dayStart = (iso: string) => new Date(`${iso}T00:00:00Z`);
 
@@ -408,6 +412,37 @@ export class ReconciliationService {
           to,
         };
       });
+  }
+
+  /**
+   * A month (`YYYY-MM`) of one org for its statement: the report over the month's UTC days, summed, with each gap
+   * kind's amount, and whether OpenAI's numbers are synced past the month's end.
+   */
+  async month(orgId: string, month: string): Promise<StatementReconciliation> {
+    const [year, m] = month.split('-').map(Number);
+    const end = new Date(Date.UTC(year, m, 1));
+    const from = `${month}-01`;
+    const to = new Date(end.getTime() - DAY_MS).toISOString().slice(0, 10);
+    const report = await this.report({ from, to, org: orgId });
+    const state = report.orgs.find((o) => o.orgId === orgId);
+    if (!state?.enabled) return { status: 'off', from, to, syncedAt: null, openai: null, ledger: null, difference: null, gaps: [] };
+    const syncedAt = state.sync.lastSuccessAt;
+    const lines = report.days.filter((d) => d.orgId === orgId);
+    const openai = lines.reduce((n, l) => n + BigInt(l.openai.costNanos), 0n);
+    const ledgerCost = lines.reduce((n, l) => n + BigInt(l.ledger.costNanos), 0n);
+    const byKind = new Map<StatementGapKind, bigint>(GAP_KINDS.map((k) => [k, 0n]));
+    for (const l of lines) for (const g of l.gaps) byKind.set(g.kind, (byKind.get(g.kind) ?? 0n) + BigInt(g.nanos));
+    const amount = (side: 'openai' | 'ledger' | 'openai_minus_ledger', nanos: bigint) => ({ side, costNanos: nanos.toString(), costUsd: nanosToUsd(nanos) });
+    return {
+      status: syncedAt && new Date(syncedAt).getTime() >= end.getTime() ? 'complete' : 'partial',
+      from,
+      to,
+      syncedAt,
+      openai: amount('openai', openai),
+      ledger: amount('ledger', ledgerCost),
+      difference: { ...amount('openai_minus_ledger', openai - ledgerCost), percent: percent(openai - ledgerCost, openai) },
+      gaps: GAP_KINDS.map((kind) => ({ kind, ...amount('openai_minus_ledger', byKind.get(kind)!) })),
+    };
   }
 
   /** The alerts' hook: orgs whose drift is above `percent` % or `usd` dollars (either), in either direction. */

@@ -104,6 +104,9 @@ describe('dashboard pages with seeded traffic', () => {
     const statement = await apiGet<{ total: { costNanos: string } }>(`/api/analytics/statements?org=${alphaOrg.id}&month=${month}&tz=UTC`);
     await expect.poll(() => page.locator('[data-statement-total]').getAttribute('data-statement-total')).toBe(statement.total.costNanos);
     expect(BigInt(statement.total.costNanos)).toBeGreaterThan(0n);
+    // No admin key in this stack: the statement says reconciliation is off rather than showing a $0 bill.
+    await expect.poll(() => page.locator('[data-recon-status]').getAttribute('data-recon-status')).toBe('off');
+    expect(await page.locator('.statement-recon').textContent()).toContain('Reconciliation off');
     await shot(page, 'finance');
   });
 

@@ -255,7 +255,12 @@ describe('monthly statement', () => {
 
     const response = await api(stack, `/api/analytics/statements?org=${org.id}&month=2025-03&tz=${NY}&format=csv`);
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
-    const csv = parseCsv(await response.text());
+    const all = parseCsv(await response.text());
+    // The lines and TOTAL, then a blank row and the reconciliation block (off here: no admin key).
+    const blank = all.findIndex((r) => r.length === 1 && r[0] === '');
+    const csv = all.slice(0, blank);
+    expect(all[blank + 1]).toEqual(StatementService.RECONCILIATION_HEADER);
+    expect(all[blank + 2][all[blank + 1].indexOf('reconciliation')]).toBe('off');
     expect(csv[0]).toEqual(StatementService.CSV_HEADER);
     expect(csv).toHaveLength(statement.lines.length + 2);
     const cost = csv[0].indexOf('cost_nanos');

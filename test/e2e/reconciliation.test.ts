@@ -6,6 +6,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app.js';
 import { APP_CONFIG, type AppConfig } from '../../server/config/config.js';
+import { StatementService } from '../../server/analytics/statement.service.js';
+import type { Statement } from '../../server/analytics/statement.types.js';
 import type { OrgDayLine, ReconciliationReport } from '../../server/reconciliation/reconciliation.dto.js';
 import { ReconciliationService } from '../../server/reconciliation/reconciliation.service.js';
 import { SyncService } from '../../server/reconciliation/sync.service.js';
@@ -213,6 +215,73 @@ describe('the report', () => {
     expect(csv.split('\r\n')[0]).toMatch(/^day,org,model,ledger_requests/);
     expect(csv).toContain('1.234567891'); // the difference in dollars, to the nano
     expect(csv).toContain('unmetered File storage: $1.234567891');
+  });
+});
+
+describe("the month's statement", () => {
+  const month = () => today().slice(0, 7);
+  const statementOf = async (orgId: string, format: 'json' | 'csv' = 'json') => api('GET', `/api/analytics/statements?org=${orgId}&month=${month()}&tz=UTC&format=${format}`);
+
+  it("shows OpenAI's cost, the ledger's and the gaps beside the lines, in JSON and CSV", async () => {
+    await chat(stack.client());
+    await chat(stack.client(), 'gpt-4o', 'through the gateway');
+    await chat(new OpenAI({ baseURL: stack.sim.url, apiKey: directKeyOf(alpha), maxRetries: 0 }), 'gpt-4o', 'straight to OpenAI');
+    await sync();
+
+    const response = await statementOf(alpha.id);
+    expect(response.status).toBe(200);
+    const { reconciliation: r, total } = (await response.json()) as Statement;
+    const [y, m] = month().split('-').map(Number);
+    const lastDay = new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
+    expect([r.from, r.to]).toEqual([`${month()}-01`, lastDay]);
+    // Synced now, before the month ends: OpenAI's numbers are partial.
+    expect(r.status).toBe('partial');
+    expect(r.syncedAt).not.toBeNull();
+    expect(r.ledger).toEqual({ side: 'ledger', costNanos: total.costNanos, costUsd: total.costUsd });
+    const outside = r.gaps.find((g) => g.kind === 'outside_tallygate')!;
+    expect(BigInt(outside.costNanos)).toBeGreaterThan(0n);
+    expect(r.openai?.side).toBe('openai');
+    expect(BigInt(r.openai!.costNanos)).toBe(BigInt(total.costNanos) + BigInt(outside.costNanos));
+    expect(r.gaps.map((g) => [g.kind, g.side, g.kind === 'outside_tallygate' ? 'x' : g.costNanos])).toEqual([
+      ['outside_tallygate', 'openai_minus_ledger', 'x'],
+      ['estimated', 'openai_minus_ledger', '0'],
+      ['unmetered', 'openai_minus_ledger', '0'],
+      ['price', 'openai_minus_ledger', '0'],
+      ['unexplained', 'openai_minus_ledger', '0'],
+    ]);
+    // The same difference as the reconciliation report over the month's days.
+    const monthReport = (await (await api('GET', `/api/analytics/reconciliation?from=${r.from}&to=${r.to}&org=${alpha.id}`)).json()) as ReconciliationReport;
+    expect(r.difference?.costNanos).toBe(monthReport.totals.differenceNanos);
+    expect(r.difference?.costNanos).toBe(outside.costNanos);
+    expect(r.difference?.side).toBe('openai_minus_ledger');
+    const pct = (BigInt(outside.costNanos) * 10_000n) / BigInt(r.openai!.costNanos);
+    expect(r.difference?.percent).toBe(`${pct / 100n}.${(pct % 100n).toString().padStart(2, '0')}`);
+
+    const csv = (await (await statementOf(alpha.id, 'csv')).text()).split('\r\n');
+    const header = csv.indexOf(StatementService.RECONCILIATION_HEADER.join(','));
+    expect(header).toBeGreaterThan(0);
+    expect(csv[header - 1]).toBe('');
+    const block = csv.slice(header + 1, -1);
+    expect(block.map((row) => row.split(',')[6])).toEqual(['openai_cost', 'ledger_cost', 'difference', 'gap:outside_tallygate', 'gap:estimated', 'gap:unmetered', 'gap:price', 'gap:unexplained']);
+    expect(block[0]).toContain(`,partial,`);
+    expect(block[0]).toContain(`,openai,${r.openai!.costNanos},${r.openai!.costUsd},`);
+    expect(block[2]).toContain(`,openai_minus_ledger,${r.difference!.costNanos},${r.difference!.costUsd},${r.difference!.percent}`);
+    expect(block[3]).toContain(`,openai_minus_ledger,${outside.costNanos},`);
+
+    // Synced past the month's end: complete.
+    await stack.db.query(`UPDATE recon_sync_state SET last_success_at = $1 WHERE org_id = $2`, [new Date(Date.UTC(y, m, 1, 0, 5)), alpha.id]);
+    expect(((await (await statementOf(alpha.id)).json()) as Statement).reconciliation.status).toBe('complete');
+  });
+
+  it('says reconciliation is off for an org without an admin key', async () => {
+    const beta = stack.orgs[1];
+    await chat(stack.client(stack.features[1]));
+    await stack.ledger.flush();
+    const { reconciliation: r, total } = (await (await statementOf(beta.id)).json()) as Statement;
+    expect(BigInt(total.costNanos)).toBeGreaterThan(0n);
+    expect(r).toMatchObject({ status: 'off', openai: null, ledger: null, difference: null, gaps: [] });
+    const csv = await (await statementOf(beta.id, 'csv')).text();
+    expect(csv).toContain(',off,,reconciliation off: no admin key,');
   });
 });
 

@@ -18,6 +18,49 @@ const marks = (unpriced: number, estimated: number, notMetered = 0): Node | stri
   return parts.length ? h('span', { class: 'marks' }, ...parts) : '';
 };
 
+const GAP_LABEL: Record<Statement['reconciliation']['gaps'][number]['kind'], string> = {
+  outside_tallygate: 'Outside Tallygate (keys it does not hold)',
+  estimated: 'Estimated ledger rows',
+  unmetered: 'Not metered per call',
+  price: 'Price',
+  unexplained: 'Unexplained',
+};
+
+/** The month beside OpenAI's bill: each figure names its side, the gaps say what the difference is made of. */
+function reconciliationBlock(r: Statement['reconciliation']): HTMLElement {
+  const title = h('h3', {}, "Beside OpenAI's bill");
+  if (r.status === 'off') return h('div', { class: 'statement-recon', 'data-recon-status': 'off' }, title, h('p', { class: 'state-msg state-empty' }, 'Reconciliation off: this org has no admin key (Admin → Orgs).'));
+  const status =
+    r.status === 'complete'
+      ? `OpenAI's numbers are complete for ${r.from} – ${r.to} (UTC days), synced ${r.syncedAt}.`
+      : `OpenAI's numbers are partial: synced only up to ${r.syncedAt ?? 'never'}; calls since are in the ledger only, for now.`;
+  const row = (label: string, a: { side: string; costNanos: string } | null, extra = '') =>
+    h('tr', {}, h('th', { scope: 'row' }, label), h('td', {}, a?.side ?? ''), h('td', { class: 'num', 'data-cost-nanos': a?.costNanos ?? '' }, formatUsd(a?.costNanos)), h('td', { class: 'num' }, extra));
+  return h(
+    'div',
+    { class: 'statement-recon', 'data-recon-status': r.status },
+    title,
+    h('p', { class: r.status === 'complete' ? 'state-msg' : 'state-msg state-unavailable' }, status),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+      'table',
+      { 'data-table': 'statement-reconciliation' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Figure'), h('th', { scope: 'col' }, 'Side'), h('th', { scope: 'col', class: 'num' }, 'Cost'), h('th', { scope: 'col', class: 'num' }, '% of OpenAI'))),
+      h(
+        'tbody',
+        {},
+        row("OpenAI's cost", r.openai),
+        row("Ledger's cost", r.ledger),
+        row('Difference', r.difference, r.difference?.percent == null ? '—' : `${r.difference.percent}%`),
+        ...r.gaps.map((g) => row(`Gap: ${GAP_LABEL[g.kind]}`, g)),
+      ),
+      ),
+    ),
+  );
+}
+
 const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint', family: 'Endpoint family' };
 
 /** The price components of a statement line beyond text tokens, as short readable parts ("2 images, 1 web search"). */
@@ -83,6 +126,7 @@ function statementSection() {
   const org = h('select', { id: 'statement-org' });
   const note = h('div', { class: 'note' });
   const heading = h('p', { class: 'statement-head' });
+  const recon = h('div', {});
   const table = new DataTable<StatementLine>('statement', 'Monthly statement', [
     { label: 'Feature', value: (l) => l.feature },
     { label: 'Model', value: (l) => h('code', {}, l.model ?? '—') },
@@ -105,6 +149,7 @@ function statementSection() {
     heading.textContent = `${st.org.name} — ${st.month} (${st.tz})`;
     const total = h('strong', { 'data-statement-total': st.total.costNanos }, formatUsd(st.total.costNanos));
     table.setRows(st.lines, ['Total', '', formatInt(st.total.requests), formatInt(st.total.inputTokens), formatInt(st.total.outputTokens), '', total, marks(st.total.unpricedRequests, st.total.estimatedRequests)], 'No usage in this month.');
+    clear(recon, reconciliationBlock(st.reconciliation));
     if (st.total.unpricedRequests) clear(note, h('p', { class: 'state-msg state-unavailable' }, `${formatInt(st.total.unpricedRequests)} requests used a model without a price: their cost is unknown and not in the total.`));
   };
   // A live refresh and a change of org or month can overlap: only the latest answer is shown,
@@ -130,6 +175,7 @@ function statementSection() {
       heading,
       note,
       table.el,
+      recon,
     ),
     async refresh(f: Filters, signal: AbortSignal) {
       tz = f.tz;
