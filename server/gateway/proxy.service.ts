@@ -11,6 +11,7 @@ import { toOpenAIError } from '../http/error.filter.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
 import { MonthToDateSpend } from '../ledger/month-to-date.service.js';
+import { TEXT_MAX } from '../ledger/bounds.js';
 import type { Outcome, UsageEvent, UsageSource } from '../ledger/usage-event.js';
 import { isKeyRefusal, RouteResolver, type RefusedKey, type Route } from '../orgs/route-resolver.js';
 import type { MeteredUsage } from '../pricing/cost.js';
@@ -438,7 +439,7 @@ export class ProxyService {
     if (!json || typeof json !== 'object' || Array.isArray(json)) {
       throw new OpenAIError(400, 'The request body must be a JSON object.', 'invalid_request_error', 'invalid_json');
     }
-    call.model = typeof json.model === 'string' ? json.model : null;
+    call.model = modelOf(json.model);
     call.streamed = json.stream === true;
     let bytes = (req as FastifyRequest & { rawBody?: Buffer }).rawBody ?? Buffer.from(JSON.stringify(json));
     let hideUsageChunk = false;
@@ -477,7 +478,7 @@ export class ProxyService {
     if (!bytes) return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
     const json = req.body as JsonBody | undefined;
     if (json && typeof json === 'object' && !Array.isArray(json)) {
-      call.model = typeof json.model === 'string' ? json.model : null;
+      call.model = modelOf(json.model);
       call.streamed ||= json.stream === true;
     }
     // No `json`: a resource call cut short has no tokens to estimate.
@@ -737,6 +738,16 @@ const hasUsage = (u: MeteredUsage) => u.inputTokens > 0 || u.outputTokens > 0 ||
 function header(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The request's model, cut just past the ledger's text cap: a 30 MB model string must not reach
+ * pricing's and pacing's per-model caches whole. One character over the cap is kept so the ledger
+ * still truncates it and flags the row as clamped.
+ */
+function modelOf(model: unknown): string | null {
+  if (typeof model !== 'string') return null;
+  return model.length > TEXT_MAX ? model.slice(0, TEXT_MAX + 1) : model;
 }
 
 function retryCount(headers: IncomingHttpHeaders): number {
