@@ -329,7 +329,13 @@ export class ProxyService {
     const background = call.reading.background;
     if (!estimate && !call.audio && !metering && !background) return undefined;
     return (async () => {
-      if (background) await this.settleBackground(call, background);
+      if (background) {
+        await this.settleBackground(call, background);
+        // The call that claims a background response bills all of it: its built-in tool calls too
+        // (meter() leaves them to billable routes, and a retrieve is not one).
+        const toolCalls = call.reading.toolCalls;
+        if (call.background === 'billed' && toolCalls && !call.metered) call.metered = { usage: withToolCalls(call.reading.usage ?? EMPTY_USAGE, toolCalls, undefined) };
+      }
       if (metering) {
         call.metered = await metering.catch((error: Error) => {
           this.logger.warn(`usage event ${call.id}: not metered (${error.message}); recorded without its usage`);

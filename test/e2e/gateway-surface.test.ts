@@ -8,6 +8,7 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { UsageReport } from '../../server/analytics/analytics.service.js';
 import { BackgroundResponses } from '../../server/gateway/background-responses.js';
+import { withToolCalls } from '../../server/gateway/meters/tool-calls.js';
 import { usageFrom } from '../../server/gateway/usage-meter.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
 import { getJson } from './analytics-fixtures.js';
@@ -234,6 +235,20 @@ describe('responses by id and background responses', () => {
     const { rows } = await stack.db.query('SELECT feature_id, billed_event_id FROM background_responses WHERE response_id = $1', [queued.id]);
     expect(rows).toEqual([{ feature_id: stack.features[0].id, billed_event_id: billed[0]!.id }]);
     expect(await stack.app.get(BackgroundResponses).claim(queued.id, randomUUID(), { orgId: stack.orgs[0].id, featureId: other.id, gatewayKeyId: null }, null)).toBeNull();
+  });
+
+  it('a background response that searched the web is billed its tool fee once, by the call that claims it', async () => {
+    const queued = await stack.client().responses.create({ model: 'gpt-4.1-mini', input: 'Search the tide tables', background: true, tools: [{ type: 'web_search' }] });
+    const done = await until(() => stack.client(other).responses.retrieve(queued.id), (r) => r.status === 'completed');
+    expect(done.output.filter((item) => item.type === 'web_search_call')).toHaveLength(1);
+    const retrieved = received().filter((r) => r.method === 'GET').length;
+    const billed = (await eventsOnce(1 + retrieved)).filter((e) => e.cost_nanos !== '0');
+    expect(billed).toHaveLength(1);
+    expect(billed[0]).toMatchObject({ endpoint: 'responses.retrieve', feature_id: stack.features[0].id, web_search_calls: 1 });
+    const usage = withToolCalls(usageFrom(done.usage)!, { web_search: 1, file_search: 0 }, undefined);
+    const expected = stack.app.get(PricingService).price('gpt-4.1-mini', undefined, billed[0]!.created_at as Date, usage).costNanos;
+    expect(billed[0]!.cost_nanos).toBe(expected?.toString());
+    expect(BigInt(billed[0]!.cost_nanos as string)).toBeGreaterThan(BigInt(priceOf('gpt-4.1-mini', done.usage, billed[0]!.created_at as Date)!));
   });
 
   it('a cancelled background response is billed for what OpenAI reports, to its creator; retrieve, delete and input items work', async () => {
