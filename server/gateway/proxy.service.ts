@@ -29,6 +29,7 @@ import type { Metered } from './meters/meter.js';
 import { withToolCalls } from './meters/tool-calls.js';
 import { EMPTY_USAGE, estimateUsage, readJsonBody, readJsonTail, SseMeter, type MeterReading } from './usage-meter.js';
 import { UpstreamClient, type UpstreamRequest } from './upstream.client.js';
+import { CALL_HOOKS, type CallHook, type HookedCall } from './hooks/call-hook.js';
 
 /**
  * Client headers forwarded upstream: only these (and the X-Stainless-* family), the ones the
@@ -88,7 +89,7 @@ class ClientGoneError extends Error {
 }
 
 /** Everything learnt about one call, turned into its usage event at the end. */
-class Call {
+class Call implements HookedCall {
   readonly id = randomUUID();
   readonly createdAt = new Date();
   readonly started = performance.now();
@@ -137,8 +138,10 @@ class Call {
    */
   background?: 'pending' | 'billed' | 'already' | 'unknown';
   billedTo?: Attribution;
+  requestBody?: JsonBody;
+  readonly notes: Record<string, unknown> = {};
 
-  constructor(readonly endpoint: Endpoint, readonly retryCount: number) {}
+  constructor(readonly endpoint: Endpoint, readonly requestHeaders: IncomingHttpHeaders, readonly retryCount: number) {}
 }
 
 @Injectable()
@@ -156,7 +159,23 @@ export class ProxyService {
     private readonly rateLimits: RateLimitObserver,
     private readonly anonymousRequests: AnonymousRequests,
     private readonly backgroundResponses: BackgroundResponses,
-  ) {}
+    @Inject(CALL_HOOKS) hooks: CallHook[],
+  ) {
+    this.beforeHooks = hooks.filter((hook) => hook.beforeForward);
+    this.eventHooks = hooks.filter((hook) => hook.onEvent);
+  }
+
+  /** The hooks that have each phase, in the list's order (see hooks/index.ts). */
+  private readonly beforeHooks: CallHook[];
+  private readonly eventHooks: CallHook[];
+
+  /** Runs the before-forward hooks in order, awaiting only the ones that return a promise. */
+  private async runBeforeHooks(call: Call): Promise<void> {
+    for (let i = 0; i < this.beforeHooks.length; i++) {
+      const pending = this.beforeHooks[i].beforeForward!(call);
+      if (pending) await pending;
+    }
+  }
 
   /**
    * One call, start to usage event. `unread`: Fastify could not read or parse the body (malformed
@@ -164,7 +183,7 @@ export class ProxyService {
    * still gets its row.
    */
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply, unread?: Error): Promise<void> {
-    const call = new Call(endpoint, retryCount(req.headers));
+    const call = new Call(endpoint, req.headers, retryCount(req.headers));
     reply.hijack();
     const res = reply.raw;
     // From the first moment: a client that leaves while the key is looked up or the call is paced
@@ -188,7 +207,8 @@ export class ProxyService {
       if (endpoint.params) checkParams(endpoint.params, req.params as Record<string, string>);
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
-      body = outgoing.json;
+      body = call.requestBody = outgoing.json;
+      if (this.beforeHooks.length > 0) await this.runBeforeHooks(call);
       // Gone during the key lookup or budget check: not sent, so not paced either.
       if (call.clientGone) throw new ClientGoneError();
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);
@@ -417,6 +437,13 @@ export class ProxyService {
     if (call.anonymous) return this.anonymousRequests.count(call.anonymous);
     try {
       const event = this.toEvent(call);
+      for (const hook of this.eventHooks) {
+        try {
+          hook.onEvent!(event, call);
+        } catch (error) {
+          this.logger.error(`usage event ${call.id}: hook ${hook.name} failed (${(error as Error).message}); recorded without it`);
+        }
+      }
       if (call.meter?.unparsedEvents && !call.reading.usage) {
         this.logger.warn(`usage event ${call.id}: ${call.meter.unparsedEvents} SSE event(s) too large to parse were relayed unread; its usage could not be read (recorded without it)`);
       }
