@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { migrate } from './database/migrate.js';
+import { withContract } from './http/api-docs.js';
 import { createLogger, NestPinoLogger } from './http/logger.js';
 import { ProxyService, shuttingDown } from './gateway/proxy.service.js';
 import { PricingService } from './pricing/pricing.service.js';
@@ -77,7 +78,7 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     .setDescription('Admin, analytics and operations API. The OpenAI-compatible gateway lives under /v1.')
     .addBearerAuth()
     .build();
-  SwaggerModule.setup('api/docs', app, () => SwaggerModule.createDocument(app, docs), { jsonDocumentUrl: 'api/docs/openapi.json' });
+  SwaggerModule.setup('api/docs', app, () => withContract(SwaggerModule.createDocument(app, docs)), { jsonDocumentUrl: 'api/docs/openapi.json' });
 
   const dataSource = app.get(DataSource);
   await migrate(dataSource);

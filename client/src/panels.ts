@@ -3,6 +3,7 @@ import { ApiError } from './api.js';
 import { ChartPanel } from './charts.js';
 import { clear, h } from './dom.js';
 import { nanosToUsd } from './format.js';
+import { csvDocument } from '../../server/contract/csv.js';
 import type { GroupedSeries } from './analytics.js';
 import type { Series } from './charts.js';
 
@@ -40,8 +41,8 @@ export function costSeries(data: GroupedSeries, stack = 'spend'): Series[] {
 
 /** An exact CSV built in the browser from what a table shows (amounts from nano-dollars, not floats). */
 export function downloadRowsCsv(filename: string, header: string[], rows: Array<Array<string | number>>): void {
-  const escape = (v: string | number) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-  const text = [header, ...rows].map((r) => r.map(escape).join(',')).join('\r\n') + '\r\n';
+  // The server's own writer: quoting, CRLF and the formula guard (model and feature names come from callers).
+  const text = csvDocument(header, rows);
   const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
   const link = h('a', { href: url, download: filename });
   document.body.appendChild(link);

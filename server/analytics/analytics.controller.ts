@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
-import { eventsExportQuerySchema, monthToDateQuerySchema, statementQuerySchema, usageQuerySchema } from './analytics.dto.js';
+import { eventsExportQuerySchema, monthToDateQuerySchema, statementQuerySchema, usageQuerySchema } from '../contract/index.js';
 import { AnalyticsService } from './analytics.service.js';
 import { EventsExportService } from './events-export.service.js';
 import { StatementService } from './statement.service.js';

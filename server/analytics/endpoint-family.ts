@@ -1,8 +1,9 @@
 // The endpoint families the spend views break down by, derived from the ledger's endpoint name in
 // this one place: the TypeScript function and the SQL expression are generated from the same rules.
 
-export const ENDPOINT_FAMILIES = ['chat', 'responses', 'embeddings', 'images', 'speech', 'transcription', 'other'] as const;
-export type EndpointFamily = (typeof ENDPOINT_FAMILIES)[number];
+import type { EndpointFamily } from '../contract/analytics.js';
+
+export { ENDPOINT_FAMILIES, type EndpointFamily } from '../contract/analytics.js';
 
 /** Each family's endpoint names: exact names, and a prefix for the routes under a resource (`images.edits`, `responses.retrieve`). */
 const RULES: ReadonlyArray<{ family: EndpointFamily; names: readonly string[]; prefix?: string }> = [

@@ -5,7 +5,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { validate } from '../http/validate.js';
-import { signInSchema } from './auth.dto.js';
+import { signInSchema } from '../contract/index.js';
 import { AuditService } from './audit.service.js';
 import { CurrentCaller, type Caller } from './principal.decorator.js';
 import { Public, Roles } from './roles.decorator.js';

@@ -1,7 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 
-export type Role = 'admin' | 'finance' | 'engineer';
-export const ROLES = ['admin', 'finance', 'engineer'] as const satisfies readonly Role[];
+export { ROLES, type Role } from '../contract/common.js';
+import type { Role } from '../contract/common.js';
 
 export const ROLES_KEY = 'tallygate:roles';
 export const PUBLIC_KEY = 'tallygate:public';

@@ -3,7 +3,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, P
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { validate } from '../http/validate.js';
 import { ApiTokensService } from './api-tokens.service.js';
-import { auditQuerySchema, createApiTokenSchema, createUserSchema, updateUserSchema } from './auth.dto.js';
+import { auditQuerySchema, createApiTokenSchema, createUserSchema, updateUserSchema } from '../contract/index.js';
 import { AuditService } from './audit.service.js';
 import { CurrentCaller, type Caller } from './principal.decorator.js';
 import { Roles } from './roles.decorator.js';

@@ -13,7 +13,8 @@ import {
   issueGatewayKeySchema,
   updateFeatureSchema,
   updateOrgSchema,
-} from './orgs.dto.js';
+  gatewayKeysQuerySchema,
+} from '../contract/index.js';
 import { OrgsService } from './orgs.service.js';
 
 const uuid = new ParseUUIDPipe({ version: '4' });
@@ -88,8 +89,8 @@ export class OrgsController {
   }
 
   @Get('gateway-keys')
-  listGatewayKeys(@Query('feature', new ParseUUIDPipe({ version: '4', optional: true })) feature?: string) {
-    return this.orgs.listGatewayKeys(feature);
+  listGatewayKeys(@Query() query: unknown) {
+    return this.orgs.listGatewayKeys(validate(gatewayKeysQuerySchema, query).feature);
   }
 
   @Post('features/:id/gateway-keys')

@@ -7,7 +7,7 @@ import { Roles } from '../auth/roles.decorator.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { validate } from '../http/validate.js';
 import { PriceAdminService } from './price-admin.service.js';
-import { addPriceSchema, correctPriceSchema, listPricesQuerySchema } from './prices.dto.js';
+import { addPriceSchema, correctPriceSchema, listPricesQuerySchema } from '../contract/index.js';
 
 type GuardedRequest = FastifyRequest & { principal?: Principal };
 

@@ -6,7 +6,7 @@ import { Roles } from '../auth/roles.decorator.js';
 import { validate } from '../http/validate.js';
 import { AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomService } from './headroom.service.js';
-import { latestQuerySchema, rangeQuerySchema } from './ratelimits.dto.js';
+import { latestQuerySchema, rangeQuerySchema } from '../contract/index.js';
 
 @ApiTags('rate limits')
 @ApiBearerAuth()

@@ -6,7 +6,7 @@ import type { FastifyReply } from 'fastify';
 import { Roles } from '../auth/roles.decorator.js';
 import { badRequest } from '../http/openai-error.js';
 import { validate } from '../http/validate.js';
-import { reportQuerySchema, syncRequestSchema } from './reconciliation.dto.js';
+import { reportQuerySchema, syncRequestSchema } from '../contract/index.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { SyncService } from './sync.service.js';
 

@@ -1,0 +1,28 @@
+// Primitives every area's contract uses. Only zod: the dashboard imports these files too.
+import { z } from 'zod';
+
+export const ROLES = ['admin', 'finance', 'engineer'] as const;
+export type Role = (typeof ROLES)[number];
+export const role = z.enum(ROLES);
+
+export const uuid = z.uuid();
+/** An instant as JSON carries it (ISO 8601 with Z or an offset). */
+export const instant = z.iso.datetime({ offset: true });
+/** Nano-dollars as a decimal string: exact, never a float (may be negative for differences). */
+export const nanos = z.string().regex(/^-?\d+$/, 'nano-dollars as an integer string');
+/** USD as a decimal string for reading (exact to the nano-dollar). */
+export const usd = z.string().regex(/^-?\d+(\.\d+)?$/, 'USD as a decimal string');
+/** A count or token total: a non-negative integer. */
+export const count = z.number().int().nonnegative();
+
+export const idParams = z.strictObject({ id: uuid });
+export const orgKeyParams = z.strictObject({ id: uuid, keyId: uuid });
+
+/** Lists of `{ data: [...] }`. */
+export const dataOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item) });
+
+/** OpenAI's error shape: every error Tallygate answers. */
+export const openAIErrorSchema = z.object({
+  error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
+});
+export type OpenAIErrorBody = z.infer<typeof openAIErrorSchema>;

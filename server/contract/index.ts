@@ -1,0 +1,37 @@
+// The API contract: every /api route's request and response schemas, one file per area. The server
+// validates with them, /api/docs is generated from them and client/ types its calls with them.
+// Adding a route: docs/architecture.md, "API contract".
+import type { ApiRoute } from './route.js';
+import { analyticsRoutes } from './analytics.js';
+import { authRoutes } from './auth.js';
+import { orgRoutes } from './orgs.js';
+import { priceRoutes } from './prices.js';
+import { rateLimitRoutes } from './ratelimits.js';
+import { reconciliationRoutes } from './reconciliation.js';
+import { statementRoutes } from './statements.js';
+import { userRoutes } from './users.js';
+
+export * from './analytics.js';
+export * from './auth.js';
+export * from './common.js';
+export * from './csv.js';
+export * from './orgs.js';
+export * from './prices.js';
+export * from './ratelimits.js';
+export * from './reconciliation.js';
+export * from './route.js';
+export * from './statements.js';
+export * from './users.js';
+
+/** Every /api route, by area (the tag /api/docs groups them under). A new area adds its line here. */
+export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
+  auth: authRoutes,
+  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes },
+  analytics: { ...analyticsRoutes, ...statementRoutes },
+  reconciliation: reconciliationRoutes,
+  'rate limits': rateLimitRoutes,
+};
+
+export const API_ROUTES: ReadonlyArray<ApiRoute & { tag: string; name: string }> = Object.entries(API_AREAS).flatMap(([tag, routes]) =>
+  Object.entries(routes).map(([name, route]) => ({ ...route, tag, name })),
+);
