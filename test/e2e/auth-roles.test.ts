@@ -2,13 +2,11 @@
 // admin. Routes come from Fastify's own route table, so a route added without a rule (or with a
 // rule that breaks the policy below) fails here. Then every route an engineer may read is called as
 // one, with real traffic in the ledger, and its answer searched for money (engineers see usage, not money).
-import { PATH_METADATA, METHOD_METADATA } from '@nestjs/common/constants.js';
-import { RequestMethod } from '@nestjs/common';
-import { ModulesContainer } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PUBLIC_KEY, ROLES_KEY, type Role } from '../../server/auth/roles.decorator.js';
+import type { Role } from '../../server/auth/roles.decorator.js';
 import { UsersService } from '../../server/auth/users.service.js';
 import { MONEY_FIELD, moneyKeys } from '../support/money.js';
+import { fastifyRoutes, nestRules, type RouteRule } from '../support/routes.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 type Who = 'anonymous' | Role;
@@ -46,52 +44,6 @@ const POLICY: Policy[] = [
 // Served by Fastify plugins, not Nest controllers: the public OpenAPI document and its UI (no data).
 const NOT_NEST = /^\/api\/docs(\/|-|$)/;
 
-interface RouteRule {
-  method: string;
-  path: string;
-  public: boolean;
-  roles: Role[] | undefined;
-}
-
-/** Parses Fastify's printRoutes() tree into method + full path pairs. */
-function fastifyRoutes(tree: string): Array<{ method: string; path: string }> {
-  const routes: Array<{ method: string; path: string }> = [];
-  const stack: string[] = [];
-  for (const line of tree.split('\n')) {
-    const match = /^([│ ]*)[├└]── (.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = [...match[1]].length / 4;
-    stack.length = depth;
-    stack.push(match[2]);
-    for (const method of match[3]?.split(', ') ?? []) if (method !== 'HEAD') routes.push({ method, path: stack.join('') });
-  }
-  return routes;
-}
-
-/** Every Nest handler with its route and its declared access rule (method first, then class, as the guard reads it). */
-function nestRules(stack: Stack): RouteRule[] {
-  const rules: RouteRule[] = [];
-  for (const module of stack.app.get(ModulesContainer).values()) {
-    for (const wrapper of module.controllers.values()) {
-      const controller = wrapper.metatype as (new (...args: never[]) => object) | null;
-      if (!controller) continue;
-      const base = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '');
-      for (const name of Object.getOwnPropertyNames(controller.prototype)) {
-        const handler = (controller.prototype as Record<string, unknown>)[name];
-        if (typeof handler !== 'function' || name === 'constructor') continue;
-        const sub = Reflect.getMetadata(PATH_METADATA, handler) as string | undefined;
-        if (sub === undefined) continue;
-        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
-        const path = `/${[base, sub].map((p) => p.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/')}`;
-        const roles = (Reflect.getMetadata(ROLES_KEY, handler) ?? Reflect.getMetadata(ROLES_KEY, controller)) as Role[] | undefined;
-        const isPublic = Boolean(Reflect.getMetadata(PUBLIC_KEY, handler) ?? Reflect.getMetadata(PUBLIC_KEY, controller));
-        rules.push({ method, path, public: isPublic, roles });
-      }
-    }
-  }
-  return rules;
-}
-
 /** Who the declared rule lets in. */
 function allowedBy(rule: RouteRule): Set<Who> {
   if (rule.public) return new Set(WHO);
@@ -120,11 +72,11 @@ beforeAll(async () => {
     await users.create({ email: `${role}@matrix.test`, password: password(role), role });
     sessions.set(role, await signIn(role));
   }
-  const nest = nestRules(stack);
-  const table = fastifyRoutes(stack.app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }));
+  const nest = nestRules(stack.app);
+  const table = fastifyRoutes(stack.app);
   routes = table
     .filter((r) => r.path.startsWith('/api') && !NOT_NEST.test(r.path))
-    .map((r) => nest.find((n) => n.method === r.method && n.path === r.path) ?? { ...r, public: false, roles: undefined, unknown: true });
+    .map((r) => nest.find((n) => n.method === r.method && n.path === r.path) ?? { ...r, public: false, roles: undefined, readsBody: false, readsQuery: false, status: 0, unknown: true });
 });
 afterAll(() => stack?.close());
 
