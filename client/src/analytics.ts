@@ -5,53 +5,36 @@ import { api, type Query } from './api.js';
 import { idOf, remember } from './catalog.js';
 import { resolveRange, type Bucket, type Filters } from './filters.js';
 import { formatBucket } from './format.js';
-// The server's own response types (type-only: nothing of the server is bundled).
-import type { Statement, StatementLine } from '../../server/analytics/statement.types.js';
-import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts } from '../../server/ratelimits/headroom.types.js';
+// The API contract's types (type-only: nothing of the server is bundled): what the server validates and answers.
+import type {
+  AnonymousMinute,
+  Dimension,
+  LatestHeadroom,
+  MonthToDateReport,
+  OrgRef,
+  Percentiles,
+  QueryOf,
+  ResponseOf,
+  Statement,
+  StatementLine,
+  ThrottleCounts,
+  ThrottlingSummaryRow,
+  UsagePoint,
+  UsageReport,
+  UsageTotals,
+  analyticsRoutes,
+  rateLimitRoutes,
+  statementRoutes,
+} from '../../server/contract/index.js';
 
-export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
+export type { AnonymousMinute, LatestHeadroom, Percentiles, Statement, StatementLine, ThrottleCounts, ThrottlingSummaryRow, UsagePoint, UsageReport, UsageTotals };
+export type MonthToDate = MonthToDateReport;
 
 /** `family`: chat, responses, embeddings, images, speech, transcription, other (server/analytics/endpoint-family.ts). */
-export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family';
+export type GroupBy = Dimension;
 type Dim = 'org' | 'feature' | 'model';
+type RateLimitAnswer<K extends keyof typeof rateLimitRoutes> = ResponseOf<(typeof rateLimitRoutes)[K]>;
 
-// ---------------------------------------------------------------- API shapes (as the server sends them)
-export interface Percentiles {
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-}
-export interface UsageTotals {
-  /** Only from /api/analytics/spend (finance, admin): engineers read /usage, which has no money. */
-  spendNanos?: string;
-  requests: number;
-  errors: number;
-  inputTokens: number;
-  cachedTokens: number;
-  outputTokens: number;
-  estimatedRequests: number;
-  unpricedRequests: number;
-  /** Calls OpenAI does not bill per call (files, vector stores, resource CRUD): no cost here, not unpriced. */
-  notMeteredRequests?: number;
-  latencyMs?: Percentiles;
-  ttfbMs?: Percentiles;
-}
-export interface UsagePoint extends UsageTotals {
-  bucket: string | null;
-  label: string | null;
-  group: Partial<Record<GroupBy, string | null>>;
-  groupLabel: string | null;
-}
-export interface UsageReport {
-  meta: { from: string; to: string; tz: string; approximate: boolean; buckets?: Array<{ bucket: string; label: string }> };
-  series: UsagePoint[];
-  totals: UsageTotals;
-}
-export interface MonthToDate {
-  meta: { tz: string; asOf: string; monthStart: string; through: string; previousFrom: string; previousTo: string };
-  lines: Array<{ group: string | null; groupLabel: string | null; spendNanos: string; forecastNanos: string; previousNanos: string; changePct: number | null; requests: number }>;
-  totals: { spendNanos: string; forecastNanos: string; previousNanos: string; changePct: number | null; requests: number };
-}
 // ---------------------------------------------------------------- queries
 
 const DAY = 86_400_000;
@@ -97,7 +80,7 @@ function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
 export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean }, signal?: AbortSignal): Promise<UsageReport> {
   const extra = { interval: options.interval, groupBy: options.groupBy };
   const q = options.previous ? previousQuery(f, extra) : usageQuery(f, extra);
-  const report = await api.get<UsageReport>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
+  const report = await api.get<ResponseOf<typeof analyticsRoutes.usage>>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
   rememberPoints(report.series, options.groupBy ? [options.groupBy] : []);
   return report;
 }
@@ -146,11 +129,12 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
 }
 
 export async function monthToDate(f: Filters, signal?: AbortSignal): Promise<MonthToDate> {
-  return api.get<MonthToDate>('/api/analytics/month-to-date', { tz: f.tz, org: idOf('org', f.org), feature: idOf('feature', f.feature), groupBy: 'feature' }, signal);
+  const query = { tz: f.tz, org: idOf('org', f.org), feature: idOf('feature', f.feature), groupBy: 'feature' } satisfies QueryOf<typeof analyticsRoutes.monthToDate>;
+  return api.get<ResponseOf<typeof analyticsRoutes.monthToDate>>('/api/analytics/month-to-date', query, signal);
 }
 
 export async function statement(orgId: string, month: string, tz: string, signal?: AbortSignal): Promise<Statement> {
-  return api.get<Statement>('/api/analytics/statements', { org: orgId, month, tz }, signal);
+  return api.get<ResponseOf<typeof statementRoutes.statement>>('/api/analytics/statements', { org: orgId, month, tz } satisfies QueryOf<typeof statementRoutes.statement>, signal);
 }
 export const statementCsv = (orgId: string, month: string, tz: string) => ({ path: '/api/analytics/statements', query: { org: orgId, month, tz, format: 'csv' } });
 export const eventsCsv = (f: Filters) => ({ path: '/api/analytics/exports/usage-events.csv', query: usageQuery(f) });
@@ -172,23 +156,20 @@ export async function latencyByFeature(f: Filters, signal?: AbortSignal): Promis
 
 const rateLimitQuery = (f: Filters): Query => ({ ...range(f, RATE_LIMIT_MAX_MS), ...filterQuery(f) });
 
-/** Requests without a key Tallygate issued, per minute and reason (no ledger rows; GET /api/throttling/anonymous). */
-export type AnonymousMinute = { minute: string; reason: 'missing_key' | 'malformed_key' | 'unknown_key' | 'key_unverified'; requests: number };
-
 export async function anonymousRequests(f: Filters, signal?: AbortSignal): Promise<AnonymousMinute[]> {
   const { from, to } = range(f, RATE_LIMIT_MAX_MS);
-  const body = await api.get<{ data: AnonymousMinute[] }>('/api/throttling/anonymous', { from, to }, signal);
+  const body = await api.get<RateLimitAnswer<'anonymous'>>('/api/throttling/anonymous', { from, to }, signal);
   return body.data;
 }
 
 export async function closestToLimit(f: Filters, signal?: AbortSignal): Promise<LatestHeadroom[]> {
-  const body = await api.get<{ data: LatestHeadroom[] }>('/api/headroom/closest', { ...filterQuery(f), limit: 5 }, signal);
+  const body = await api.get<RateLimitAnswer<'closest'>>('/api/headroom/closest', { ...filterQuery(f), limit: 5 }, signal);
   body.data.forEach((h) => remember('org', h.org.id, h.org.name));
   return body.data;
 }
 
 export async function latestHeadroom(f: Filters, signal?: AbortSignal): Promise<LatestHeadroom[]> {
-  const body = await api.get<{ data: LatestHeadroom[] }>('/api/headroom/latest', filterQuery(f), signal);
+  const body = await api.get<RateLimitAnswer<'latest'>>('/api/headroom/latest', filterQuery(f), signal);
   body.data.forEach((h) => remember('org', h.org.id, h.org.name));
   return body.data;
 }
@@ -229,7 +210,7 @@ export function rateLimitBuckets(f: Filters, bucket: Bucket): string[] {
 
 /** Headroom over time per org and model, bucketed client-side from the per-minute series. */
 export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<{ buckets: string[]; series: HeadroomSeries[] }> {
-  const body = await api.get<{ data: Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }> }>('/api/headroom/series', rateLimitQuery(f), signal);
+  const body = await api.get<RateLimitAnswer<'series'>>('/api/headroom/series', rateLimitQuery(f), signal);
   const bucket = f.bucket === 'month' ? 'day' : f.bucket;
   const buckets = [...new Set([...rateLimitBuckets(f, bucket), ...body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz)))])].sort();
   const index = new Map(buckets.map((b, i) => [b, i]));
@@ -260,7 +241,7 @@ export interface ThrottlingByFeature {
 
 /** 429s per feature and kind, bucketed client-side from the per-minute series. */
 export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
-  const body = await api.get<{ data: Array<{ org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }> }>('/api/throttling/series', rateLimitQuery(f), signal);
+  const body = await api.get<RateLimitAnswer<'throttlingSeries'>>('/api/throttling/series', rateLimitQuery(f), signal);
   const buckets = [...new Set([...rateLimitBuckets(f, f.bucket), ...body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz)))])].sort();
   const index = new Map(buckets.map((b, i) => [b, i]));
   const features = new Map<string, ThrottlingByFeature['features'][number]>();
@@ -282,8 +263,6 @@ export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Pro
   return { buckets, features: [...features.values()].filter((e) => [...e.requests, ...e.tokens, ...e.quota].some((v) => v > 0)) };
 }
 
-export type ThrottlingSummaryRow = { org: OrgRef; feature: FeatureRef } & ThrottleCounts & { throttleRate: number };
-
 export async function throttlingSummary(f: Filters, signal?: AbortSignal, previous = false): Promise<ThrottlingSummaryRow[]> {
   let q = rateLimitQuery(f);
   if (previous) {
@@ -291,6 +270,6 @@ export async function throttlingSummary(f: Filters, signal?: AbortSignal, previo
     const to = Date.parse(String(q.to));
     q = { ...q, from: new Date(from - (to - from)).toISOString(), to: new Date(from).toISOString() };
   }
-  const body = await api.get<{ data: ThrottlingSummaryRow[] }>('/api/throttling/summary', q, signal);
+  const body = await api.get<RateLimitAnswer<'throttlingSummary'>>('/api/throttling/summary', q, signal);
   return body.data;
 }

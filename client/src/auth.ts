@@ -2,7 +2,10 @@
 // as sign-in evolves: a session cookie (httpOnly, set by /api/auth/sign-in) plus a CSRF token
 // echoed as x-csrf-token on writes, or a bearer token (ADMIN_TOKEN or an API token).
 
-export type Role = 'admin' | 'finance' | 'engineer';
+import type { Me as MeAnswer, Role, SignedIn } from '../../server/contract/index.js';
+
+export type { Role };
+/** Who the dashboard shows as signed in. */
 export interface Me {
   email: string;
   role: Role;
@@ -41,16 +44,17 @@ export function setUnauthenticatedHandler(handler: (message: string) => void): v
   unauthenticatedHandler = handler;
 }
 
-function asMe(body: unknown): Me | null {
-  const b = (body && typeof body === 'object' ? ((body as { user?: unknown }).user ?? body) : null) as { email?: unknown; id?: unknown; role?: unknown } | null;
+/** From /api/auth/me's answer or sign-in's (checked at run time too: an older gateway may answer otherwise). */
+function asMe(body: MeAnswer | SignedIn | null): Me | null {
+  const b = (body && typeof body === 'object' ? ('user' in body ? body.user : body) : null) as { email?: unknown; id?: unknown; role?: unknown } | null;
   if (!b || !(b.role === 'admin' || b.role === 'finance' || b.role === 'engineer')) return null;
   // Bearer tokens have no email: show the token's id ("admin-token") instead.
   const email = typeof b.email === 'string' ? b.email : typeof b.id === 'string' ? b.id : 'token';
   return { email, role: b.role };
 }
 
-async function readJson(res: Response): Promise<unknown> {
-  return res.json().catch(() => null);
+async function readJson<T = unknown>(res: Response): Promise<T | null> {
+  return res.json().catch(() => null) as Promise<T | null>;
 }
 
 function errorMessage(body: unknown, fallback: string): string {
@@ -61,7 +65,7 @@ function errorMessage(body: unknown, fallback: string): string {
 /** The signed-in user, or null. A bearer token is an admin while /api/auth/me does not exist yet. */
 export async function currentUser(): Promise<Me | null> {
   const res = await fetch('/api/auth/me', { headers: { accept: 'application/json', ...authHeaders('GET') }, credentials: 'same-origin' });
-  const body = await readJson(res);
+  const body = await readJson<MeAnswer>(res);
   if (res.ok) {
     rememberCsrf(body, res);
     return asMe(body);
@@ -81,7 +85,7 @@ export async function signIn(email: string, password: string): Promise<Me> {
     credentials: 'same-origin',
     body: JSON.stringify({ email, password }),
   });
-  const body = await readJson(res);
+  const body = await readJson<SignedIn>(res);
   if (res.status === 404) throw new Error('Sign-in with a password is not available on this gateway yet: use an admin token.');
   if (!res.ok) throw new Error(errorMessage(body, 'Sign-in failed: check the email and password.'));
   rememberCsrf(body, res);

@@ -2,7 +2,7 @@
 // (GET /api/analytics/catalog: every org, feature and model the caller may filter by, with or
 // without traffic); analytics responses and admin lists add names for anything newer.
 import { api } from './api.js';
-import type { Catalog } from '../../server/analytics/catalog.types.js';
+import type { Catalog } from '../../server/contract/index.js';
 
 export type Dimension = 'org' | 'feature' | 'model';
 

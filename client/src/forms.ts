@@ -16,6 +16,16 @@ export interface Field {
 }
 
 export type FormValues = Record<string, string | string[]>;
+/** A text, number or select field's value ('' when empty): typed for the API contract's request bodies. */
+export const textOf = (values: FormValues, name: string): string => {
+  const value = values[name];
+  return typeof value === 'string' ? value : '';
+};
+/** A checkboxes field's values. */
+export const checkedOf = (values: FormValues, name: string): string[] => {
+  const value = values[name];
+  return Array.isArray(value) ? value : [];
+};
 
 function fieldEl(field: Field, idPrefix: string): HTMLElement {
   const id = `${idPrefix}-${field.name}`;

@@ -6,7 +6,8 @@ import { ApiError } from '../api.js';
 import { DataTable } from '../charts.js';
 import { h } from '../dom.js';
 import { formatDateTime, formatUsd } from '../format.js';
-import { act, confirmDialog, formDialog, secretDialog, statusNote, type FormValues } from '../forms.js';
+import { act, checkedOf, confirmDialog, formDialog, secretDialog, statusNote, textOf, type FormValues } from '../forms.js';
+import type { Role } from '../auth.js';
 import type { Page, PageContext, PageDef } from '../page.js';
 
 const TABS = [
@@ -32,6 +33,8 @@ const btn = (label: string, onClick: () => void, kind = '', attrs: Record<string
 const badge = (text: string, kind: string) => h('span', { class: `badge badge-${kind}` }, text);
 const when = (iso: string | null) => formatDateTime(iso);
 const optional = (v: string) => (v === '' ? undefined : v);
+/** The role select's value (it offers the contract's roles only). */
+const roleOf = (v: FormValues) => textOf(v, 'role') as Role;
 
 function showLoadError(note: HTMLElement, error: unknown): void {
   if ((error as Error).name === 'AbortError') return;
@@ -99,9 +102,14 @@ function orgsPage(): Page {
       ],
       'Create',
       (v: FormValues) =>
-        admin.createOrg(
-          Object.fromEntries(Object.entries(v).filter(([, value]) => value !== '')) as Record<string, string>,
-        ),
+        admin.createOrg({
+          name: textOf(v, 'name'),
+          openaiOrgId: textOf(v, 'openaiOrgId'),
+          projectId: optional(textOf(v, 'projectId')),
+          baseUrl: optional(textOf(v, 'baseUrl')),
+          apiKey: optional(textOf(v, 'apiKey')),
+          keyLabel: optional(textOf(v, 'keyLabel')),
+        }),
     ).then((org) => org && reload());
   }
   async function editOrg(o: Org) {
@@ -113,7 +121,7 @@ function orgsPage(): Page {
         { name: 'baseUrl', label: 'Upstream base URL', type: 'url', value: o.baseUrl, required: true },
       ],
       'Save',
-      (v) => admin.updateOrg(o.id, { name: v.name, baseUrl: v.baseUrl, projectId: v.projectId === '' ? null : v.projectId }),
+      (v) => admin.updateOrg(o.id, { name: textOf(v, 'name'), baseUrl: textOf(v, 'baseUrl'), projectId: textOf(v, 'projectId') === '' ? null : textOf(v, 'projectId') }),
     );
     if (saved) await reload();
   }
@@ -176,7 +184,7 @@ function featuresPage(): Page {
     { label: 'Actions', value: (f) => h('div', { class: 'row-actions' }, btn('Edit', () => edit(f), '', { 'aria-label': `Edit ${f.name}` }), h('a', { class: 'btn btn-sm', href: `/admin/gateway-keys?feature=${f.id}`, 'data-link': true }, 'Keys')) },
   ]);
   const orgOptions = () => orgs.map((o) => ({ value: o.id, label: `${o.name} (${o.openaiOrgId})${o.status === 'suspended' ? ' — suspended' : ''}` }));
-  const budget = (v: string | string[]) => (v === '' ? null : Number(v));
+  const budget = (v: string) => (v === '' ? null : Number(v));
 
   async function create() {
     const created = await formDialog(
@@ -189,7 +197,7 @@ function featuresPage(): Page {
         { name: 'monthlyBudgetUsd', label: 'Monthly budget ($)', type: 'number', placeholder: 'none', hint: 'Leave empty for no budget.' },
       ],
       'Create',
-      (v) => admin.createFeature({ name: v.name, slug: v.slug, defaultOrgId: v.defaultOrgId, grantedOrgIds: v.grantedOrgIds, monthlyBudgetUsd: budget(v.monthlyBudgetUsd) }),
+      (v) => admin.createFeature({ name: textOf(v, 'name'), slug: textOf(v, 'slug'), defaultOrgId: textOf(v, 'defaultOrgId'), grantedOrgIds: checkedOf(v, 'grantedOrgIds'), monthlyBudgetUsd: budget(textOf(v, 'monthlyBudgetUsd')) }),
     );
     if (created) await reload();
   }
@@ -203,7 +211,7 @@ function featuresPage(): Page {
         { name: 'monthlyBudgetUsd', label: 'Monthly budget ($)', type: 'number', value: f.monthlyBudgetNanos === null ? '' : String(f.monthlyBudgetNanos / 1e9), hint: 'Leave empty for no budget.' },
       ],
       'Save',
-      (v) => admin.updateFeature(f.id, { name: v.name, defaultOrgId: v.defaultOrgId, grantedOrgIds: v.grantedOrgIds, monthlyBudgetUsd: budget(v.monthlyBudgetUsd) }),
+      (v) => admin.updateFeature(f.id, { name: textOf(v, 'name'), defaultOrgId: textOf(v, 'defaultOrgId'), grantedOrgIds: checkedOf(v, 'grantedOrgIds'), monthlyBudgetUsd: budget(textOf(v, 'monthlyBudgetUsd')) }),
     );
     if (saved) await reload();
   }
@@ -344,12 +352,12 @@ function usersPage(): Page {
         { name: 'password', label: 'Initial password', type: 'password', required: true, hint: 'At least 12 characters. Share it privately.', autocomplete: 'new-password' },
       ],
       'Create user',
-      (v) => admin.createUser({ email: v.email, role: v.role, password: v.password, name: optional(String(v.name)) }),
+      (v) => admin.createUser({ email: textOf(v, 'email'), role: roleOf(v), password: textOf(v, 'password'), name: optional(textOf(v, 'name')) }),
     );
     if (created) await reload();
   }
   async function changeRole(u: User) {
-    const saved = await formDialog(`Role of ${u.email}`, [{ name: 'role', label: 'Role', type: 'select', options: ROLE_OPTIONS, value: u.role }], 'Save', (v) => admin.updateUser(u.id, { role: v.role }));
+    const saved = await formDialog(`Role of ${u.email}`, [{ name: 'role', label: 'Role', type: 'select', options: ROLE_OPTIONS, value: u.role }], 'Save', (v) => admin.updateUser(u.id, { role: roleOf(v) }));
     if (saved) await reload();
   }
   async function disable(u: User) {
@@ -365,7 +373,7 @@ function usersPage(): Page {
         { name: 'expiresInDays', label: 'Expires after (days)', type: 'number', value: '90', required: true },
       ],
       'Create token',
-      (v) => admin.createApiToken({ name: v.name, role: v.role, expiresInDays: Number(v.expiresInDays) }),
+      (v) => admin.createApiToken({ name: textOf(v, 'name'), role: roleOf(v), expiresInDays: Number(textOf(v, 'expiresInDays')) }),
     );
     if (!issued) return;
     await reload();

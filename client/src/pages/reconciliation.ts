@@ -1,7 +1,7 @@
 // Finance → Reconciliation: per org and UTC day the ledger beside OpenAI's own usage and costs, the difference
 // and each gap's cause; a row opens its models and OpenAI's key ids. Sync status per org (progress, ETA, last
 // error), and for admins the org's admin key (set, rotate, remove) and OpenAI's id for each upstream key.
-import type { Gap, KeyLine, OrgDayLine, OrgReconciliationState, ReconciliationReport } from '../../../server/reconciliation/reconciliation.dto.js';
+import type { Gap, KeyLine, OrgDayLine, OrgReconciliationState, ReconciliationReport } from '../../../server/contract/index.js';
 import { admin, type Org } from '../admin-api.js';
 import { api, downloadCsv, request } from '../api.js';
 import { DataTable } from '../charts.js';
