@@ -30,7 +30,8 @@ function newestMtime(dir: string): number {
 /** Builds client/ when client/dist is missing or older than a source file (npm test may skip pretest). */
 export function ensureClientBuilt(): void {
   const index = join(CLIENT, 'dist/index.html');
-  if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(CLIENT)) return;
+  // The dashboard also bundles the API contract's CSV writer and types (server/contract).
+  if (existsSync(index) && statSync(index).mtimeMs >= Math.max(newestMtime(CLIENT), newestMtime(join(ROOT, 'server/contract')))) return;
   execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', CLIENT, '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
 }
 
