@@ -1,10 +1,10 @@
 // The one way the dashboard talks to the gateway: JSON in and out, OpenAI-shaped errors turned
 // into ApiError with the server's own message, credentials added by the auth module.
+import type { OpenAIErrorBody } from '../../server/contract/index.js';
 import { authHeaders, onUnauthenticated } from './auth.js';
 
-export interface OpenAIErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
+// OpenAI's error shape, as the API contract names it.
+export type { OpenAIErrorBody };
 
 export class ApiError extends Error {
   constructor(

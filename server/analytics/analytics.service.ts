@@ -7,6 +7,7 @@ import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from
 import type { Catalog } from './catalog.types.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
 import { queryBuckets, queryHistograms, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
+import type { MonthToDateLine, MonthToDateReport, UsagePoint, UsageReport, UsageTotals } from '../contract/analytics.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -22,89 +23,10 @@ export interface ResolvedRange {
   approximate: boolean;
 }
 
-/** Money: for finance and admins only (engineers see usage, not money; docs/security.md). */
-export interface SpendFields {
-  spendNanos: string;
-  spendUsd: string;
-  estimatedCostNanos: string;
-  /** Share of spend whose usage was estimated (client aborts), 0..1. */
-  estimatedCostShare: number;
-}
-
-/** Usage with the money left out when the caller may not see it (`money: false`). */
-export interface Totals extends Partial<SpendFields> {
-  requests: number;
-  errors: number;
-  inputTokens: number;
-  cachedTokens: number;
-  outputTokens: number;
-  reasoningTokens: number;
-  audioInputTokens: number;
-  audioSeconds: string;
-  estimatedRequests: number;
-  /** Requests whose model had no price: their cost is unknown and not in spendNanos. */
-  unpricedRequests: number;
-  unpricedRequestShare: number;
-  /** Requests OpenAI does not bill per call (storage, training, resource CRUD): seen in reconciliation, not here. */
-  notMeteredRequests: number;
-  latencyMs?: Percentiles;
-  ttfbMs?: Percentiles;
-}
-
-export interface SeriesPoint extends Totals {
-  bucket: string | null;
-  label: string | null;
-  group: Partial<Record<Dimension, string | null>>;
-  groupLabel: string | null;
-}
-
-export interface UsageReport {
-  meta: {
-    from: string;
-    to: string;
-    tz: string;
-    interval: Interval | null;
-    groupBy: Dimension[];
-    filters: RollupFilters;
-    approximate: boolean;
-    /** With an interval: every bucket of the range in order, also those with no rows in `series`. */
-    buckets: Array<{ bucket: string; label: string }>;
-  };
-  series: SeriesPoint[];
-  totals: Totals;
-}
-
-export interface MonthToDateLine {
-  group: string | null;
-  groupLabel: string | null;
-  spendNanos: string;
-  spendUsd: string;
-  requests: number;
-  forecastNanos: string;
-  forecastUsd: string;
-  previousNanos: string;
-  previousUsd: string;
-  changeNanos: string;
-  /** Percent change against the same elapsed time of the previous month; null when that was 0. */
-  changePct: number | null;
-}
-
-export interface MonthToDateReport {
-  meta: {
-    tz: string;
-    asOf: string;
-    monthStart: string;
-    monthEnd: string;
-    through: string;
-    previousFrom: string;
-    previousTo: string;
-    groupBy: 'org' | 'feature';
-    forecast: string;
-    approximate: boolean;
-  };
-  lines: MonthToDateLine[];
-  totals: Omit<MonthToDateLine, 'group' | 'groupLabel'>;
-}
+// What the routes answer is the API contract's (server/contract/analytics.ts): the same types here.
+export type { MonthToDateLine, MonthToDateReport, UsageReport } from '../contract/analytics.js';
+export type Totals = UsageTotals;
+export type SeriesPoint = UsagePoint;
 
 interface Accumulator {
   row: Omit<UsageRow, 'bucket' | 'label' | 'groups' | ComponentSums>;

@@ -17,7 +17,8 @@ export type Interval = (typeof INTERVALS)[number];
 const TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 export const timeParam = z
   .string()
-  .regex(TIME, 'expected a date (2025-03-01), a local date-time (2025-03-01T08:00) or an instant (2025-03-01T08:00:00Z)');
+  .regex(TIME, 'expected a date (2025-03-01), a local date-time (2025-03-01T08:00) or an instant (2025-03-01T08:00:00Z)')
+  .describe('A date (2025-03-01) or local date-time (2025-03-01T08:00), read in tz, or an instant (2025-03-01T08:00:00Z); the range is [from, to)');
 
 /** Repeated (?org=a&org=b) or comma-separated (?org=a,b). */
 const list = <T extends z.ZodType<string, string>>(item: T) =>
@@ -26,7 +27,7 @@ const list = <T extends z.ZodType<string, string>>(item: T) =>
     .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(item).max(100));
 
-export const tz = z.string().min(1).max(64).default('UTC');
+export const tz = z.string().min(1).max(64).default('UTC').describe('IANA time zone for buckets and date-only bounds');
 
 /**
  * Orgs and features by id or by a name people type and share in URLs: a feature's slug
@@ -34,20 +35,21 @@ export const tz = z.string().min(1).max(64).default('UTC');
  * them into ids; an unknown one is a 400 naming it.
  */
 const ref = z.string().min(1).max(200);
+const several = 'repeated (?x=a&x=b) or comma-separated (?x=a,b)';
 export const filterParams = {
-  org: list(ref).optional(),
-  feature: list(ref).optional(),
-  model: list(z.string().min(1).max(200)).optional(),
-  endpoint: list(z.string().min(1).max(100)).optional(),
-  family: list(z.enum(ENDPOINT_FAMILIES)).optional(),
+  org: list(ref).optional().describe(`Orgs by id, name or OpenAI org id; ${several}`),
+  feature: list(ref).optional().describe(`Features by id or slug; ${several}`),
+  model: list(z.string().min(1).max(200)).optional().describe(`Models; ${several}`),
+  endpoint: list(z.string().min(1).max(100)).optional().describe(`Endpoints (chat.completions, embeddings…); ${several}`),
+  family: list(z.enum(ENDPOINT_FAMILIES)).optional().describe(`Endpoint families: ${ENDPOINT_FAMILIES.join(', ')}; ${several}`),
 };
 
 export const usageQuerySchema = z.strictObject({
   from: timeParam,
   to: timeParam,
   tz,
-  interval: z.enum(INTERVALS).optional(),
-  groupBy: list(z.enum(DIMENSIONS)).pipe(z.array(z.enum(DIMENSIONS)).max(3)).optional(),
+  interval: z.enum(INTERVALS).optional().describe('Bucket the series by hour, day or month (in tz); omitted: one total per group'),
+  groupBy: list(z.enum(DIMENSIONS)).pipe(z.array(z.enum(DIMENSIONS)).max(3)).optional().describe(`Up to 3 of ${DIMENSIONS.join(', ')}; ${several}`),
   ...filterParams,
 });
 export type UsageQueryInput = z.infer<typeof usageQuerySchema>;

@@ -11,44 +11,14 @@ import { costNanos } from './cost.js';
 import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
 import type { AddPriceInput, CorrectPriceInput, UnitPricesInput } from './prices.dto.js';
 import { PriceBook, PricingService } from './pricing.service.js';
+import type { CorrectionResult, PriceView } from '../contract/prices.js';
 
 const BATCH = 5_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-export interface PriceView {
-  id: number;
-  model: string;
-  serviceTier: string;
-  effectiveFrom: string;
-  inputPerMtok: string | null;
-  cachedInputPerMtok: string | null;
-  outputPerMtok: string | null;
-  audioInputPerMtok: string | null;
-  perAudioMinute: string | null;
-  cachedAudioInputPerMtok: string | null;
-  audioOutputPerMtok: string | null;
-  imageInputPerMtok: string | null;
-  cachedImageInputPerMtok: string | null;
-  imageOutputPerMtok: string | null;
-  perMillionCharacters: string | null;
-  perImage: Price['perImage'];
-  perThousandCalls: Price['perThousandCalls'];
-  longContext: Price['longContext'];
-  source: string;
-  createdAt: string;
-  retiredAt: string | null;
-  retiredBy: string | null;
-}
-
-export interface CorrectionResult {
-  priceId: number;
-  restoredPriceId: number | null;
-  retiredPriceIds: number[];
-  eventsRecosted: number;
-  costBeforeNanos: string;
-  costAfterNanos: string;
-}
+// What the routes answer is the API contract's (server/contract/prices.ts).
+export type { CorrectionResult, PriceView } from '../contract/prices.js';
 
 const view = (p: Price): PriceView => ({
   id: p.id,

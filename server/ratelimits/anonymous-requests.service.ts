@@ -4,15 +4,11 @@
 // anonymous_minutes (one upsert per flush, so replicas add up), and /metrics reads the totals.
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { ANONYMOUS_REASONS, type AnonymousMinute } from '../contract/ratelimits.js';
 
-export type AnonymousReason = 'missing_key' | 'malformed_key' | 'unknown_key' | 'key_unverified';
-export const ANONYMOUS_REASONS: readonly AnonymousReason[] = ['missing_key', 'malformed_key', 'unknown_key', 'key_unverified'];
-
-export interface AnonymousMinute {
-  minute: string;
-  reason: AnonymousReason;
-  requests: number;
-}
+// The reasons and the answer's shape are the API contract's (server/contract/ratelimits.ts).
+export { ANONYMOUS_REASONS, type AnonymousMinute } from '../contract/ratelimits.js';
+export type AnonymousReason = AnonymousMinute['reason'];
 
 const FLUSH_INTERVAL_MS = 5_000;
 /** Counts Postgres could not take are kept for the next flush, up to this many minutes x reasons (then the oldest go). */
