@@ -17,7 +17,15 @@ export interface OpenApiOperation {
 
 /** What a client sends is the schema's input side (before defaults and transforms); what it receives, the output. */
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const out = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as JsonSchema;
+  const out = z.toJSONSchema(schema, {
+    target: 'openapi-3.0',
+    io,
+    unrepresentable: 'any',
+    // `format: date-time` or `uuid` says it; zod's long regex for the same thing only bloats the document.
+    override: ({ jsonSchema }) => {
+      if (jsonSchema.format === 'date-time' || jsonSchema.format === 'uuid') delete jsonSchema.pattern;
+    },
+  }) as JsonSchema;
   delete out.$schema;
   return out;
 }
