@@ -25,13 +25,15 @@ import { OrgsModule } from './orgs/orgs.module.js';
 import { OrgsService, type Actor } from './orgs/orgs.service.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { PricingService } from './pricing/pricing.service.js';
+import { MODERATION_COMMANDS } from './moderation/moderation.commands.js';
+import { ModerationModule } from './moderation/moderation.module.js';
 
 @Module({})
 class CliModule {
   static forRoot(config: AppConfig, url: string): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule],
+      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule],
     };
   }
 }
@@ -203,11 +205,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prices:sync                               load the shipped price list (keeps edited rows)',
     run: async (ctx) => ({ inserted: await ctx.get(PricingService).syncPriceList() }),
   },
+  ...MODERATION_COMMANDS,
 };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'preset', 'threshold', 'guardrail', 'fail', 'timeout-ms', 'store-inputs'].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );
