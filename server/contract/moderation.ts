@@ -47,6 +47,8 @@ export const moderationSummary = z.object({
   from: z.string(),
   to: z.string(),
   bucket: z.enum(['hour', 'day']),
+  /** Every bucket start of the range, empty ones included. */
+  buckets: z.array(z.string()),
   categories: z.array(z.string()),
   series: z.array(
     z.object({ bucket: z.string(), featureId: z.string().nullable(), calls: z.number(), flagged: z.number(), categories: z.record(z.string(), z.number()) }),

@@ -99,6 +99,19 @@ export class ModerationRepository {
     }));
   }
 
+  /** Every bucket of the range in the zone (wall-clock steps, so a DST day is 23 or 25 hours): empty ones are drawn too. */
+  async buckets(from: Date, to: Date, bucket: 'hour' | 'day', zone: string): Promise<string[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT (b AT TIME ZONE $4) AS bucket FROM generate_series(
+         date_trunc($3, $1::timestamptz, $4) AT TIME ZONE $4,
+         ($2::timestamptz - interval '1 microsecond') AT TIME ZONE $4,
+         ('1 ' || $3)::interval) AS b
+       LIMIT 10000`,
+      [from.toISOString(), to.toISOString(), bucket, zone],
+    )) as Row[];
+    return rows.map((r) => new Date(r.bucket as string).toISOString());
+  }
+
   /** The latest guardrail actions other than a clean pass (blocks first among equals in time). */
   async recentGuardrailEvents(from: Date, to: Date, featureIds: string[] | null, outcomes: string[], limit: number): Promise<GuardrailEvent[]> {
     const rows = (await this.dataSource.query(

@@ -83,13 +83,14 @@ export class ModerationService implements OnModuleInit, OnModuleDestroy {
     if (!(from < to)) throw new OpenAIError(400, '`from` must be before `to`.', 'invalid_request_error', 'invalid_range', 'from');
     if (!isZone(query.zone)) throw new OpenAIError(400, `Unknown time zone ${query.zone}: use an IANA name such as Europe/Paris.`, 'invalid_request_error', 'invalid_zone', 'zone');
     const featureIds = query.feature ? await Promise.all(query.feature.split(',').map(async (ref) => (await this.orgs.findFeature(ref.trim())).id)) : null;
-    const [series, recent, guardrailLatency, policies] = await Promise.all([
+    const [buckets, series, recent, guardrailLatency, policies] = await Promise.all([
+      this.repository.buckets(from, to, query.bucket, query.zone),
       this.repository.flaggedSeries(from, to, query.bucket, query.zone, featureIds),
       this.repository.recentGuardrailEvents(from, to, featureIds, ['blocked', 'flagged', 'failed_open', 'failed_closed'], RECENT_LIMIT),
       this.repository.guardrailLatency(from, to, featureIds),
       this.list(),
     ]);
-    return { from: from.toISOString(), to: to.toISOString(), bucket: query.bucket, categories: [...CATEGORIES], series, policies, guardrailLatency, recent };
+    return { from: from.toISOString(), to: to.toISOString(), bucket: query.bucket, buckets, categories: [...CATEGORIES], series, policies, guardrailLatency, recent };
   }
 }
 

@@ -99,7 +99,6 @@ describe('guardrail on model inputs', () => {
     expect(call).toMatchObject({ status: 200, outcome: 'ok', guardrail: 'flagged' });
     expect(BigInt(call.cost_nanos as string)).toBeGreaterThan(0n);
     expect(check).toMatchObject({ linked_event_id: call.id, guardrail: 'flagged', moderation_policy_flagged: true, moderation_categories: 'violence', feature_id: feature.id });
-    expect(stack.sim.stats().requests?.['/v1/chat/completions'] ?? 1).toBeGreaterThan(0);
   });
 
   it('block mode answers a flagged input with the 400 the SDK raises as BadRequestError, not forwarded, not billed', async () => {

@@ -110,7 +110,7 @@ function create(me: { role: string }): Page {
       if (!summary) return byCategory.setUnavailable(share.el.querySelector('.state-msg')?.textContent ?? '');
       for (const p of summary.policies) remember('feature', p.featureId, p.featureName);
       policiesCache = summary.policies;
-      const buckets = [...new Set(summary.series.map((s) => s.bucket))].sort();
+      const buckets = summary.buckets;
       const labels = buckets.map((b) => formatBucket(b, summary.bucket, filters.tz));
       const features = [...new Set(summary.series.map((s) => s.featureId))];
       const at = (feature: string | null, bucket: string) => summary.series.find((s) => s.featureId === feature && s.bucket === bucket);
