@@ -14,6 +14,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { UsersService } from './auth/users.service.js';
 import { APP_CONFIG, ConfigError, loadConfig, loadEnvFile, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { SharedStateModule } from './shared-state/shared-state.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { openDatabase } from './database/database.js';
 import { migrate } from './database/migrate.js';
@@ -35,7 +36,7 @@ class CliModule {
   static forRoot(config: AppConfig, url: string): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule],
+      imports: [ConfigModule.forRoot(config), SharedStateModule, TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule],
     };
   }
 }

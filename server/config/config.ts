@@ -60,6 +60,10 @@ export const configSchema = z.object({
    * revoked meanwhile on another replica works as long; unknown keys get 503 at once).
    */
   KEY_CACHE_OUTAGE_MS: ms(300_000),
+  /** Redis shared by the replicas of one deployment (change notices, headroom); unset: one process's own state. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Prefix of every Redis key and channel, so deployments can share one Redis. */
+  REDIS_PREFIX: z.string().min(1).max(64).default('tallygate:'),
   LEDGER_BATCH_SIZE: z.coerce.number().int().positive().default(1000),
   LEDGER_FLUSH_INTERVAL_MS: ms(250),
   /** Events held in memory while Postgres is slow or down; past this they spill to DATA_DIR/spill. */

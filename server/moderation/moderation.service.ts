@@ -6,12 +6,14 @@ import { AuditService } from '../auth/audit.service.js';
 import type { ModerationPolicyInput, ModerationPolicyView, ModerationQuery, ModerationSummary } from '../contract/moderation.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { OrgsService } from '../orgs/orgs.service.js';
+import { SharedState } from '../shared-state/shared-state.js';
 import { ModerationRepository } from './moderation.repository.js';
 import { CATEGORIES, thresholdOf, type ModerationPolicy } from './policy.js';
 
 /** How often each replica re-reads policies changed elsewhere (a change made here applies at once). */
 const REFRESH_MS = 15_000;
 const RECENT_LIMIT = 50;
+const CHANGED = 'moderation-changed';
 
 @Injectable()
 export class ModerationService implements OnModuleInit, OnModuleDestroy {
@@ -23,9 +25,14 @@ export class ModerationService implements OnModuleInit, OnModuleDestroy {
     private readonly repository: ModerationRepository,
     private readonly orgs: OrgsService,
     private readonly audit: AuditService,
+    private readonly shared: SharedState,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // A policy changed on another replica applies here at once (with Redis), else on the next refresh.
+    this.shared.subscribe(CHANGED, (from) => {
+      if (from !== this.shared.replicaId) void this.refresh().catch(() => undefined);
+    });
     await this.refresh().catch((error: Error) => this.logger.warn(`moderation policies not loaded yet (${error.message}); retrying every ${REFRESH_MS / 1000} s`));
     this.timer = setInterval(() => void this.refresh().catch(() => undefined), REFRESH_MS);
     this.timer.unref();
@@ -60,6 +67,7 @@ export class ModerationService implements OnModuleInit, OnModuleDestroy {
     const before = this.policies.get(feature.id);
     const saved = await this.repository.upsertPolicy({ featureId: feature.id, ...input });
     this.policies.set(feature.id, saved);
+    this.shared.publish(CHANGED, this.shared.replicaId);
     await this.audit.record(actor, {
       action: 'moderation_policy.set',
       targetType: 'feature',
@@ -73,6 +81,7 @@ export class ModerationService implements OnModuleInit, OnModuleDestroy {
     const feature = await this.orgs.findFeature(featureRef);
     if (!(await this.repository.deletePolicy(feature.id))) throw new OpenAIError(404, `Feature ${feature.slug} has no moderation policy.`, 'invalid_request_error', 'not_found');
     this.policies.delete(feature.id);
+    this.shared.publish(CHANGED, this.shared.replicaId);
     await this.audit.record(actor, { action: 'moderation_policy.remove', targetType: 'feature', targetId: feature.id, details: { feature: feature.slug } }, ip);
     return view(feature, undefined);
   }
