@@ -20,6 +20,7 @@ let replica: NestFastifyApplication;
 let replicaUrl: string;
 
 async function startRedis(): Promise<void> {
+  if (redis && redis.exitCode === null) return;
   redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     redis!.stdout!.on('data', (chunk: Buffer) => String(chunk).includes('Ready to accept connections') && resolve());
@@ -125,4 +126,57 @@ describe('replicas sharing state through Redis', () => {
       2_000,
     );
   }, 60_000);
+});
+
+describe('pacing shared by replicas', () => {
+  // One org with a small request limit, paced; load split over both replicas. Counted at the
+  // simulator: 429s OpenAI (the simulator) sent, versus the gateway's own pacing answers.
+  async function burst(stackUnderTest: Stack, replicaBase: string, total: number) {
+    const key = stackUnderTest.features[0].gatewayKey;
+    const clients = [clientOf(stackUnderTest.url, key), clientOf(replicaBase, key)];
+    const results = await Promise.all(
+      Array.from({ length: total }, (_, i) =>
+        ask(clients[i % 2]).then(
+          () => 'ok',
+          (e: unknown) => ((e as { code?: string }).code === 'gateway_paced' ? 'paced' : `upstream ${(e as { status?: number }).status}`),
+        ),
+      ),
+    );
+    const count = (what: string) => results.filter((r) => r === what).length;
+    return { ok: count('ok'), paced: count('paced'), upstream429: results.filter((r) => r === 'upstream 429').length, other: results.filter((r) => r !== 'ok' && r !== 'paced' && r !== 'upstream 429') };
+  }
+
+  async function pacedPair(redisUrl: string | undefined) {
+    const env: Record<string, string> = { PACING_ORGS: 'org-tight', PACING_MAX_WAIT_MS: '8000', PACING_MAX_QUEUE: '500' };
+    if (redisUrl) Object.assign(env, { REDIS_URL: redisUrl, REDIS_PREFIX: `pace-${randomBytes(4).toString('hex')}:` });
+    const paced = await startStack({ env, orgs: [{ id: 'org-tight', limits: { 'gpt-4o-mini': { rpm: 60, tpm: 10_000_000 } } }] });
+    const config = paced.app.get<AppConfig>(APP_CONFIG);
+    const other = await createApp({ ...config, DATA_DIR: `${config.DATA_DIR}-replica` }, paced.databaseUrl);
+    await other.listen({ port: 0, host: '127.0.0.1' });
+    const otherUrl = (await other.getUrl()).replace('[::1]', '127.0.0.1');
+    if (redisUrl) await until(() => ready(otherUrl), (r) => r.sharedState === 'connected', 5_000);
+    return { paced, other, otherUrl };
+  }
+
+  it('keeps upstream 429s at zero with Redis where two replicas pacing alone draw them', async () => {
+    await startRedis().catch(() => undefined); // the outage test above restarted it already
+    const measured: Record<string, Awaited<ReturnType<typeof burst>>> = {};
+    for (const mode of ['alone', 'shared'] as const) {
+      const { paced, other, otherUrl } = await pacedPair(mode === 'shared' ? `redis://127.0.0.1:${redisPort}` : undefined);
+      try {
+        // Probe once through each replica so both know the limit, then 70 at once against 60/min.
+        await ask(clientOf(paced.url, paced.features[0].gatewayKey));
+        await ask(clientOf(otherUrl, paced.features[0].gatewayKey));
+        measured[mode] = await burst(paced, otherUrl, 70);
+      } finally {
+        await other.close();
+        await paced.close();
+      }
+    }
+    console.log(`pacing across two replicas, 70 requests against 60 rpm: alone ${JSON.stringify(measured.alone)}, shared ${JSON.stringify(measured.shared)}`);
+    expect(measured.alone.upstream429).toBeGreaterThan(0);
+    expect(measured.shared.upstream429).toBe(0);
+    expect(measured.shared.other).toEqual([]);
+    expect(measured.shared.ok).toBeGreaterThanOrEqual(58);
+  }, 90_000);
 });
