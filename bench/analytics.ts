@@ -143,6 +143,14 @@ async function main(): Promise<void> {
       `SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname IN ('usage_hourly', 'usage_daily', 'usage_latency_hourly', 'usage_latency_daily') ORDER BY 1`,
     )) as Array<{ relname: string; n_live_tup: string }>;
     log(`rollup rows: ${sizes.map((s) => `${s.relname} ${Number(s.n_live_tup).toLocaleString('en')}`).join(', ')}`);
+    // Storage per million events: the ledger's partitions (heap and indexes apart) and every rollup.
+    const [storage] = (await db.query(
+      `SELECT sum(pg_table_size(c.oid))::bigint AS heap, sum(pg_indexes_size(c.oid))::bigint AS indexes,
+              (SELECT sum(pg_total_relation_size(r::regclass))::bigint FROM unnest(ARRAY['usage_hourly','usage_daily','usage_latency_hourly','usage_latency_daily','ratelimit_minutes','throttle_minutes']) AS r) AS rollups
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'usage_events'::regclass`,
+    )) as Array<{ heap: string; indexes: string; rollups: string }>;
+    const perMillion = (bytes: string) => `${(Number(bytes) / (seeded / 1e6) / 1024 / 1024).toFixed(1)} MB`;
+    log(`storage per million events: ledger ${perMillion(storage.heap)} + its indexes ${perMillion(storage.indexes)}; all rollups ${perMillion(storage.rollups)} (rollups grow with orgs x features x models x hours, not with events)`);
 
     // The live path: events through the ledger writer (batched insert + every rollup in one statement).
     const writer = app.get(LedgerWriter);

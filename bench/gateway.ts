@@ -15,6 +15,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { ensureDatabase, freePort, startScratchPostgres } from '../server/database/embedded-postgres.js';
+import { guardrailSection } from './guardrail.js';
 import { rssMb, seedFeature, start } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
   const sim = `http://127.0.0.1:${simPort}`;
   const gw = `http://127.0.0.1:${gwPort}`;
   try {
-    const { key } = await seedFeature(gw, ADMIN_TOKEN, 'bench', { url: `${sim}/v1`, openaiOrgId: 'org-bench', apiKey: UPSTREAM_KEY });
+    const { key, orgId } = await seedFeature(gw, ADMIN_TOKEN, 'bench', { url: `${sim}/v1`, openaiOrgId: 'org-bench', apiKey: UPSTREAM_KEY });
 
     console.log(`Tallygate gateway benchmark — ${CONNECTIONS} connections, ${SECONDS} s per run, POST /v1/chat/completions (gpt-4o-mini, non-streamed)`);
     console.log(`Node ${process.version}, ${(await import('node:os')).cpus().length} CPUs; simulator, gateway and load generator share them.\n`);
@@ -226,7 +227,8 @@ async function main(): Promise<void> {
     await res.arrayBuffer();
     clearInterval(sampler);
     console.log('4. Gateway memory');
-    console.log(`   RSS idle after the load runs ${fmt(idle, 1)} MB; peak while a 25.0 MB upload streamed through ${fmt(peak, 1)} MB (+${fmt(peak - idle, 1)} MB); upload status ${res.status}`);
+    console.log(`   RSS idle after the load runs ${fmt(idle, 1)} MB; peak while a 25.0 MB upload streamed through ${fmt(peak, 1)} MB (+${fmt(peak - idle, 1)} MB); upload status ${res.status}\n`);
+    await guardrailSection(gw, ADMIN_TOKEN, orgId, key, openLoop, Math.min(RATE, 300), Math.min(SECONDS, 5));
     await db.end();
   } finally {
     gateway.kill('SIGTERM');

@@ -15,6 +15,7 @@ import { LedgerModule } from './ledger/ledger.module.js';
 import { OrgsModule } from './orgs/orgs.module.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { ReconciliationModule } from './reconciliation/reconciliation.module.js';
+import { SharedStateModule } from './shared-state/shared-state.module.js';
 
 @Module({})
 export class AppModule {
@@ -23,6 +24,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        SharedStateModule,
         TypeOrmModule.forRoot(dataSourceOptions(databaseUrl)),
         AuthModule,
         LedgerModule,

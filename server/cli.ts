@@ -14,24 +14,29 @@ import { AuthModule } from './auth/auth.module.js';
 import { UsersService } from './auth/users.service.js';
 import { APP_CONFIG, ConfigError, loadConfig, loadEnvFile, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { SharedStateModule } from './shared-state/shared-state.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { openDatabase } from './database/database.js';
 import { migrate } from './database/migrate.js';
 import { OpenAIError } from './http/openai-error.js';
 import { LedgerWriter } from './ledger/ledger.writer.js';
+import { RetentionRepository } from './ledger/retention.repository.js';
+import { LedgerRetention } from './ledger/retention.js';
 import { validate } from './http/validate.js';
 import { adminKeySchema, createFeatureSchema, createOrgSchema, openaiKeyIdSchema } from './orgs/orgs.dto.js';
 import { OrgsModule } from './orgs/orgs.module.js';
 import { OrgsService, type Actor } from './orgs/orgs.service.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { PricingService } from './pricing/pricing.service.js';
+import { MODERATION_COMMANDS } from './moderation/moderation.commands.js';
+import { ModerationModule } from './moderation/moderation.module.js';
 
 @Module({})
 class CliModule {
   static forRoot(config: AppConfig, url: string): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule],
+      imports: [ConfigModule.forRoot(config), SharedStateModule, TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule],
     };
   }
 }
@@ -166,6 +171,12 @@ const COMMANDS: Record<string, Command> = {
     // A writer of its own, never bootstrapped: it replays only what it is asked to, with no timer.
     run: (ctx) => new LedgerWriter(ctx.get(DataSource), ctx.get<AppConfig>(APP_CONFIG)).replayRejected(),
   },
+  'ledger:retention': {
+    usage: 'ledger:retention [--dry-run true]         remove raw events past LEDGER_RETENTION_MONTHS now (exported first with LEDGER_RETENTION_EXPORT_DIR)',
+    // Constructed here, never bootstrapped: no timer, one pass.
+    run: (ctx, _a, f) =>
+      new LedgerRetention(new RetentionRepository(ctx.get(DataSource)), ctx.get<AppConfig>(APP_CONFIG)).run({ dryRun: f['dry-run'] === 'true', progress: (m) => console.error(m) }),
+  },
   'users:disable': {
     usage: 'users:disable <email>                     ends their sessions too',
     run: async (ctx, [email]) => {
@@ -203,11 +214,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prices:sync                               load the shipped price list (keeps edited rows)',
     run: async (ctx) => ({ inserted: await ctx.get(PricingService).syncPriceList() }),
   },
+  ...MODERATION_COMMANDS,
 };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'preset', 'threshold', 'guardrail', 'fail', 'timeout-ms', 'store-inputs', 'dry-run'].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );

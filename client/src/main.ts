@@ -11,8 +11,9 @@ import { financePage } from './pages/finance.js';
 import { overviewPage } from './pages/overview.js';
 import { rateLimitsPage } from './pages/ratelimits.js';
 import { reconciliationPage } from './pages/reconciliation.js';
+import { moderationPage } from './pages/moderation.js';
 
-const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, ...adminPages, reconciliationPage];
+const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, moderationPage, ...adminPages, reconciliationPage];
 const root = document.getElementById('app')!;
 
 let me: Me | null = null;
@@ -105,6 +106,7 @@ function renderNav(active: PageDef | undefined): void {
     // Finance → Reconciliation (/finance/reconciliation) lives under Finance.
     { label: 'Finance', path: '/finance', prefix: '/finance' },
     { label: 'Rate limits', path: '/rate-limits' },
+    { label: 'Moderation', path: '/moderation' },
     { label: 'Admin', path: '/admin/orgs', prefix: '/admin/' },
   ].filter((item) => {
     const def = item.prefix ? PAGES.find((p) => p.path.startsWith(item.prefix!)) : PAGES.find((p) => p.path === item.path);

@@ -60,9 +60,19 @@ export const configSchema = z.object({
    * revoked meanwhile on another replica works as long; unknown keys get 503 at once).
    */
   KEY_CACHE_OUTAGE_MS: ms(300_000),
+  /** Redis shared by the replicas of one deployment (change notices, headroom); unset: one process's own state. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Prefix of every Redis key and channel, so deployments can share one Redis. */
+  REDIS_PREFIX: z.string().min(1).max(64).default('tallygate:'),
   LEDGER_BATCH_SIZE: z.coerce.number().int().positive().default(1000),
   LEDGER_FLUSH_INTERVAL_MS: ms(250),
   /** Events held in memory while Postgres is slow or down; past this they spill to DATA_DIR/spill. */
+  /** Raw usage events are kept this many whole months back (0: forever); rollups are always kept. */
+  LEDGER_RETENTION_MONTHS: z.coerce.number().int().min(0).max(1200).default(0),
+  /** How often a replica checks for partitions past the horizon (0: only `ledger:retention` from the CLI). */
+  LEDGER_RETENTION_INTERVAL_MS: ms(6 * 3_600_000),
+  /** Export each partition to <dir>/<partition>.csv.gz before dropping it (unset: drop without export). */
+  LEDGER_RETENTION_EXPORT_DIR: z.string().min(1).optional(),
   LEDGER_MAX_QUEUE: z.coerce.number().int().positive().default(100_000),
   SHUTDOWN_GRACE_MS: ms(30_000),
   /** Hold requests an org has no rate-limit room for until its window resets, for every org (docs/operations.md, "Pacing"). */

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createApp, shutdown } from '../app.js';
 import { seedDemoUsers } from './users.js';
+import { ModerationService } from '../moderation/moderation.service.js';
 import { UsersService } from '../auth/users.service.js';
 import { ConfigError, loadConfig, loadEnvFile } from '../config/config.js';
 import { openDatabase } from '../database/database.js';
@@ -65,6 +66,15 @@ async function main(): Promise<void> {
       if (old.name === 'demo' && !old.revokedAt) await orgs.revokeGatewayKey(old.id);
     }
     keys[feature.slug] = (await orgs.issueGatewayKey(featureIds.get(feature.slug)!, 'demo')).key;
+  }
+
+  // The chatbot serves the public: a strict moderation policy with its guardrail watching inputs.
+  const moderation = app.get(ModerationService);
+  if (!moderation.policyOf(featureIds.get('customer-service-chatbot')!)) {
+    await moderation.set('customer-service-chatbot', { preset: 'strict', thresholds: {}, guardrail: 'monitor', failMode: 'open', timeoutMs: 2_000, storeInputs: false }, 'demo');
+  }
+  if (!moderation.policyOf(featureIds.get('content-recommendation')!)) {
+    await moderation.set('content-recommendation', { preset: 'lenient', thresholds: {}, guardrail: 'off', failMode: 'open', timeoutMs: 2_000, storeInputs: false }, 'demo');
   }
 
   const credentials = await seedDemoUsers(app.get(UsersService));

@@ -9,6 +9,10 @@ const QUESTIONS = [
   'Can I change the delivery address after checkout?',
   'What is your refund policy for opened items?',
   'The app crashes when I upload a photo, what should I do?',
+  // Now and then a customer loses patience: what the chatbot's moderation policy is there for.
+  'This is stupid, the order is late again.',
+  'You idiots lost my parcel.',
+  'I had a fight with the courier at my door.',
 ];
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)];
 

@@ -27,6 +27,11 @@ export interface Endpoint {
   byId?: boolean;
   /** A wildcard route: the raw path is checked segment by segment before forwarding. */
   checkPath?: boolean;
+  /**
+   * The response head waits for the (small, JSON) body so call hooks can add headers computed from
+   * it (the moderation verdict); a body past the parse limit is relayed without them.
+   */
+  holdHead?: boolean;
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
@@ -34,7 +39,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { name: 'completions', method: 'POST', path: '/completions', body: 'json', usageOption: true, billable: true },
   { name: 'responses', method: 'POST', path: '/responses', body: 'json', usageOption: false, billable: true },
   { name: 'embeddings', method: 'POST', path: '/embeddings', body: 'json', usageOption: false, billable: true },
-  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false, billable: false },
+  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false, billable: false, holdHead: true },
   { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false, billable: true },
   { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false, billable: true },
   { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false, billable: false },

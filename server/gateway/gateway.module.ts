@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { LedgerModule } from '../ledger/ledger.module.js';
+import { ModerationModule } from '../moderation/moderation.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
 import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
@@ -10,7 +11,7 @@ import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
+  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule],
   providers: [callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

@@ -163,11 +163,13 @@ export class ProxyService {
   ) {
     this.beforeHooks = hooks.filter((hook) => hook.beforeForward);
     this.eventHooks = hooks.filter((hook) => hook.onEvent);
+    this.headHooks = hooks.filter((hook) => hook.responseHeaders);
   }
 
   /** The hooks that have each phase, in the list's order (see hooks/index.ts). */
   private readonly beforeHooks: CallHook[];
   private readonly eventHooks: CallHook[];
+  private readonly headHooks: CallHook[];
 
   /** Runs the before-forward hooks in order, awaiting only the ones that return a promise. */
   private async runBeforeHooks(call: Call): Promise<void> {
@@ -530,6 +532,8 @@ export class ProxyService {
       let tail: Buffer | undefined;
       let isJson = false;
       let countBytes = false;
+      /** The head of a `holdHead` endpoint, written once the body is read (with the hooks' headers). */
+      let heldHead: Record<string, string | string[]> | undefined;
       if (call.clientGone || res.destroyed) return reject(new ClientGoneError());
       // From here on the request may reach OpenAI (undici can write it before any callback), so a
       // client leaving now is client_aborted and estimated; before this it was never sent.
@@ -553,7 +557,8 @@ export class ProxyService {
             else countBytes = call.endpoint.meter !== undefined; // speech audio: its length, never its bytes
             const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);
             if (this.stopping) head.connection = 'close'; // shutting down: no next request on this connection
-            res.writeHead(statusCode, head);
+            if (isJson && call.endpoint.holdHead && this.headHooks.length > 0) heldHead = head;
+            else res.writeHead(statusCode, head);
           } catch (error) {
             fail(c, error);
           }
@@ -561,7 +566,17 @@ export class ProxyService {
         onResponseData: (c, chunk) => {
           call.ttfbMs ??= Math.round(performance.now() - call.started);
           let out: Buffer | null = chunk;
-          if (call.meter) out = call.meter.push(chunk);
+          if (heldHead) {
+            collectedBytes += chunk.length;
+            collected!.push(chunk);
+            if (collectedBytes <= PARSE_LIMIT) return;
+            // Too large to hold: relay it as any other body, without the hooks' headers.
+            res.writeHead(call.status, heldHead);
+            heldHead = undefined;
+            out = collected!.length === 1 ? collected![0] : Buffer.concat(collected!, collectedBytes);
+            collected = undefined;
+            tail = Buffer.from(out.subarray(Math.max(0, out.length - TAIL_BYTES)));
+          } else if (call.meter) out = call.meter.push(chunk);
           else if (isJson) {
             collectedBytes += chunk.length;
             if (collected && collectedBytes <= PARSE_LIMIT) collected.push(chunk);
@@ -586,6 +601,7 @@ export class ProxyService {
         },
         onResponseEnd: () => {
           call.upstreamDoneAt = performance.now();
+          if (heldHead) return this.endHeld(call, heldHead, collected!, collectedBytes, res, resolve);
           res.end(call.meter?.end() ?? undefined);
           call.endedAt = performance.now();
           if (call.meter) {
@@ -602,6 +618,24 @@ export class ProxyService {
         onResponseError: (_c, error) => reject(error),
       });
     });
+  }
+
+  /** Ends a held response: its body read, the hooks' headers added to the head, then the bytes relayed. */
+  private endHeld(call: Call, head: Record<string, string | string[]>, collected: Buffer[], bytes: number, res: FastifyReply['raw'], resolve: () => void): void {
+    const body = collected.length === 1 ? collected[0] : Buffer.concat(collected, bytes);
+    call.reading = readJsonBody(body.toString('utf8'));
+    for (const hook of this.headHooks) {
+      try {
+        const extra = hook.responseHeaders!(call);
+        if (extra) Object.assign(head, extra);
+      } catch (error) {
+        this.logger.error(`usage event ${call.id}: hook ${hook.name} failed on the response head (${(error as Error).message})`);
+      }
+    }
+    res.writeHead(call.status, head);
+    res.end(body);
+    call.endedAt = performance.now();
+    resolve();
   }
 
   /** Maps what went wrong to the right answer (if the client can still get one) and outcome. */

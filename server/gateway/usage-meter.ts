@@ -21,6 +21,8 @@ export interface MeterReading {
   toolCalls?: ToolCallCounts;
   /** A Responses object created with background: true (its id and status): billed once, to its creator. */
   background?: { id: string; status: string | undefined };
+  /** A moderation answer's `results` (category flags and scores), kept as parsed for the verdict. */
+  moderationResults?: unknown[];
 }
 
 /** Built-in tool call items of a response, by the item type's tool (before the request says which web search it was). */
@@ -91,6 +93,7 @@ export function readJsonBody(text: string): MeterReading {
   if (body.output !== undefined) reading.toolCalls = toolCallsOf(body.output);
   if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = seconds(body.duration);
   if (body.background === true && typeof body.id === 'string') reading.background = { id: body.id, status: str(body.status) };
+  if (Array.isArray(body.results)) reading.moderationResults = body.results;
   return reading;
 }
 

@@ -67,6 +67,15 @@ export function boundUsageEvent(event: UsageEvent): UsageEvent {
   if (event.webSearchCalls !== undefined) event.webSearchCalls = count(event.webSearchCalls, INT4_MAX, 'web_search_calls');
   if (event.webSearchPreviewCalls !== undefined) event.webSearchPreviewCalls = count(event.webSearchPreviewCalls, INT4_MAX, 'web_search_preview_calls');
   if (event.fileSearchCalls !== undefined) event.fileSearchCalls = count(event.fileSearchCalls, INT4_MAX, 'file_search_calls');
+  if (event.moderation) boundModeration(event.moderation);
+  if (event.guardrail != null && !GUARDRAIL_OUTCOMES.has(event.guardrail)) {
+    flag('guardrail');
+    event.guardrail = null;
+  }
+  if (event.linkedEventId != null && !UUID.test(event.linkedEventId)) {
+    flag('linked_event_id');
+    event.linkedEventId = null;
+  }
   event.ttfbMs = maybeCount(event.ttfbMs, INT4_MAX, 'ttfb_ms');
   event.priceId = maybeCount(event.priceId, INT4_MAX, 'price_id');
   const seconds: unknown = event.audioSeconds;
@@ -141,4 +150,34 @@ function boundCost(cost: unknown): string | null {
   if (text.startsWith('-')) return '0';
   const digits = text.replace(/^0+(?=\d)/, '');
   return digits.length > BIGINT_MAX.length || (digits.length === BIGINT_MAX.length && digits > BIGINT_MAX) ? BIGINT_MAX : digits;
+}
+
+/** The stored moderated text, when a feature keeps inputs: enough to review a flag, never a whole document. */
+export const MODERATION_INPUT_MAX = 4_000;
+/** Categories a verdict may name (OpenAI has 13): a hostile upstream cannot grow a row past this. */
+const MODERATION_CATEGORIES_MAX = 32;
+const CATEGORY_NAME = /^[a-z][a-z/_-]{0,63}$/;
+const GUARDRAIL_OUTCOMES = new Set(['passed', 'flagged', 'blocked', 'failed_open', 'failed_closed']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function boundModeration(moderation: NonNullable<UsageEvent['moderation']>): void {
+  const categories = Array.isArray(moderation.categories) ? moderation.categories : [];
+  const kept = categories.filter((c) => typeof c === 'string' && CATEGORY_NAME.test(c)).slice(0, MODERATION_CATEGORIES_MAX);
+  if (kept.length !== categories.length) flag('moderation_categories');
+  moderation.categories = kept;
+  const scores: Record<string, number> = {};
+  for (const category of kept) {
+    const score = moderation.scores?.[category];
+    if (typeof score === 'number' && Number.isFinite(score)) scores[category] = Math.min(1, Math.max(0, score));
+  }
+  moderation.scores = scores;
+  moderation.flaggedDefault = moderation.flaggedDefault === true;
+  moderation.flaggedPolicy = moderation.flaggedPolicy === true;
+  if (moderation.input !== undefined) {
+    if (typeof moderation.input !== 'string') moderation.input = undefined;
+    else if (moderation.input.length > MODERATION_INPUT_MAX) {
+      flag('moderation_input');
+      moderation.input = moderation.input.slice(0, MODERATION_INPUT_MAX - (isHighSurrogate(moderation.input.charCodeAt(MODERATION_INPUT_MAX - 1)) ? 1 : 0));
+    }
+  }
 }

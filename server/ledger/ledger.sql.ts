@@ -54,7 +54,21 @@ const COLUMNS: readonly Column[] = [
   ['web_search_calls', 'integer', (e) => e.webSearchCalls ?? 0],
   ['web_search_preview_calls', 'integer', (e) => e.webSearchPreviewCalls ?? 0],
   ['file_search_calls', 'integer', (e) => e.fileSearchCalls ?? 0],
+  ['moderation_flagged', 'boolean', (e) => e.moderation?.flaggedDefault ?? null],
+  ['moderation_policy_flagged', 'boolean', (e) => e.moderation?.flaggedPolicy ?? null],
+  ['moderation_categories', 'text', (e) => (e.moderation ? e.moderation.categories.join(',') : null)],
+  ['moderation_scores', 'text', (e) => (e.moderation ? scoresText(e.moderation.scores) : null)],
+  ['moderation_input', 'text', (e) => e.moderation?.input ?? null],
+  ['guardrail', 'text', (e) => e.guardrail ?? null],
+  ['linked_event_id', 'uuid', (e) => e.linkedEventId ?? null],
 ];
+
+/** `violence=0.9312,hate=0.51`: the policy's flagged categories with their scores (4 decimals). */
+function scoresText(scores: Record<string, number>): string {
+  return Object.entries(scores)
+    .map(([category, score]) => `${category}=${score.toFixed(4)}`)
+    .join(',');
+}
 
 /**
  * Spend and usage per hour or UTC day x org x feature x model x endpoint x price: what the spend

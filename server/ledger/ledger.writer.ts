@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { boundUsageEvent } from './bounds.js';
 import { batchParameters, INSERT_BATCH_SQL } from './ledger.sql.js';
+import { retentionHorizon } from './retention.js';
 import type { UsageEvent } from './usage-event.js';
 
 /** "no partition of relation found for row" shares check_violation's SQLSTATE, without a constraint name. */
@@ -188,9 +189,27 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     } catch (error) {
       const { code, constraint } = error as { code?: string; constraint?: string };
       if (code !== NO_PARTITION || constraint) throw error;
-      await this.ensurePartitions(batch);
-      await this.insert(batch);
+      const kept = await this.setAsideExpired(batch);
+      if (!kept.length) return;
+      await this.ensurePartitions(kept);
+      await this.insert(kept);
     }
+  }
+
+  /**
+   * Events from before the retention horizon (a spill replayed a year late) would re-create a
+   * dropped month, and one written before the drop would be counted a second time in the rollups:
+   * they are set aside in DATA_DIR/rejected instead, and the rest is written.
+   */
+  private async setAsideExpired(batch: UsageEvent[]): Promise<UsageEvent[]> {
+    const horizon = retentionHorizon(this.config.LEDGER_RETENTION_MONTHS);
+    if (!horizon) return batch;
+    const kept: UsageEvent[] = [];
+    for (const event of batch) {
+      if (event.createdAt >= horizon) kept.push(event);
+      else await this.reject(event, new Error(`older than the ledger's retention horizon (${horizon.toISOString().slice(0, 10)}, LEDGER_RETENTION_MONTHS=${this.config.LEDGER_RETENTION_MONTHS}): its month was removed`));
+    }
+    return kept;
   }
 
   private async reject(event: UsageEvent, error: Error): Promise<void> {

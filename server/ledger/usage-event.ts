@@ -56,12 +56,37 @@ export interface UsageEvent {
   upstreamRequestId: string | null;
   retryCount: number;
   rateLimits: RateLimitSnapshot;
+  /** A moderation verdict: on moderations calls and on a guardrail's own moderation row. */
+  moderation?: ModerationFacts | null;
+  /** What the feature's guardrail did about this call (the model call and its moderation row). */
+  guardrail?: GuardrailOutcome | null;
+  /** The call this row was made for: a guardrail's moderation row names the model call it checked. */
+  linkedEventId?: string | null;
   /**
    * Fields stored changed because they were out of their column's range (text truncated, numbers
    * clamped), comma-separated column names: `model,input_tokens`. Set by boundUsageEvent().
    */
   clamped?: string;
 }
+
+/** What a moderation answer said, bounded: never the text unless the feature stores inputs. */
+export interface ModerationFacts {
+  /** OpenAI's own `flagged`. */
+  flaggedDefault: boolean;
+  /** Flagged under the feature's moderation policy. */
+  flaggedPolicy: boolean;
+  /** The categories the policy flags, and their scores. */
+  categories: string[];
+  scores: Record<string, number>;
+  /** The moderated text, only when the feature's policy stores inputs (off by default). */
+  input?: string;
+}
+
+/**
+ * `passed` (checked, clean), `flagged` (monitor mode: flagged and forwarded), `blocked` (refused,
+ * not sent), `failed_open` (the check failed; forwarded), `failed_closed` (the check failed; refused).
+ */
+export type GuardrailOutcome = 'passed' | 'flagged' | 'blocked' | 'failed_open' | 'failed_closed';
 
 /**
  * A complete, successful chat event with the given fields changed: for the demo's history, the

@@ -5,6 +5,7 @@ import { Feature, FeatureOrg } from './feature.entity.js';
 import { GatewayKey } from './gateway-key.entity.js';
 import { Org } from './org.entity.js';
 import { OrgsController } from './orgs.controller.js';
+import { ChangeNotices } from './change-notices.js';
 import { OrgsService } from './orgs.service.js';
 import { RouteResolver } from './route-resolver.js';
 import { UpstreamKey } from './upstream-key.entity.js';
@@ -12,7 +13,7 @@ import { UpstreamKey } from './upstream-key.entity.js';
 @Module({
   imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, OrgAdminKey])],
   controllers: [OrgsController],
-  providers: [OrgsService, RouteResolver],
+  providers: [OrgsService, RouteResolver, ChangeNotices],
   exports: [OrgsService, RouteResolver],
 })
 export class OrgsModule {}

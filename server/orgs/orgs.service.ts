@@ -63,6 +63,11 @@ export class OrgsService {
   onChange(listener: () => void): void {
     this.listeners.add(listener);
   }
+  /** A change made on another replica (see ChangeNotices): drop cached routes, nothing to audit here. */
+  applyRemoteChange(): void {
+    for (const listener of this.listeners) listener();
+  }
+
   /** Every change: drop cached routes, and record who did what (never a secret: keys only masked). */
   private async changed(actor: Actor, entry: AuditEntry): Promise<void> {
     for (const listener of this.listeners) listener();

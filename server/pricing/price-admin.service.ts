@@ -1,10 +1,12 @@
 // Admin price management: list, add an effective-dated price, and correct a past period, which
 // re-costs the events of that period and their rollups in one transaction, with an audit record.
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Principal } from '../auth/access.guard.js';
 import { AuditService } from '../auth/audit.service.js';
-import { conflict } from '../http/openai-error.js';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { badRequest, conflict } from '../http/openai-error.js';
+import { retentionHorizon } from '../ledger/retention.js';
 import { USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
 import { hasStoredUsage, STORED_USAGE_COLUMNS, storedUsage, type StoredUsageRow } from '../ledger/stored-usage.js';
 import { costNanos } from './cost.js';
@@ -78,6 +80,7 @@ export class PriceAdminService {
     private readonly dataSource: DataSource,
     private readonly pricing: PricingService,
     private readonly audit: AuditService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async list(model: string | undefined, includeRetired: boolean): Promise<PriceView[]> {
@@ -120,6 +123,11 @@ export class PriceAdminService {
   async correct(input: CorrectPriceInput, actor: Principal, ip?: string): Promise<CorrectionResult> {
     const from = new Date(input.from);
     const to = input.to ? new Date(input.to) : null;
+    // The rebuild recomputes rollups from raw events: where those were removed it would erase them.
+    const horizon = retentionHorizon(this.config.LEDGER_RETENTION_MONTHS);
+    if (horizon && from < horizon) {
+      throw badRequest(`Raw usage events before ${horizon.toISOString().slice(0, 10)} were removed by the ledger's retention (LEDGER_RETENTION_MONTHS=${this.config.LEDGER_RETENTION_MONTHS}), so that period cannot be re-costed. Correct from ${horizon.toISOString().slice(0, 10)} on.`, 'from', 'before_retention_horizon');
+    }
     const result = await this.dataSource.transaction(async (manager) => {
       // Writers wait (events queue in memory) so no rollup row changes under the rebuild.
       await manager.query(`LOCK TABLE prices, usage_hourly, usage_daily IN SHARE ROW EXCLUSIVE MODE`);

@@ -6,6 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
+import { SharedState } from '../shared-state/shared-state.js';
 import { ANONYMOUS_REASONS, AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomSnapshot, type LiveHeadroom } from './headroom.snapshot.js';
 import { PacingService } from './pacing.service.js';
@@ -78,8 +79,17 @@ export class MetricsService {
   private readonly addedLatency: Histogram;
   private readonly pacingWait: Histogram;
 
-  constructor(snapshot: HeadroomSnapshot, pacing: PacingService, ledger: LedgerWriter, anonymous: AnonymousRequests) {
+  constructor(snapshot: HeadroomSnapshot, pacing: PacingService, ledger: LedgerWriter, anonymous: AnonymousRequests, shared: SharedState) {
     const registers = [this.registry];
+    new Gauge({
+      name: 'tallygate_shared_state_up',
+      help: 'Redis shared by the replicas (REDIS_URL): 1 connected, 0 unreachable (this replica runs on its own state); absent without REDIS_URL.',
+      registers,
+      collect() {
+        this.reset();
+        if (shared.status !== 'off') this.set(shared.status === 'connected' ? 1 : 0);
+      },
+    });
     const tallies = this.tallies;
     const modelLabel = (model: string) => this.modelLabel(model);
     const resources = ['requests', 'tokens', 'project_tokens'] as const;
@@ -100,10 +110,10 @@ export class MetricsService {
           }
         },
       });
-    headroomGauge('tallygate_ratelimit_limit', 'Rate limit from the last x-ratelimit-limit-* header seen by this replica.', (e, r) =>
+    headroomGauge('tallygate_ratelimit_limit', 'Rate limit from the last x-ratelimit-limit-* header seen (by any replica, when they share state through Redis).', (e, r) =>
       r === 'requests' ? e.limits.limitRequests : r === 'tokens' ? e.limits.limitTokens : e.limits.limitProjectTokens,
     );
-    headroomGauge('tallygate_ratelimit_remaining', 'Remaining from the last x-ratelimit-remaining-* header seen by this replica.', (e, r) =>
+    headroomGauge('tallygate_ratelimit_remaining', 'Remaining from the last x-ratelimit-remaining-* header seen (by any replica, when they share state through Redis).', (e, r) =>
       r === 'requests' ? e.limits.remainingRequests : r === 'tokens' ? e.limits.remainingTokens : e.limits.remainingProjectTokens,
     );
     headroomGauge('tallygate_ratelimit_reset_seconds', 'Seconds from now until the window is full again, from the last x-ratelimit-reset-* header.', (e, r, now) => {
@@ -112,7 +122,7 @@ export class MetricsService {
     });
     new Gauge({
       name: 'tallygate_ratelimit_observed_timestamp_seconds',
-      help: 'When this replica last saw rate-limit headers for the org and model.',
+      help: 'When rate-limit headers were last seen for the org and model (by any replica, with Redis).',
       labelNames: ['org', 'model'],
       registers,
       collect() {

@@ -4,10 +4,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { modelFamily } from '../pricing/cost.js';
-import { PaceRefusedError, Pacer, type PaceRefusal, type PacingTicket } from './pacer.js';
+import { SharedState } from '../shared-state/shared-state.js';
+import { PaceRefusedError, Pacer, type PaceRefusal, type PacingTicket as LocalTicket } from './pacer.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import { SharedPacer, type SharedTicket } from './shared-pacer.js';
 
-export type { PacingTicket } from './pacer.js';
+/** What was held and sent: by this replica's own pacer, or by the one every replica shares (Redis). */
+export type PacingTicket = LocalTicket | SharedTicket;
 
 interface PacedOrg {
   orgId: string;
@@ -48,10 +51,15 @@ const REASONS: Record<PaceRefusal['reason'], string> = {
 @Injectable()
 export class PacingService {
   private readonly pacer: Pacer;
+  private readonly sharedPacer: SharedPacer;
   private readonly orgs: ReadonlySet<string>;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly shared: SharedState,
+  ) {
     this.pacer = new Pacer({ maxWaitMs: config.PACING_MAX_WAIT_MS, maxQueue: config.PACING_MAX_QUEUE });
+    this.sharedPacer = new SharedPacer({ maxWaitMs: config.PACING_MAX_WAIT_MS, maxQueue: config.PACING_MAX_QUEUE, prefix: shared.prefix });
     this.orgs = new Set(config.PACING_ORGS);
   }
 
@@ -66,18 +74,33 @@ export class PacingService {
   admit(org: PacedOrg, model: string | null, outgoing: OutgoingRequest): Promise<PacingTicket> | undefined {
     if (!model || !this.paces(org.openaiOrgId)) return undefined;
     const family = modelFamily(model);
-    return this.pacer.acquire(`${org.orgId}|${family}`, estimateTokens(outgoing)).catch((error: unknown) => {
+    const lane = `${org.orgId}|${family}`;
+    const tokens = estimateTokens(outgoing);
+    const refused = (error: unknown): never => {
       if (error instanceof PaceRefusedError) throw pacedError(org.openaiOrgId, family, error.refusal);
       throw error;
-    });
+    };
+    // With Redis, every replica takes from one estimate; if Redis fails under a request, that
+    // request is paced by this replica alone (as all are while Redis is away).
+    const redis = this.shared.client;
+    if (redis) {
+      return this.sharedPacer.acquire(redis, lane, tokens).catch((error: unknown) => {
+        if (error instanceof PaceRefusedError) return refused(error);
+        return this.pacer.acquire(lane, tokens).catch(refused);
+      });
+    }
+    return this.pacer.acquire(lane, tokens).catch(refused);
   }
 
   release(ticket: PacingTicket, limits: RateLimitSnapshot | undefined, observedAt: number, responded: boolean): void {
-    this.pacer.release(ticket, limits, observedAt, responded);
+    if (!('shared' in ticket)) return this.pacer.release(ticket, limits, observedAt, responded);
+    const redis = this.shared.client;
+    // Redis away: the lane's in-flight count stays high until the lane expires (LANE_TTL_MS) or the next headers reset it.
+    if (redis) void this.sharedPacer.release(redis, ticket, limits, observedAt, responded).catch(() => undefined);
   }
 
   queued(): number {
-    return this.pacer.queued();
+    return this.pacer.queued() + this.sharedPacer.queued();
   }
 }
 

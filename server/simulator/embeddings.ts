@@ -122,11 +122,20 @@ const MODERATION_CATEGORIES = [
 ] as const;
 type ModerationCategory = (typeof MODERATION_CATEGORIES)[number];
 
-// Deterministic triggers so tests can predict a flag: the word, then the categories it raises.
-const TRIGGERS: Array<[RegExp, ModerationCategory[]]> = [
-  [/\bkill/i, ['violence']],
-  [/\bhate\b/i, ['hate', 'harassment']],
-  [/\bbomb\b/i, ['illicit', 'illicit/violent']],
+// Deterministic, graded triggers so tests and the demo can produce clean, borderline and flagged
+// content on purpose: each word raises its categories to about the given score (a little noise
+// from the text itself on top). OpenAI flags a category from its own per-category cut-offs; the
+// simulator flags at 0.5, so a strict policy (0.2) and a lenient one (0.8) see different sets.
+const TRIGGERS: Array<[RegExp, Array<[ModerationCategory, number]>]> = [
+  [/\bkill/i, [['violence', 0.93]]],
+  [/\bhate\b/i, [['hate', 0.91], ['harassment', 0.9]]],
+  [/\bbomb\b/i, [['illicit', 0.92], ['illicit/violent', 0.91]]],
+  [/\bpunch/i, [['violence', 0.62]]],
+  [/\bidiot/i, [['harassment', 0.57]]],
+  [/\bfight/i, [['violence', 0.34]]],
+  [/\bstupid/i, [['harassment', 0.26]]],
+  [/\bsteal/i, [['illicit', 0.41]]],
+  [/\bhopeless\b/i, [['self-harm', 0.08]]],
 ];
 const IMAGE_CATEGORIES = new Set<ModerationCategory>(['self-harm', 'self-harm/intent', 'self-harm/instructions', 'sexual', 'violence', 'violence/graphic']);
 
@@ -152,21 +161,25 @@ export function moderationInputs(input: unknown): ModerationInput[] | undefined 
 
 export function moderationResult(item: ModerationInput): Record<string, unknown> {
   const text = item.texts.join('\n');
-  const raised = new Set<ModerationCategory>();
-  for (const [pattern, categories] of TRIGGERS) if (pattern.test(text)) for (const category of categories) raised.add(category);
+  const raised = new Map<ModerationCategory, number>();
+  for (const [pattern, categories] of TRIGGERS) {
+    if (!pattern.test(text)) continue;
+    for (const [category, level] of categories) raised.set(category, Math.max(raised.get(category) ?? 0, level));
+  }
   const seed = seededRandom(hash32(text));
   const categories: Record<string, boolean> = {};
   const scores: Record<string, number> = {};
   const applied: Record<string, string[]> = {};
   for (const category of MODERATION_CATEGORIES) {
-    categories[category] = raised.has(category);
-    scores[category] = raised.has(category) ? 0.9 + seed() * 0.09 : seed() * 0.001;
+    const level = raised.get(category);
+    scores[category] = level !== undefined ? Math.min(0.999, level + seed() * 0.009) : seed() * 0.001;
+    categories[category] = scores[category] >= 0.5;
     const types: string[] = [];
     if (item.texts.length > 0) types.push('text');
     if (item.images > 0 && IMAGE_CATEGORIES.has(category)) types.push('image');
     applied[category] = types;
   }
-  return { flagged: raised.size > 0, categories, category_scores: scores, category_applied_input_types: applied };
+  return { flagged: Object.values(categories).some(Boolean), categories, category_scores: scores, category_applied_input_types: applied };
 }
 
 async function createModeration(runtime: SimulatorRuntime, request: FastifyRequest, reply: FastifyReply): Promise<void> {

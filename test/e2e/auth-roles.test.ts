@@ -39,6 +39,8 @@ const POLICY: Policy[] = [
   { prefix: '/api/throttling/', required: ['engineer'] },
   { prefix: '/api/latency', required: ['engineer'], optional: ['finance'] },
   { prefix: '/api/usage', optional: ['finance', 'engineer'] },
+  // What content was flagged where: engineers and admins, never finance.
+  { prefix: '/api/moderation/', required: ['engineer'] },
   { prefix: '/api/prices', optional: ['finance', 'engineer'], adminWrites: true },
 ];
 // Served by Fastify plugins, not Nest controllers: the public OpenAPI document and its UI (no data).
@@ -147,6 +149,7 @@ describe('role matrix', () => {
 /** What an engineer's GET needs to answer with data; a route missing here that answers 400 fails. */
 const QUERY: Record<string, Record<string, string>> = {
   '/api/analytics/usage': { from: '', to: '', interval: 'hour', groupBy: 'feature,model' },
+  '/api/moderation/summary': { from: '', to: '' },
 };
 
 describe('engineers see usage, not money', () => {
@@ -160,10 +163,14 @@ describe('engineers see usage, not money', () => {
     const now = Date.now();
     QUERY['/api/analytics/usage'].from = new Date(Math.floor(now / hour) * hour - hour).toISOString();
     QUERY['/api/analytics/usage'].to = new Date(Math.floor(now / hour) * hour + hour).toISOString();
+    QUERY['/api/moderation/summary'].from = QUERY['/api/analytics/usage'].from;
+    QUERY['/api/moderation/summary'].to = QUERY['/api/analytics/usage'].to;
 
     const call = async (role: Role, path: string) => {
       const session = await signIn(role);
-      const response = await fetch(`${stack.url}${path}?${new URLSearchParams(QUERY[path] ?? {})}`, { headers: { cookie: session.cookie } });
+      // Path parameters get a real value (a feature's slug), so the route answers rather than 404s.
+      const url = path.replace(':feature', stack.features[0].slug);
+      const response = await fetch(`${stack.url}${url}?${new URLSearchParams(QUERY[path] ?? {})}`, { headers: { cookie: session.cookie } });
       const text = await response.text();
       const json = (response.headers.get('content-type') ?? '').includes('json');
       const found = json ? moneyKeys(JSON.parse(text)) : text.split('\n')[0].split(',').filter((column) => MONEY_FIELD.test(column));

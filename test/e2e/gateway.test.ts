@@ -213,7 +213,7 @@ describe('operations endpoints', () => {
   it('reports liveness and readiness', async () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${stack.url}/readyz`);
-    expect(await ready.json()).toEqual({ status: 'ready' });
+    expect(await ready.json()).toEqual({ status: 'ready', sharedState: 'off' });
   });
 
   it('describes the admin API in an OpenAPI document at /api/docs', async () => {

@@ -83,6 +83,13 @@ const wholeSurface = (via: 'simulator' | 'gateway') => () => {
     return res;
   };
   const memo = new Map<string, Promise<unknown>>();
+  /** A fine-tuning job caught while running and paused (made once, for the pause and resume steps). */
+  const pausedJob = () =>
+    once('paused', async () => {
+      const other = await client.fineTuning.jobs.create({ model: 'gpt-4o-mini', training_file: (await trainingFile()).id });
+      await until(() => client.fineTuning.jobs.retrieve(other.id), (j) => j.status === 'running');
+      return client.fineTuning.jobs.pause(other.id);
+    });
   /** A fixture made once and shared by the steps that need it. */
   const once = <T>(name: string, make: () => Promise<T>): Promise<T> => {
     if (!memo.has(name)) memo.set(name, make());
@@ -237,14 +244,10 @@ const wholeSurface = (via: 'simulator' | 'gateway') => () => {
       expect((await client.fineTuning.jobs.cancel(other.id)).status).toBe('cancelled');
     },
     'fineTuning.jobs.listEvents': async () => expect((await collect(client.fineTuning.jobs.listEvents((await finishedJob()).id))).at(0)?.message).toBe('The job has successfully completed'),
-    'fineTuning.jobs.pause': async () => {
-      const other = await client.fineTuning.jobs.create({ model: 'gpt-4o-mini', training_file: (await trainingFile()).id });
-      await until(() => client.fineTuning.jobs.retrieve(other.id), (j) => j.status === 'running');
-      expect((await client.fineTuning.jobs.pause(other.id)).status).toBe('paused');
-      memo.set('paused', Promise.resolve(other));
-    },
+    'fineTuning.jobs.pause': async () => expect((await pausedJob()).status).toBe('paused'),
     'fineTuning.jobs.resume': async () => {
-      const paused = (await memo.get('paused')) as { id: string };
+      // Shared with the pause step whichever runs first (a step must not depend on the walk's order).
+      const paused = await pausedJob();
       expect((await client.fineTuning.jobs.resume(paused.id)).status).toBe('running');
       expect((await until(() => client.fineTuning.jobs.retrieve(paused.id), (j) => j.status === 'succeeded')).status).toBe('succeeded');
     },

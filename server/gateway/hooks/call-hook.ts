@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { UsageEvent } from '../../ledger/usage-event.js';
 import type { Route } from '../../orgs/route-resolver.js';
 import type { Endpoint } from '../endpoints.js';
+import type { MeterReading } from '../usage-meter.js';
 
 /** What a hook may read of a call. The proxy owns the call; hooks never move it between phases. */
 export interface HookedCall {
@@ -21,6 +22,8 @@ export interface HookedCall {
   readonly requestBody?: Readonly<Record<string, unknown>>;
   /** The upstream's status and headers, once it answered. */
   readonly upstream?: { readonly statusCode: number; readonly headers: IncomingHttpHeaders };
+  /** What was read of the response (usage, error, a moderation answer's results), once it ended. */
+  readonly reading: Readonly<MeterReading>;
   /** Per-call state a hook keeps between its phases (keyed by the hook's name). */
   readonly notes: Record<string, unknown>;
 }
@@ -40,6 +43,11 @@ export interface CallHook {
    * throw or wait: a failure is logged and the event is recorded regardless.
    */
   onEvent?(event: UsageEvent, call: HookedCall): void;
+  /**
+   * Headers to add to the response of an endpoint whose row has `holdHead` (its whole JSON body
+   * read first, in `call.reading`). Must not throw or wait.
+   */
+  responseHeaders?(call: HookedCall): Record<string, string> | undefined;
 }
 
 /** The ordered list of hooks (see ./index.ts), injected into the proxy. */
