@@ -4,6 +4,7 @@
 import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
 import { authRoutes } from './auth.js';
+import { moderationRoutes } from './moderation.js';
 import { orgRoutes } from './orgs.js';
 import { priceRoutes } from './prices.js';
 import { rateLimitRoutes } from './ratelimits.js';
@@ -15,6 +16,7 @@ export * from './analytics.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
+export * from './moderation.js';
 export * from './orgs.js';
 export * from './prices.js';
 export * from './ratelimits.js';
@@ -30,6 +32,7 @@ export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   analytics: { ...analyticsRoutes, ...statementRoutes },
   reconciliation: reconciliationRoutes,
   'rate limits': rateLimitRoutes,
+  moderation: moderationRoutes,
 };
 
 export const API_ROUTES: ReadonlyArray<ApiRoute & { tag: string; name: string }> = Object.entries(API_AREAS).flatMap(([tag, routes]) =>

@@ -1,6 +1,30 @@
 // The moderation API's shapes: a feature's policy (set by admins), and what engineers and admins read.
 import { z } from 'zod';
-import { CATEGORIES, FAIL_MODES, GUARDRAIL_MODES, PRESETS } from '../moderation/policy.js';
+import { defineRoutes } from './route.js';
+
+/** OpenAI's moderation categories (omni-moderation), in the order its responses list them. */
+export const CATEGORIES = [
+  'harassment',
+  'harassment/threatening',
+  'hate',
+  'hate/threatening',
+  'illicit',
+  'illicit/violent',
+  'self-harm',
+  'self-harm/intent',
+  'self-harm/instructions',
+  'sexual',
+  'sexual/minors',
+  'violence',
+  'violence/graphic',
+] as const;
+export type Category = (typeof CATEGORIES)[number];
+export const PRESETS = ['strict', 'default', 'lenient'] as const;
+export type Preset = (typeof PRESETS)[number];
+export const GUARDRAIL_MODES = ['off', 'monitor', 'block'] as const;
+export type GuardrailMode = (typeof GUARDRAIL_MODES)[number];
+export const FAIL_MODES = ['open', 'closed'] as const;
+export type FailMode = (typeof FAIL_MODES)[number];
 
 const threshold = z.number().min(0).max(1);
 
@@ -73,3 +97,13 @@ export const moderationSummary = z.object({
   ),
 });
 export type ModerationSummary = z.infer<typeof moderationSummary>;
+
+const featureParams = z.strictObject({ feature: z.string().min(1).max(200) });
+
+export const moderationRoutes = defineRoutes({
+  moderationPolicies: { method: 'GET', path: '/api/moderation/policies', summary: 'Every feature with its moderation policy in force', roles: ['engineer'], response: z.array(moderationPolicyView) },
+  moderationPolicy: { method: 'GET', path: '/api/moderation/policies/:feature', summary: "One feature's moderation policy (slug or id)", roles: ['engineer'], params: featureParams, response: moderationPolicyView },
+  moderationSummary: { method: 'GET', path: '/api/moderation/summary', summary: 'Flagged share by feature and category over time, policies, guardrail latency, recent blocks', roles: ['engineer'], query: moderationQuery, response: moderationSummary },
+  setModerationPolicy: { method: 'PUT', path: '/api/admin/moderation/policies/:feature', summary: "Set a feature's moderation policy (audited)", roles: ['admin'], params: featureParams, body: moderationPolicyInput, response: moderationPolicyView },
+  removeModerationPolicy: { method: 'DELETE', path: '/api/admin/moderation/policies/:feature', summary: "Back to OpenAI's own flags and no guardrail (audited)", roles: ['admin'], params: featureParams, response: moderationPolicyView },
+});

@@ -1,28 +1,11 @@
 // A feature's moderation policy and the verdict it gives on OpenAI's category scores: pure, so the
 // proxy's header, the ledger's row and the guardrail all read the same decision.
+import { CATEGORIES, type Category, type FailMode, type GuardrailMode, type Preset } from '../contract/moderation.js';
 
-/** OpenAI's moderation categories (omni-moderation), in the order its responses list them. */
-export const CATEGORIES = [
-  'harassment',
-  'harassment/threatening',
-  'hate',
-  'hate/threatening',
-  'illicit',
-  'illicit/violent',
-  'self-harm',
-  'self-harm/intent',
-  'self-harm/instructions',
-  'sexual',
-  'sexual/minors',
-  'violence',
-  'violence/graphic',
-] as const;
-export type Category = (typeof CATEGORIES)[number];
+export { CATEGORIES, FAIL_MODES, GUARDRAIL_MODES, PRESETS, type Category, type FailMode, type GuardrailMode, type Preset } from '../contract/moderation.js';
+
 const KNOWN = new Set<string>(CATEGORIES);
 export const isCategory = (name: string): name is Category => KNOWN.has(name);
-
-export const PRESETS = ['strict', 'default', 'lenient'] as const;
-export type Preset = (typeof PRESETS)[number];
 
 /**
  * A preset's threshold per category: a score at or above it is flagged. `default` has none: it is
@@ -34,11 +17,6 @@ const PRESET_THRESHOLDS: Record<Exclude<Preset, 'default'>, (category: Category)
   strict: (c) => (c === 'sexual/minors' || c.startsWith('self-harm') ? 0.01 : 0.2),
   lenient: (c) => (c === 'sexual/minors' ? 0.5 : 0.8),
 };
-
-export const GUARDRAIL_MODES = ['off', 'monitor', 'block'] as const;
-export type GuardrailMode = (typeof GUARDRAIL_MODES)[number];
-export const FAIL_MODES = ['open', 'closed'] as const;
-export type FailMode = (typeof FAIL_MODES)[number];
 
 export interface ModerationPolicy {
   featureId: string;

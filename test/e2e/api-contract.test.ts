@@ -229,6 +229,9 @@ describe('every answer is what the contract says, as each role', () => {
       ['getUser', { params: { id: users[0].id } }],
       ['listApiTokens'],
       ['listAudit', { query: { limit: '50' } }],
+      ['moderationPolicies'],
+      ['moderationPolicy', { params: { feature: stack.features[0].slug } }],
+      ['moderationSummary', { query: range() }],
     ];
     for (const [name, options] of reads) {
       const route = routeNamed(name);
@@ -270,6 +273,8 @@ describe('every answer is what the contract says, as each role', () => {
     await call('correct', 'admin', { body: { model: 'contract-model', from: '2025-01-01T00:00:00Z', to: '2025-02-01T00:00:00Z', prices: { inputPerMtok: '1.50', outputPerMtok: '2.00' }, reason: 'contract test' } });
     await call('list', 'finance', { query: { model: 'contract-model', includeRetired: 'true' } });
     await call('sync', 'admin', { body: { orgId: alpha.id } });
+    await call('setModerationPolicy', 'admin', { params: { feature: stack.features[0].slug }, body: { preset: 'strict', thresholds: { violence: 0.3 }, guardrail: 'monitor' } });
+    await call('removeModerationPolicy', 'admin', { params: { feature: stack.features[0].slug } });
     await call('listAudit', 'admin');
     // Sign-in's answer, then sign-out as each role (last: it ends the sessions the other calls used).
     for (const role of ['finance', 'engineer', 'admin'] as const) {
