@@ -15,6 +15,8 @@ interface PacedOrg {
 }
 interface OutgoingRequest {
   bytes?: unknown;
+  /** The body's length, when `bytes` is not given. */
+  byteLength?: number;
   json?: Record<string, unknown>;
 }
 
@@ -26,7 +28,7 @@ const OUTPUT_LIMIT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_
  * the request sets. Wrong estimates are corrected by the next response's headers.
  */
 export function estimateTokens(outgoing: OutgoingRequest): number {
-  const length = Buffer.isBuffer(outgoing.bytes) ? outgoing.bytes.length : 0;
+  const length = Buffer.isBuffer(outgoing.bytes) ? outgoing.bytes.length : (outgoing.byteLength ?? 0);
   let output = 0;
   for (const field of OUTPUT_LIMIT_FIELDS) {
     const value = outgoing.json?.[field];
