@@ -81,6 +81,11 @@ export class PacingService {
   queued(): number {
     return this.pacer.queued();
   }
+
+  /** Tickets out (paced calls not yet ended). */
+  inFlight(): number {
+    return this.pacer.inFlight();
+  }
 }
 
 function pacedError(openaiOrgId: string, family: string, refusal: PaceRefusal): OpenAIError {
