@@ -3,7 +3,6 @@
 // the org's upstream, relay status, headers and bytes as they arrive through the endpoint's body
 // meter (./meters/), build the usage event (./usage-event.builder.ts) and hand it to the event
 // hooks (observers, then the ledger queue). Nothing here waits for Postgres.
-import type { Transform } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
@@ -20,16 +19,14 @@ import { estimateUsage } from './meters/estimate.js';
 import type { Metered } from './meters/meter.js';
 import { EMPTY_USAGE } from './meters/reading.js';
 import { withToolCalls } from './meters/tool-calls.js';
-import { AudioUploadMeter } from './meters/upload.js';
 import { buildUsageEvent, header, type PriceFn } from './usage-event.builder.js';
+import { prepareBody } from './request-body.js';
 import { UpstreamClient } from './upstream.client.js';
 import {
-  cappedBody,
   checkParams,
   checkPath,
   ClientGoneError,
   GATEWAY_KEY,
-  modelOf,
   responseHeaders,
   retryCount,
   shuttingDown,
@@ -94,7 +91,7 @@ export class ProxyService {
       if (unread) throw unreadBody(unread);
       if (endpoint.checkPath) checkPath(req.url);
       if (endpoint.params) checkParams(endpoint.params, req.params as Record<string, string>);
-      const outgoing = this.prepareBody(endpoint, req, call);
+      const outgoing = prepareBody(endpoint, req, call, this.config);
       call.readBody(outgoing);
       const deciding = this.runBeforeHooks(call);
       if (deciding) await deciding;
@@ -192,36 +189,6 @@ export class ProxyService {
     call.status = error.status;
     res.writeHead(error.status, { ...error.responseHeaders(), 'x-tallygate-event-id': call.id });
     res.end(JSON.stringify(error.body()));
-  }
-
-  /**
-   * A multipart upload streams through to the upstream as it arrives, holding an upstream
-   * connection: one that stalls (REQUEST_BODY_IDLE_TIMEOUT_MS) or drags on
-   * (REQUEST_BODY_TIMEOUT_MS) is failed, which cancels the upstream request and answers 408.
-   */
-  /**
-   * A multipart upload streams through to the upstream as it arrives, holding an upstream
-   * connection: one that stalls (REQUEST_BODY_IDLE_TIMEOUT_MS) or drags on
-   * (REQUEST_BODY_TIMEOUT_MS) is failed, which cancels the upstream request and answers 408.
-   */
-  private limitUpload(req: FastifyRequest, body: Transform): void {
-    const { REQUEST_BODY_IDLE_TIMEOUT_MS: idleMs, REQUEST_BODY_TIMEOUT_MS: totalMs } = this.config;
-    const fail = (message: string) => body.destroy(Object.assign(new Error(message), { code: 'TALLYGATE_BODY_TIMEOUT' }));
-    const idle = idleMs > 0 ? setTimeout(() => fail(`no bytes of the upload for ${idleMs} ms`), idleMs) : undefined;
-    const total = totalMs > 0 ? setTimeout(() => fail(`upload not complete after ${totalMs} ms`), totalMs) : undefined;
-    const onData = () => idle?.refresh();
-    if (idle) req.raw.on('data', onData);
-    const done = () => {
-      clearTimeout(idle);
-      clearTimeout(total);
-      req.raw.removeListener('data', onData);
-    };
-    req.raw.once('end', done);
-    req.raw.once('close', done);
-    body.once('close', done);
-    // Reported through the upstream request (fail() answers 408); a call refused before it was
-    // sent (a cap, a budget) has no one else listening, and must not crash the process.
-    body.on('error', () => undefined);
   }
 
   /** Calls between arrival and their usage event being queued, and who waits for that to reach 0. */
@@ -366,69 +333,6 @@ export class ProxyService {
     }
   }
 
-  private prepareBody(endpoint: Endpoint, req: FastifyRequest, call: Call) {
-    if (endpoint.body === 'none') return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
-    if (endpoint.body === 'any') return this.prepareAny(req, call);
-    if (endpoint.body === 'multipart') {
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > this.config.AUDIO_LIMIT_BYTES) {
-        throw new OpenAIError(413, `The upload is ${declared} bytes; this gateway accepts up to ${this.config.AUDIO_LIMIT_BYTES} (AUDIO_LIMIT_BYTES).`, 'invalid_request_error', 'request_too_large');
-      }
-      call.audio = new AudioUploadMeter(req.headers, this.config.AUDIO_LIMIT_BYTES, endpoint.meter?.formFields);
-      req.raw.pipe(call.audio.body);
-      req.raw.once('error', (error) => call.audio?.body.destroy(error));
-      this.limitUpload(req, call.audio.body);
-      return { bytes: call.audio.body, hideUsageChunk: false, contentType: req.headers['content-type'] };
-    }
-    const json = req.body as JsonBody | undefined;
-    if (!json || typeof json !== 'object' || Array.isArray(json)) {
-      throw new OpenAIError(400, 'The request body must be a JSON object.', 'invalid_request_error', 'invalid_json');
-    }
-    call.model = modelOf(json.model);
-    call.streamed = json.stream === true;
-    let bytes = (req as FastifyRequest & { rawBody?: Buffer }).rawBody ?? Buffer.from(JSON.stringify(json));
-    let hideUsageChunk = false;
-    // Ask for exact usage on streams; the client only sees the usage chunk if it asked itself.
-    if (call.streamed && endpoint.usageOption) {
-      const options = json.stream_options;
-      const asked = typeof options === 'object' && options !== null && (options as JsonBody).include_usage === true;
-      if (!asked) {
-        hideUsageChunk = true;
-        bytes = Buffer.from(JSON.stringify({ ...json, stream_options: { ...(options as object), include_usage: true } }));
-      }
-    }
-    return { bytes, hideUsageChunk, contentType: 'application/json', json };
-  }
-
-  /**
-   * The rest of the surface: the body goes on as it came. A multipart upload (a file up to 512 MB)
-   * is piped through unparsed, counted against FILE_LIMIT_BYTES; JSON goes as its raw bytes.
-   */
-  private prepareAny(req: FastifyRequest, call: Call) {
-    const contentType = req.headers['content-type'];
-    if ((req.query as Record<string, unknown> | undefined)?.stream === 'true') call.streamed = true;
-    if (contentType?.startsWith('multipart/')) {
-      const limit = this.config.FILE_LIMIT_BYTES;
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > limit) {
-        throw new OpenAIError(413, `The upload is ${declared} bytes; this gateway accepts up to ${limit} (FILE_LIMIT_BYTES).`, 'invalid_request_error', 'request_too_large');
-      }
-      const upload = (call.upload = cappedBody(limit));
-      req.raw.pipe(upload);
-      req.raw.once('error', (error) => upload.destroy(error));
-      this.limitUpload(req, upload);
-      return { bytes: upload, hideUsageChunk: false, contentType };
-    }
-    const bytes = (req as FastifyRequest & { rawBody?: Buffer }).rawBody;
-    if (!bytes) return { bytes: undefined, hideUsageChunk: false, contentType: undefined };
-    const json = req.body as JsonBody | undefined;
-    if (json && typeof json === 'object' && !Array.isArray(json)) {
-      call.model = modelOf(json.model);
-      call.streamed ||= json.stream === true;
-    }
-    // No `json`: a resource call cut short has no tokens to estimate.
-    return { bytes, hideUsageChunk: false, contentType: 'application/json', json: undefined };
-  }
 
 
   /**
