@@ -1,6 +1,9 @@
 // The OpenAI endpoints Tallygate serves under /v1, and how each one is metered.
+// A new endpoint family is a row here: its body, its Metering (how its answers are read) and, when
+// its price is more than tokens, its price components (`meter`). See docs/architecture.md.
 import { IMAGES_METER } from './meters/images.js';
-import type { EndpointMeter } from './meters/meter.js';
+import { MEDIA, RELAYED, TOKENS } from './meters/index.js';
+import type { EndpointMeter, Metering } from './meters/meter.js';
 import { SPEECH_METER } from './meters/speech.js';
 
 /** `any`: forwarded unparsed as it came (JSON bytes, a multipart upload piped through, or nothing). */
@@ -19,7 +22,12 @@ export interface Endpoint {
   billable: boolean;
   /** Path parameters, validated before forwarding (the raw path is what goes upstream). */
   params?: readonly string[];
-  /** Usage beyond the response's tokens (images, speech): chosen here, once per route, never per chunk. */
+  /**
+   * How its answers are read (SSE, whole JSON, JSON tail, binary). Unset: tokens, or media for a row
+   * with price components, or relayed for one not metered (see meteringOf).
+   */
+  metering?: Metering;
+  /** Price components beyond the response's tokens (images, speech): chosen here, once per route, never per chunk. */
   meter?: EndpointMeter;
   /** OpenAI bills it by storage, training or session time, not per call: recorded `not_metered`. */
   notMetered?: boolean;
@@ -35,19 +43,19 @@ export interface Endpoint {
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
-  { name: 'chat.completions', method: 'POST', path: '/chat/completions', body: 'json', usageOption: true, billable: true },
-  { name: 'completions', method: 'POST', path: '/completions', body: 'json', usageOption: true, billable: true },
-  { name: 'responses', method: 'POST', path: '/responses', body: 'json', usageOption: false, billable: true },
-  { name: 'embeddings', method: 'POST', path: '/embeddings', body: 'json', usageOption: false, billable: true },
-  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false, billable: false, holdHead: true },
-  { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false, billable: true },
-  { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false, billable: true },
-  { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false, billable: false },
-  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false, billable: false, params: ['model'] },
-  { name: 'images.generations', method: 'POST', path: '/images/generations', body: 'json', usageOption: false, billable: true, meter: IMAGES_METER },
-  { name: 'images.edits', method: 'POST', path: '/images/edits', body: 'multipart', usageOption: false, billable: true, meter: IMAGES_METER },
-  { name: 'images.variations', method: 'POST', path: '/images/variations', body: 'multipart', usageOption: false, billable: true, meter: IMAGES_METER },
-  { name: 'audio.speech', method: 'POST', path: '/audio/speech', body: 'json', usageOption: false, billable: true, meter: SPEECH_METER },
+  { name: 'chat.completions', method: 'POST', path: '/chat/completions', body: 'json', usageOption: true, billable: true, metering: TOKENS },
+  { name: 'completions', method: 'POST', path: '/completions', body: 'json', usageOption: true, billable: true, metering: TOKENS },
+  { name: 'responses', method: 'POST', path: '/responses', body: 'json', usageOption: false, billable: true, metering: TOKENS },
+  { name: 'embeddings', method: 'POST', path: '/embeddings', body: 'json', usageOption: false, billable: true, metering: TOKENS },
+  { name: 'moderations', method: 'POST', path: '/moderations', body: 'json', usageOption: false, billable: false, metering: TOKENS, holdHead: true },
+  { name: 'audio.transcriptions', method: 'POST', path: '/audio/transcriptions', body: 'multipart', usageOption: false, billable: true, metering: TOKENS },
+  { name: 'audio.translations', method: 'POST', path: '/audio/translations', body: 'multipart', usageOption: false, billable: true, metering: TOKENS },
+  { name: 'models', method: 'GET', path: '/models', body: 'none', usageOption: false, billable: false, metering: TOKENS },
+  { name: 'models', method: 'GET', path: '/models/:model', body: 'none', usageOption: false, billable: false, params: ['model'], metering: TOKENS },
+  { name: 'images.generations', method: 'POST', path: '/images/generations', body: 'json', usageOption: false, billable: true, metering: MEDIA, meter: IMAGES_METER },
+  { name: 'images.edits', method: 'POST', path: '/images/edits', body: 'multipart', usageOption: false, billable: true, metering: MEDIA, meter: IMAGES_METER },
+  { name: 'images.variations', method: 'POST', path: '/images/variations', body: 'multipart', usageOption: false, billable: true, metering: MEDIA, meter: IMAGES_METER },
+  { name: 'audio.speech', method: 'POST', path: '/audio/speech', body: 'json', usageOption: false, billable: true, metering: MEDIA, meter: SPEECH_METER },
 ];
 
 /**
@@ -165,6 +173,7 @@ export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([met
   billable: BILLED_UNMETERED.has(name),
   notMetered: !BY_ID.has(name) && !BILLED_UNMETERED.has(name),
   byId: BY_ID.has(name),
+  metering: !BY_ID.has(name) && !BILLED_UNMETERED.has(name) ? RELAYED : TOKENS,
   checkPath: true,
   params: [...path.matchAll(/:([a-z_]+)/g)].map((m) => m[1]!),
 }));
@@ -182,5 +191,11 @@ export const OTHER_ENDPOINTS: readonly Endpoint[] = OTHER_METHODS.map((method) =
   body: 'any',
   usageOption: false,
   billable: true,
+  metering: TOKENS,
   checkPath: true,
 }));
+
+/** The endpoint's Metering, for rows that name none. */
+export function meteringOf(endpoint: Endpoint): Metering {
+  return endpoint.metering ?? (endpoint.meter ? MEDIA : endpoint.notMetered ? RELAYED : TOKENS);
+}

@@ -6,12 +6,12 @@ import { PricingModule } from '../pricing/pricing.module.js';
 import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
 import { BackgroundResponses } from './background-responses.js';
 import { GatewayRoutes } from './gateway.routes.js';
-import { callHooksProvider } from './hooks/index.js';
+import { callHooksProvider, GATEWAY_HOOKS } from './hooks/index.js';
 import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
   imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule],
-  providers: [callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
+  providers: [...GATEWAY_HOOKS, callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

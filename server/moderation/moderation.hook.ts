@@ -52,7 +52,7 @@ export class ModerationHook implements CallHook, OnModuleDestroy {
 
   responseHeaders(call: HookedCall): Record<string, string> | undefined {
     if (call.endpoint.name !== 'moderations' || (call.upstream?.statusCode ?? 500) >= 400) return undefined;
-    const verdict = verdictOf(call.reading.moderationResults, call.route && this.moderation.policyOf(call.route.featureId));
+    const verdict = verdictOf(call.reading?.moderationResults, call.route && this.moderation.policyOf(call.route.featureId));
     if (!verdict) return undefined;
     (call.notes as { moderation?: Notes }).moderation = { verdict };
     return { [VERDICT_HEADER]: verdictHeader(verdict) };
@@ -63,7 +63,7 @@ export class ModerationHook implements CallHook, OnModuleDestroy {
     if (notes?.guardrail) event.guardrail = notes.guardrail;
     if (call.endpoint.name !== 'moderations' || event.status >= 400) return;
     const policy = call.route && this.moderation.policyOf(call.route.featureId);
-    const verdict = notes?.verdict ?? verdictOf(call.reading.moderationResults, policy);
+    const verdict = notes?.verdict ?? verdictOf(call.reading?.moderationResults, policy);
     if (!verdict) return;
     event.moderation = facts(verdict, policy?.storeInputs ? moderatedInput(call.requestBody?.input) : undefined);
   }

@@ -156,6 +156,13 @@ export class Pacer {
     return total;
   }
 
+  /** Tickets handed out and not yet released, over every lane (for tests and diagnostics). */
+  inFlight(): number {
+    let total = 0;
+    for (const lane of this.lanes.values()) total += lane.inFlight;
+    return total;
+  }
+
   private lane(key: string): Lane {
     let lane = this.lanes.get(key);
     if (!lane) {

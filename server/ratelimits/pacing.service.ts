@@ -18,6 +18,8 @@ interface PacedOrg {
 }
 interface OutgoingRequest {
   bytes?: unknown;
+  /** The body's length, when `bytes` is not given. */
+  byteLength?: number;
   json?: Record<string, unknown>;
 }
 
@@ -29,7 +31,7 @@ const OUTPUT_LIMIT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_
  * the request sets. Wrong estimates are corrected by the next response's headers.
  */
 export function estimateTokens(outgoing: OutgoingRequest): number {
-  const length = Buffer.isBuffer(outgoing.bytes) ? outgoing.bytes.length : 0;
+  const length = Buffer.isBuffer(outgoing.bytes) ? outgoing.bytes.length : (outgoing.byteLength ?? 0);
   let output = 0;
   for (const field of OUTPUT_LIMIT_FIELDS) {
     const value = outgoing.json?.[field];
@@ -101,6 +103,11 @@ export class PacingService {
 
   queued(): number {
     return this.pacer.queued() + this.sharedPacer.queued();
+  }
+
+  /** Tickets out (paced calls not yet ended). */
+  inFlight(): number {
+    return this.pacer.inFlight();
   }
 }
 

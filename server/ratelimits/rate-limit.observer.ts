@@ -1,12 +1,12 @@
-// What the proxy tells this module once per call, after the usage event is recorded: update the
-// live headroom, return the pacing ticket with the headers seen, and count the call for /metrics.
+// What a call tells this module once it is over: update the live headroom, return the pacing
+// ticket with the headers seen, and count the call for /metrics. The gateway's hooks call the parts.
 import { Injectable } from '@nestjs/common';
 import type { UsageEvent } from '../ledger/usage-event.js';
 import { modelFamily } from '../pricing/cost.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
 import { errorCause, MetricsService, type ThrottleLabel } from './metrics.service.js';
 import { PacingService, type PacingTicket } from './pacing.service.js';
-import type { ErrorKind } from './rate-limit-headers.js';
+import type { ErrorKind, RateLimitSnapshot } from './rate-limit-headers.js';
 
 /** The parts of the proxy's call this needs (times are performance.now()). */
 export interface ObservedCall {
@@ -38,42 +38,64 @@ export class RateLimitObserver {
     private readonly metrics: MetricsService,
   ) {}
 
-  /** On the request path, after the response ended: no I/O, never throws. */
+  /**
+   * Everything at once, for a call recorded outside the proxy's hooks: headroom, the pacing ticket,
+   * metrics. The proxy runs the parts as separate hooks (server/gateway/hooks/). No I/O, never throws.
+   */
   observe(event: UsageEvent, call: ObservedCall): void {
     try {
-      const family = event.model === null ? null : modelFamily(event.model);
-      const limits = event.rateLimits;
-      const hasLimits = limits.limitRequests !== undefined || limits.limitTokens !== undefined;
-      // Headers arrive with the first byte, not at the end of a long stream.
-      const observedAt = event.createdAt.getTime() + (event.ttfbMs ?? event.latencyMs);
-      if (hasLimits && family !== null && event.orgId && call.route) {
-        this.snapshot.record(event.orgId, call.route.org.openaiOrgId, family, limits, observedAt);
-      }
-      if (call.paced) {
-        this.pacing.release(call.paced, hasLimits ? limits : undefined, observedAt, call.upstream !== undefined);
-        if (call.paced.waitedMs > 0) this.metrics.observePacingWait(call.paced.waitedMs);
-      }
-      if (call.route) {
-        this.metrics.count({
-          openaiOrgId: call.route.org.openaiOrgId,
-          model: family,
-          feature: call.route.featureSlug,
-          failed: event.outcome !== 'ok',
-          cause: errorCause(event.errorKind),
-          inputTokens: event.inputTokens,
-          outputTokens: event.outputTokens,
-          retried: event.retryCount > 0,
-          throttle: event.errorKind ? (THROTTLES[event.errorKind] ?? null) : null,
-        });
-      }
-      if (call.upstreamAt > 0 && call.upstreamDoneAt >= call.upstreamAt) {
-        const upstreamMs = call.upstreamDoneAt - call.upstreamAt;
-        const waited = call.paced?.waitedMs ?? 0;
-        const total = (call.endedAt || performance.now()) - call.started;
-        this.metrics.observeAddedLatency(Math.max(0, total - upstreamMs - waited));
-      }
+      this.headroom(event, call);
+      if (call.paced) this.releaseTicket(call.paced, event.rateLimits, observedAt(event), call.upstream !== undefined);
+      this.count(event, call);
+      this.addedLatency(call.started, call.upstreamAt, call.upstreamDoneAt, call.endedAt ?? 0, call.paced?.waitedMs ?? 0);
     } catch {
       // Metrics must never break a request; the ledger row is already queued.
     }
   }
+
+  /** The live headroom of the call's org and model family, from the headers it got. */
+  headroom(event: UsageEvent, call: Pick<ObservedCall, 'route'>): void {
+    const limits = event.rateLimits;
+    if (limits.limitRequests === undefined && limits.limitTokens === undefined) return;
+    if (event.model === null || !event.orgId || !call.route) return;
+    // Headers arrive with the first byte, not at the end of a long stream.
+    this.snapshot.record(event.orgId, call.route.org.openaiOrgId, modelFamily(event.model), limits, observedAt(event));
+  }
+
+  /** Hands a pacing ticket back with the headers seen (none when the call never got an answer). */
+  releaseTicket(ticket: PacingTicket, limits: RateLimitSnapshot, at: number, responded: boolean): void {
+    const hasLimits = limits.limitRequests !== undefined || limits.limitTokens !== undefined;
+    this.pacing.release(ticket, hasLimits ? limits : undefined, at, responded);
+    if (ticket.waitedMs > 0) this.metrics.observePacingWait(ticket.waitedMs);
+  }
+
+  /** The call in the /metrics counters. */
+  count(event: UsageEvent, call: Pick<ObservedCall, 'route'>): void {
+    if (!call.route) return;
+    this.metrics.count({
+      openaiOrgId: call.route.org.openaiOrgId,
+      model: event.model === null ? null : modelFamily(event.model),
+      feature: call.route.featureSlug,
+      failed: event.outcome !== 'ok',
+      cause: errorCause(event.errorKind),
+      inputTokens: event.inputTokens,
+      outputTokens: event.outputTokens,
+      retried: event.retryCount > 0,
+      throttle: event.errorKind ? (THROTTLES[event.errorKind] ?? null) : null,
+    });
+  }
+
+  /** What the gateway added to the call's latency: all of it but the upstream's time and any pacing wait. */
+  addedLatency(started: number, upstreamAt: number, upstreamDoneAt: number, endedAt: number, waitedMs: number): void {
+    if (upstreamAt > 0 && upstreamDoneAt >= upstreamAt) {
+      const upstreamMs = upstreamDoneAt - upstreamAt;
+      const total = (endedAt || performance.now()) - started;
+      this.metrics.observeAddedLatency(Math.max(0, total - upstreamMs - waitedMs));
+    }
+  }
+}
+
+/** When the call's rate-limit headers were seen: with its first byte (or its end, without one). */
+export function observedAt(event: Pick<UsageEvent, 'createdAt' | 'ttfbMs' | 'latencyMs'>): number {
+  return event.createdAt.getTime() + (event.ttfbMs ?? event.latencyMs);
 }

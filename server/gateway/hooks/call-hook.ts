@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { UsageEvent } from '../../ledger/usage-event.js';
 import type { Route } from '../../orgs/route-resolver.js';
+import type { CallPhase } from '../call.js';
 import type { Endpoint } from '../endpoints.js';
 import type { MeterReading } from '../usage-meter.js';
 
@@ -23,9 +24,24 @@ export interface HookedCall {
   /** The upstream's status and headers, once it answered. */
   readonly upstream?: { readonly statusCode: number; readonly headers: IncomingHttpHeaders };
   /** What was read of the response (usage, error, a moderation answer's results), once it ended. */
-  readonly reading: Readonly<MeterReading>;
+  readonly reading?: Readonly<MeterReading>;
   /** Per-call state a hook keeps between its phases (keyed by the hook's name). */
   readonly notes: Record<string, unknown>;
+  // Lifecycle facts (see ../call.ts). Always set by the proxy; optional so a hook's unit test can
+  // build a call with only what that hook reads.
+  /** Where the call is in its lifecycle. */
+  readonly phase?: CallPhase;
+  /** Went upstream (from `sent` on): OpenAI may have seen it. */
+  readonly sent?: boolean;
+  /** Length of the JSON body sent upstream (0 for a piped upload or none). */
+  readonly requestBytes?: number;
+  /** performance.now() at arrival, when sent upstream (0: never), when the upstream body ended (0: not normally), when the client's response ended. */
+  readonly started?: number;
+  readonly upstreamAt?: number;
+  readonly upstreamDoneAt?: number;
+  readonly endedAt?: number;
+  /** Milliseconds from arrival to the first body byte, once there was one. */
+  readonly ttfbMs?: number | null;
 }
 
 export interface CallHook {
@@ -48,6 +64,13 @@ export interface CallHook {
    * read first, in `call.reading`). Must not throw or wait.
    */
   responseHeaders?(call: HookedCall): Record<string, string> | undefined;
+  /**
+   * Once for every call, whatever became of it (refused by any hook, failed, aborted, anonymous),
+   * as soon as its exchange is over: after the response ended, before the event is settled and
+   * built (an estimate or an audio measurement may take a while). Release here what
+   * beforeForward took (a slot, a ticket); read what you kept from `notes`. Must not throw or wait.
+   */
+  onEnd?(call: HookedCall): void;
 }
 
 /** The ordered list of hooks (see ./index.ts), injected into the proxy. */

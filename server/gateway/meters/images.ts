@@ -3,7 +3,7 @@
 // none and are priced per image by the size and quality the REQUEST asked for (n images each).
 import { INT4_MAX } from '../../ledger/bounds.js';
 import type { MeteredUsage } from '../../pricing/cost.js';
-import { EMPTY_USAGE } from '../usage-meter.js';
+import { EMPTY_USAGE } from './reading.js';
 import { str, type EndpointMeter, type Metered, type RequestFields } from './meter.js';
 
 /** OpenAI's defaults when the request leaves them out (API reference, images). */

@@ -5,7 +5,8 @@
 // estimated from the length of PCM/WAV audio; for compressed formats the length cannot be known
 // from the bytes, so the call is left unpriced (and flagged estimated).
 import type { MeteredUsage } from '../../pricing/cost.js';
-import { countTokens, EMPTY_USAGE } from '../usage-meter.js';
+import { countTokens } from './estimate.js';
+import { EMPTY_USAGE } from './reading.js';
 import { str, type EndpointMeter, type Metered, type RequestFields, type ResponseFacts } from './meter.js';
 
 /**

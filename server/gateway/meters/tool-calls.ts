@@ -1,7 +1,7 @@
 // Built-in tool calls of a Responses call, priced per call. A `web_search_call` item is the same for
 // both web search tools; which one it was (and so its fee) is what the request's `tools` named.
 import type { MeteredUsage, ToolCallKind } from '../../pricing/cost.js';
-import type { ToolCallCounts } from '../usage-meter.js';
+import type { ToolCallCounts } from './reading.js';
 import type { RequestFields } from './meter.js';
 
 export function withToolCalls(usage: MeteredUsage, counts: ToolCallCounts, request: RequestFields | undefined): MeteredUsage {
