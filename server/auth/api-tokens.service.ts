@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { notFound } from '../http/openai-error.js';
-import type { Principal } from './access.guard.js';
+import type { Principal } from './principal.js';
 import type { CreateApiToken } from './auth.dto.js';
 import type { Role } from './roles.decorator.js';
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { Principal } from './access.guard.js';
+import type { Principal } from './principal.js';
 
 export interface AuditEntry {
   action: string;

@@ -5,17 +5,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
-import type { Principal } from './access.guard.js';
+import type { SessionPrincipal } from './principal.js';
 import { verifyPassword } from './passwords.js';
 import type { Role } from './roles.decorator.js';
 
 export const SESSION_COOKIE = 'tallygate_session';
+export type { SessionPrincipal } from './principal.js';
 
-export interface SessionPrincipal extends Principal {
-  kind: 'session';
-  sessionId: string;
-  csrfToken: string;
-}
 export interface StartedSession {
   /** Goes into the cookie only; the database keeps its SHA-256. */
   token: string;

@@ -1,7 +1,7 @@
 // The newest rate-limit headers this process saw, per org and model family: what /metrics reports
 // now. Updated on every response, so the hot path only sets fields on an existing object.
 import { Injectable } from '@nestjs/common';
-import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
 export interface LiveHeadroom {
   orgId: string;

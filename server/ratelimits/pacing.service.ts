@@ -3,9 +3,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
-import { modelFamily } from '../pricing/cost.js';
+import { modelFamily } from '../pricing/model-family.js';
 import { PaceRefusedError, Pacer, type PaceRefusal, type PacingTicket } from './pacer.js';
-import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
 export type { PacingTicket } from './pacer.js';
 

@@ -2,11 +2,11 @@
 // live headroom, return the pacing ticket with the headers seen, and count the call for /metrics.
 import { Injectable } from '@nestjs/common';
 import type { UsageEvent } from '../ledger/usage-event.js';
-import { modelFamily } from '../pricing/cost.js';
+import { modelFamily } from '../pricing/model-family.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
 import { errorCause, MetricsService, type ThrottleLabel } from './metrics.service.js';
 import { PacingService, type PacingTicket } from './pacing.service.js';
-import type { ErrorKind } from './rate-limit-headers.js';
+import type { ErrorKind } from '../ledger/error-kind.js';
 
 /** The parts of the proxy's call this needs (times are performance.now()). */
 export interface ObservedCall {

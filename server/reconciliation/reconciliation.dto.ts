@@ -1,7 +1,7 @@
 // Shapes at reconciliation's edges: OpenAI's admin API pages (as its reference defines them), the report's
 // queries, and what the API answers. Money is integer nano-dollars as decimal strings (never floats).
 import { z } from 'zod';
-import type { StatementGapKind } from '../analytics/statement.types.js';
+import type { StatementGapKind } from './reconciliation.types.js';
 
 const nullableString = z.string().nullable().optional();
 

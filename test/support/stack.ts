@@ -10,6 +10,7 @@ import pg from 'pg';
 import { createApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config/config.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
+import { ROLLUPS } from '../../server/ledger/rollups.js';
 import { OrgsService } from '../../server/orgs/orgs.service.js';
 import { startSimulator, type SimulatedOrg, type Simulator, type SimulatorOptions } from '../../server/simulator/simulator.js';
 import { createTestDatabase } from './database.js';
@@ -112,9 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     client: (feature = features[0], extra = {}) => new OpenAI({ baseURL: `${url}/v1`, apiKey: feature.gatewayKey, maxRetries: 0, ...extra }),
     async resetUsage() {
       await ledger.flush();
-      await db.query(
-        'TRUNCATE usage_events, usage_hourly, usage_daily, usage_latency_hourly, usage_latency_daily, ratelimit_minutes, throttle_minutes',
-      );
+      await db.query(`TRUNCATE usage_events, ${ROLLUPS.map((r) => r.table).join(', ')}`);
       sim.reset();
     },
     async events() {
