@@ -1,7 +1,7 @@
 // The headroom and throttling rollups (entries of the registry in rollups.ts), run by the ledger's batch insert over the rows it just wrote
 // (`ins`). Rows of one batch that share a key are folded with GROUP BY first: one upsert per key.
 // Rows are sent in key order so concurrent replicas lock conflicting rows in the same order.
-import type { Rollup } from './rollups.js';
+import type { Rollup } from './rollup.js';
 
 /** Latest x-ratelimit-* values per org, model family and minute; an older observation never overwrites a newer one. */
 const LATEST_COLUMNS = [

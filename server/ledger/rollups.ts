@@ -3,21 +3,9 @@
 // rebuild of the rollups that carry cost (pricing/price-admin.service.ts) and the tests' reset.
 // Adding a rollup is one entry here and its table in a migration (docs/architecture.md, "Rollups").
 import { HEADROOM_ROLLUP, THROTTLING_ROLLUP } from './ratelimit.rollups.js';
+import type { Rollup } from './rollup.js';
 
-export interface Rollup {
-  /** The table it keeps. */
-  table: string;
-  /** Its upsert, one CTE named `<table>_rollup` reading `ins` (the ledger rows to fold in). */
-  upsert: string;
-  /** CTEs it reads besides `ins`, shared by rollups that name the same text (written once). */
-  needs?: readonly string[];
-  /**
-   * Set when the rollup carries cost: a price correction rebuilds it from the ledger over the whole
-   * UTC hours or days it touched, for the re-costed models (the table has a `model` column and this
-   * time column).
-   */
-  cost?: { time: 'hour' | 'day' };
-}
+export type { Rollup } from './rollup.js';
 
 /**
  * Spend and usage per hour or UTC day x org x feature x model x endpoint x price: what the spend
