@@ -7,12 +7,13 @@ import { Org } from './org.entity.js';
 import { OrgsController } from './orgs.controller.js';
 import { OrgsService } from './orgs.service.js';
 import { RouteResolver } from './route-resolver.js';
+import { RoutesRepository } from './routes.repository.js';
 import { UpstreamKey } from './upstream-key.entity.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, OrgAdminKey])],
   controllers: [OrgsController],
-  providers: [OrgsService, RouteResolver],
+  providers: [OrgsService, RoutesRepository, RouteResolver],
   exports: [OrgsService, RouteResolver],
 })
 export class OrgsModule {}

@@ -8,6 +8,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { createApp } from '../../server/app.js';
+import type { Clock } from '../../server/config/clock.js';
 import { loadConfig } from '../../server/config/config.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
 import { ROLLUPS } from '../../server/ledger/rollups.js';
@@ -54,6 +55,8 @@ export interface StackOptions {
   simulator?: Partial<SimulatorOptions>;
   /** Simulated orgs; by default two ordinary orgs and one out of credit. */
   orgs?: Array<Omit<SimulatedOrg, 'keys'>>;
+  /** The time the app's services read (a ManualClock to move it instead of sleeping). */
+  clock?: Clock;
 }
 
 const DEFAULT_ORGS: Array<Omit<SimulatedOrg, 'keys'>> = [
@@ -75,7 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     KEY_CACHE_TTL_MS: '0',
     ...options.env,
   });
-  const app = await createApp(config, databaseUrl);
+  const app = await createApp(config, databaseUrl, { clock: options.clock });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const orgsService = app.get(OrgsService);
