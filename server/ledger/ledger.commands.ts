@@ -1,0 +1,14 @@
+// `npm run cli -- ledger:…`: the ledger's events Postgres refused.
+import { DataSource } from 'typeorm';
+import type { Commands } from '../cli/command.js';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { LedgerRepository } from './ledger.repository.js';
+import { LedgerWriter } from './ledger.writer.js';
+
+export const LEDGER_COMMANDS: Commands = {
+  'ledger:replay-rejected': {
+    usage: 'ledger:replay-rejected                    write DATA_DIR/rejected again once fixed (what is still refused stays)',
+    // A writer of its own, never bootstrapped: it replays only what it is asked to, with no timer.
+    run: (ctx) => new LedgerWriter(new LedgerRepository(ctx.get(DataSource)), ctx.get<AppConfig>(APP_CONFIG)).replayRejected(),
+  },
+};
