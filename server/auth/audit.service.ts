@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AuditRepository, type Queryable } from './audit.repository.js';
+import { AuditRepository, type AuditRow, type Queryable } from './audit.repository.js';
 import type { Principal } from './principal.js';
 
 export interface AuditEntry {
@@ -10,13 +10,10 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
-export interface AuditRecord extends Required<Omit<AuditEntry, 'details'>> {
+/** An audit log entry as stored. */
+export interface AuditRecord extends AuditRow {
   id: string;
   at: Date;
-  actor: string;
-  actorRole: string | null;
-  details: Record<string, unknown>;
-  ip: string | null;
 }
 
 @Injectable()
@@ -40,8 +37,8 @@ export class AuditService {
       actor: r.actor as string,
       actorRole: r.actor_role as string | null,
       action: r.action as string,
-      targetType: r.target_type as string,
-      targetId: r.target_id as string,
+      targetType: r.target_type as string | null,
+      targetId: r.target_id as string | null,
       details: r.details as Record<string, unknown>,
       ip: r.ip as string | null,
     }));
