@@ -18,7 +18,7 @@ import { StatementService } from '../server/analytics/statement.service.js';
 import { createApp } from '../server/app.js';
 import { loadConfig } from '../server/config/config.js';
 import { ensureDatabase, startScratchPostgres } from '../server/database/embedded-postgres.js';
-import { ROLLUPS } from '../server/ledger/ledger.sql.js';
+import { ROLLUPS, rollupFromLedgerSql } from '../server/ledger/rollups.js';
 import { LedgerWriter } from '../server/ledger/ledger.writer.js';
 import { usageEvent, type UsageEvent } from '../server/ledger/usage-event.js';
 import { OrgsService } from '../server/orgs/orgs.service.js';
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       const hi = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + m + 1, 1));
       // One rollup per statement: `ins` is then inlined into an index scan instead of materialised once per month.
       for (const rollup of ROLLUPS) {
-        await db.query(`WITH ins AS (SELECT * FROM usage_events WHERE created_at >= $1 AND created_at < $2), ${rollup} SELECT 1`, [lo.toISOString(), hi.toISOString()]);
+        await db.query(rollupFromLedgerSql([rollup], 'created_at >= $1 AND created_at < $2'), [lo.toISOString(), hi.toISOString()]);
       }
     }
     const rollupMs = performance.now() - rollupStart;

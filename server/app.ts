@@ -8,6 +8,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
+import type { Clock } from './config/clock.js';
 import type { AppConfig } from './config/config.js';
 import { migrate } from './database/migrate.js';
 import { withContract } from './http/api-docs.js';
@@ -15,7 +16,8 @@ import { createLogger, NestPinoLogger } from './http/logger.js';
 import { ProxyService, shuttingDown } from './gateway/proxy.service.js';
 import { PricingService } from './pricing/pricing.service.js';
 
-export async function createApp(config: AppConfig, databaseUrl: string): Promise<NestFastifyApplication> {
+/** `clock`: what services read the time from (tests pass a ManualClock). */
+export async function createApp(config: AppConfig, databaseUrl: string, options: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
   const logger = createLogger(config.LOG_LEVEL);
   // Known once Nest has built it; read by the routes outside /v1 (which the proxy checks itself).
   let proxy: ProxyService | undefined;
@@ -43,7 +45,7 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
     else route.onRequest = [refuseWhileStopping(() => proxy), ...[route.onRequest ?? []].flat()];
   });
   registerBodyParsers(adapter.getInstance());
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl, options.clock), adapter, {
     bodyParser: false,
     logger: new NestPinoLogger(logger),
   });

@@ -1,12 +1,12 @@
 // Spend, usage and latency for the dashboard and finance, read from the rollups (never the ledger).
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { badRequest } from '../http/openai-error.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from './analytics.dto.js';
+import { AnalyticsRepository, type MonthBounds } from './analytics.repository.js';
 import type { Catalog } from './catalog.types.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
-import { queryBuckets, queryHistograms, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
+import { RollupsRepository, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollups.repository.js';
 import type { MonthToDateLine, MonthToDateReport, UsagePoint, UsageReport, UsageTotals } from '../contract/analytics.js';
 
 const HOUR_MS = 3_600_000;
@@ -114,7 +114,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @Injectable()
 export class AnalyticsService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly store: AnalyticsRepository,
+    private readonly rollups: RollupsRepository,
+  ) {}
 
   /**
    * Turns from/to as given (local to `tz` unless they carry Z or an offset) into instants.
@@ -122,14 +125,9 @@ export class AnalyticsService {
    * falls between hours (half-hour zones) takes effect at the next hour and is flagged approximate.
    */
   async resolveRange(fromText: string, toText: string, tz: string, options: { wholeHours: boolean }): Promise<ResolvedRange> {
-    const cast = (i: number, text: string) => (ABSOLUTE.test(text) ? `$${i}::timestamptz` : `($${i}::timestamp AT TIME ZONE $3)`);
     let row: { from: Date; to: Date };
     try {
-      [row] = (await this.dataSource.query(`SELECT ${cast(1, fromText)} AS "from", ${cast(2, toText)} AS "to", now() AT TIME ZONE $3 AS probe`, [
-        fromText,
-        toText,
-        tz,
-      ])) as [{ from: Date; to: Date }];
+      row = await this.store.instants(fromText, ABSOLUTE.test(fromText), toText, ABSOLUTE.test(toText), tz);
     } catch (error) {
       throw this.translate(error, tz);
     }
@@ -177,9 +175,9 @@ export class AnalyticsService {
     const filters = await this.resolveFilters(input);
     const query: RollupRange = { from: range.from, to: range.to, tz: input.tz, interval, groupBy, filters };
     const [rows, histograms, buckets] = await Promise.all([
-      queryUsage(this.dataSource, query),
-      options.latency ? queryHistograms(this.dataSource, query) : Promise.resolve([]),
-      queryBuckets(this.dataSource, query),
+      this.rollups.usage(query),
+      options.latency ? this.rollups.histograms(query) : Promise.resolve([]),
+      this.rollups.buckets(query),
     ]);
     const labels = groupBy.length ? await this.labels() : new Map<string, string>();
 
@@ -225,15 +223,9 @@ export class AnalyticsService {
    */
   async monthToDate(input: MonthToDateQueryInput): Promise<MonthToDateReport> {
     const asOf = input.asOf ? new Date(input.asOf) : new Date();
-    let bounds: { month_start: Date; month_end: Date; prev_start: Date; through: Date };
+    let bounds: MonthBounds;
     try {
-      [bounds] = (await this.dataSource.query(
-        `SELECT date_trunc('month', $1::timestamptz AT TIME ZONE $2) AT TIME ZONE $2 AS month_start,
-          (date_trunc('month', $1::timestamptz AT TIME ZONE $2) + interval '1 month') AT TIME ZONE $2 AS month_end,
-          (date_trunc('month', $1::timestamptz AT TIME ZONE $2) - interval '1 month') AT TIME ZONE $2 AS prev_start,
-          date_trunc('hour', $1::timestamptz, 'UTC') + interval '1 hour' AS through`,
-        [asOf.toISOString(), input.tz],
-      )) as [typeof bounds];
+      bounds = await this.store.monthBounds(asOf, input.tz);
     } catch (error) {
       throw this.translate(error, input.tz);
     }
@@ -246,7 +238,7 @@ export class AnalyticsService {
     const windowFrom = new Date(through.getTime() - FORECAST_WINDOW_MS);
     const groupBy = [input.groupBy];
     const filters = await this.resolveFilters(input);
-    const read = (from: Date, to: Date) => queryUsage(this.dataSource, { from, to, tz: input.tz, groupBy, filters });
+    const read = (from: Date, to: Date) => this.rollups.usage({ from, to, tz: input.tz, groupBy, filters });
     const [current, previous, recent, labels] = await Promise.all([
       read(monthStart, through),
       read(previousFrom, previousTo),
@@ -308,15 +300,11 @@ export class AnalyticsService {
    */
   async resolveFilters(input: Partial<Record<keyof RollupFilters, string[] | undefined>>): Promise<RollupFilters> {
     const filters = filtersOf(input);
-    const lookups = [
-      ['org', `SELECT id::text, name AS ref FROM orgs WHERE name = ANY($1::text[]) UNION ALL SELECT id::text, openai_org_id FROM orgs WHERE openai_org_id = ANY($1::text[])`],
-      ['feature', `SELECT id::text, slug AS ref FROM features WHERE slug = ANY($1::text[])`],
-    ] as const;
-    for (const [dim, sql] of lookups) {
+    for (const dim of ['org', 'feature'] as const) {
       const values = filters[dim];
       const names = values?.filter((v) => !UUID.test(v)) ?? [];
       if (!values || !names.length) continue;
-      const rows = (await this.dataSource.query(sql, [names])) as Array<{ id: string; ref: string }>;
+      const rows = await this.store.idsByRef(dim, names);
       const byRef = new Map(rows.map((r) => [r.ref, r.id]));
       const unknown = names.filter((n) => !byRef.has(n));
       if (unknown.length) {
@@ -330,24 +318,12 @@ export class AnalyticsService {
 
   /** Every org, feature and model for the filter lists, including those with no traffic yet. */
   async catalog(): Promise<Catalog> {
-    const [orgs, features, models, [first]] = (await Promise.all([
-      this.dataSource.query(`SELECT id, name, openai_org_id AS "openaiOrgId", status FROM orgs ORDER BY lower(name)`),
-      this.dataSource.query(`SELECT id, slug, name, default_org_id AS "defaultOrgId" FROM features ORDER BY slug`),
-      // usage_daily has one row per day and key, far fewer than events; an open dashboard reads
-      // the catalog at most every 30 s, not per chart.
-      this.dataSource.query(`SELECT model AS id FROM prices UNION SELECT model FROM usage_daily WHERE model IS NOT NULL ORDER BY id`),
-      // The rollup's unique index leads with the hour: min() is one index probe.
-      this.dataSource.query(`SELECT min(hour) AS since FROM usage_hourly`),
-    ])) as [Catalog['orgs'], Catalog['features'], Catalog['models'], Array<{ since: Date | null }>];
-    return { orgs, features, models, historySince: first?.since ? first.since.toISOString() : null };
+    return this.store.catalog();
   }
 
   /** Display names: org name, feature slug (few rows; read per request so renames show at once). */
   async labels(): Promise<Map<string, string>> {
-    const [orgs, features] = (await Promise.all([
-      this.dataSource.query(`SELECT id, name FROM orgs`),
-      this.dataSource.query(`SELECT id, slug AS name FROM features`),
-    ])) as [Array<{ id: string; name: string }>, Array<{ id: string; name: string }>];
+    const { orgs, features } = await this.store.names();
     return new Map([...orgs.map((o) => [`org:${o.id}`, o.name] as const), ...features.map((f) => [`feature:${f.id}`, f.name] as const)]);
   }
 }

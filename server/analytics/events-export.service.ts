@@ -2,100 +2,26 @@
 // client reads, so a year of events never sits in memory (backpressure all the way to the socket).
 import { Readable, Transform, pipeline } from 'node:stream';
 import { Injectable } from '@nestjs/common';
-import type { Pool } from 'pg';
-import QueryStream from 'pg-query-stream';
-import { DataSource } from 'typeorm';
-import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { EventsExportQueryInput } from './analytics.dto.js';
 import { AnalyticsService } from './analytics.service.js';
 import { csvRow } from './csv.js';
-import { endpointFamilySql } from './endpoint-family.js';
+import { CLAMPED, COLUMNS, COMPONENTS, EventsRepository } from './events.repository.js';
 
-const BATCH_ROWS = 2_000;
-
-/** CSV column → SQL expression (e alias: usage_events, o: orgs, f: features). */
-const COLUMNS: ReadonlyArray<readonly [string, string]> = [
-  ['created_at', 'e.created_at'],
-  ['created_at_local', `to_char(e.created_at AT TIME ZONE $3, 'YYYY-MM-DD"T"HH24:MI:SS.MS')`],
-  ['id', 'e.id'],
-  ['org_id', 'e.org_id'],
-  ['org', 'o.name'],
-  ['feature_id', 'e.feature_id'],
-  ['feature', 'f.slug'],
-  ['endpoint', 'e.endpoint'],
-  ['model', 'e.model'],
-  ['service_tier', 'e.service_tier'],
-  ['streamed', 'e.streamed'],
-  ['status', 'e.status'],
-  ['outcome', 'e.outcome'],
-  ['error_kind', 'e.error_kind'],
-  ['error_code', 'e.error_code'],
-  ['input_tokens', 'e.input_tokens'],
-  ['cached_input_tokens', 'e.cached_tokens'],
-  ['audio_input_tokens', 'e.audio_input_tokens'],
-  ['output_tokens', 'e.output_tokens'],
-  ['reasoning_tokens', 'e.reasoning_tokens'],
-  ['audio_seconds', 'e.audio_seconds'],
-  ['usage_source', 'e.usage_source'],
-  ['price_id', 'e.price_id'],
-  ['cost_nanos', 'e.cost_nanos'],
-  ['latency_ms', 'e.latency_ms'],
-  ['ttfb_ms', 'e.ttfb_ms'],
-  ['retry_count', 'e.retry_count'],
-  ['upstream_request_id', 'e.upstream_request_id'],
-];
-/** Fields the ledger stored truncated or clamped (server/ledger/bounds.ts); last, so existing columns keep their places. */
-const CLAMPED = ['clamped', 'e.clamped'] as const;
-/** What each event was priced on beyond text tokens (images, speech, tool calls); after `clamped`, for the same reason. */
-const COMPONENTS: ReadonlyArray<readonly [string, string]> = [
-  ['audio_output_tokens', 'e.audio_output_tokens'],
-  ['image_input_tokens', 'e.image_input_tokens'],
-  ['image_output_tokens', 'e.image_output_tokens'],
-  ['characters', 'e.characters'],
-  ['image_count', 'e.image_count'],
-  ['image_spec', 'e.image_spec'],
-  ['web_search_calls', 'e.web_search_calls'],
-  ['web_search_preview_calls', 'e.web_search_preview_calls'],
-  ['file_search_calls', 'e.file_search_calls'],
-];
 export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0], ...COMPONENTS.map(([name]) => name)];
-
-const FILTERS = {
-  org: 'e.org_id = ANY($?::uuid[])',
-  feature: 'e.feature_id = ANY($?::uuid[])',
-  model: 'e.model = ANY($?::text[])',
-  endpoint: 'e.endpoint = ANY($?::text[])',
-  family: `${endpointFamilySql('e.endpoint')} = ANY($?::text[])`,
-} as const;
 
 @Injectable()
 export class EventsExportService {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly events: EventsRepository,
     private readonly analytics: AnalyticsService,
   ) {}
 
   /** Validates the range first (a 400 must come before any byte), then returns the CSV stream. */
   async stream(input: EventsExportQueryInput): Promise<{ body: Readable; filename: string }> {
     const range = await this.analytics.resolveRange(input.from, input.to, input.tz, { wholeHours: false });
-    const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), input.tz];
     const filters = await this.analytics.resolveFilters(input);
-    let where = '';
-    for (const key of Object.keys(FILTERS) as (keyof typeof FILTERS)[]) {
-      const values = filters[key];
-      if (!values?.length) continue;
-      params.push(values);
-      where += ` AND ${FILTERS[key].replace('$?', `$${params.length}`)}`;
-    }
-    const sql = `SELECT ${[...COLUMNS, CLAMPED, ...COMPONENTS].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
-      FROM usage_events e LEFT JOIN orgs o ON o.id = e.org_id LEFT JOIN features f ON f.id = e.feature_id
-      WHERE e.created_at >= $1 AND e.created_at < $2${where}
-      ORDER BY e.created_at, e.id`;
-
-    const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
-    const client = await pool.connect();
-    const rows = client.query(new QueryStream(sql, params, { batchSize: BATCH_ROWS, highWaterMark: BATCH_ROWS }));
+    const { rows, release } = await this.events.cursor(range.from, range.to, input.tz, filters);
     let header = true;
     const toCsv = new Transform({
       writableObjectMode: true,
@@ -111,7 +37,7 @@ export class EventsExportService {
       },
     });
     // Ends on completion, error or the client going away; a connection that failed mid-cursor is discarded.
-    pipeline(rows, toCsv, (error) => client.release(error ?? undefined));
+    pipeline(rows, toCsv, (error) => release(error ?? undefined));
     const stamp = (d: Date) => d.toISOString().slice(0, 19).replace(/[-:]/g, '');
     return { body: toCsv, filename: `usage-events-${stamp(range.from)}-${stamp(range.to)}.csv` };
   }

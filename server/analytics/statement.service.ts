@@ -1,14 +1,14 @@
 // Monthly statement per org: one line per feature, model and unit price, read from the rollups.
 // Line costs are sums of per-event integer nano-dollars, so the lines add up to the total exactly.
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { notFound } from '../http/openai-error.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { StatementQueryInput } from './analytics.dto.js';
 import { AnalyticsService, labelOf } from './analytics.service.js';
 import { ReconciliationService } from '../reconciliation/reconciliation.service.js';
 import { csvRow } from './csv.js';
-import { queryUsage, type UsageRow } from './rollup-query.js';
+import { AnalyticsRepository } from './analytics.repository.js';
+import { RollupsRepository, type UsageRow } from './rollups.repository.js';
 import type { UnitPricesUsd, StatementLine, Statement } from './statement.types.js';
 
 const minutes = (seconds: string) => {
@@ -31,18 +31,19 @@ const keyed = (prices: Record<string, string> | null | undefined) => (prices ? O
 @Injectable()
 export class StatementService {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly store: AnalyticsRepository,
+    private readonly rollups: RollupsRepository,
     private readonly analytics: AnalyticsService,
     private readonly reconciliation: ReconciliationService,
   ) {}
 
   async statement(input: StatementQueryInput): Promise<Statement> {
-    const [org] = (await this.dataSource.query(`SELECT id, name FROM orgs WHERE id = $1`, [input.org])) as Array<{ id: string; name: string }>;
+    const org = await this.store.org(input.org);
     if (!org) throw notFound(`No org with id ${input.org}.`);
     const [year, month] = input.month.split('-').map(Number);
     const next = month === 12 ? `${year + 1}-01` : `${year}-${String(month + 1).padStart(2, '0')}`;
     const range = await this.analytics.resolveRange(`${input.month}-01`, `${next}-01`, input.tz, { wholeHours: true });
-    const rows = await queryUsage(this.dataSource, {
+    const rows = await this.rollups.usage({
       from: range.from,
       to: range.to,
       tz: input.tz,
@@ -52,12 +53,7 @@ export class StatementService {
     const priceIds = [...new Set(rows.map((r) => r.groups.price).filter((p): p is string => p !== null && p !== undefined))].map(Number);
     const prices = new Map<number, UnitPricesUsd>();
     if (priceIds.length) {
-      const found = (await this.dataSource.query(
-        `SELECT id, service_tier, effective_from, input_per_mtok, cached_input_per_mtok, output_per_mtok, audio_input_per_mtok,
-           per_audio_minute, cached_audio_input_per_mtok, audio_output_per_mtok, image_input_per_mtok, cached_image_input_per_mtok,
-           image_output_per_mtok, per_million_characters, per_image, per_thousand_calls, retired_at FROM prices WHERE id = ANY($1::int[])`,
-        [priceIds],
-      )) as Array<Record<string, unknown>>;
+      const found = await this.store.pricesByIds(priceIds);
       for (const p of found) {
         const id = Number(p.id);
         prices.set(id, {

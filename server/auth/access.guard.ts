@@ -8,18 +8,11 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { API_TOKEN_PREFIX, ApiTokensService } from './api-tokens.service.js';
 import { PUBLIC_KEY, ROLES_KEY, type Role } from './roles.decorator.js';
-import { SESSION_COOKIE, SessionsService, type SessionPrincipal } from './sessions.service.js';
+import type { GuardedRequest, Principal } from './principal.js';
+import { SESSION_COOKIE, SessionsService } from './sessions.service.js';
 
-export interface Principal {
-  kind: 'admin_token' | 'session' | 'api_token';
-  /** User id, API token id, or 'admin-token'. */
-  id: string;
-  email?: string;
-  /** How an API token shows up in the audit log. */
-  name?: string;
-  role: Role;
-}
-export type GuardedRequest = FastifyRequest & { principal?: Principal | SessionPrincipal };
+export type { GuardedRequest, Principal } from './principal.js';
+
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

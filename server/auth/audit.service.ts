@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import type { Principal } from './access.guard.js';
+import { AuditRepository, type AuditRow, type Queryable } from './audit.repository.js';
+import type { Principal } from './principal.js';
 
 export interface AuditEntry {
   action: string;
@@ -10,41 +10,35 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
-export interface AuditRecord extends Required<Omit<AuditEntry, 'details'>> {
+/** An audit log entry as stored. */
+export interface AuditRecord extends AuditRow {
   id: string;
   at: Date;
-  actor: string;
-  actorRole: string | null;
-  details: Record<string, unknown>;
-  ip: string | null;
 }
 
 @Injectable()
 export class AuditService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly log: AuditRepository) {}
 
-  async record(actor: Principal | string, entry: AuditEntry, ip?: string, runner: { query: DataSource['query'] } = this.dataSource): Promise<void> {
+  /** Written in `runner`'s transaction when given, so the change and its record commit together. */
+  async record(actor: Principal | string, entry: AuditEntry, ip?: string, runner?: Queryable): Promise<void> {
     const who = typeof actor === 'string' ? { name: actor, role: null } : { name: actor.email ?? actor.name ?? actor.id, role: actor.role };
-    await runner.query(
-      `INSERT INTO audit_log (actor, actor_role, action, target_type, target_id, details, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [who.name, who.role, entry.action, entry.targetType ?? null, entry.targetId ?? null, JSON.stringify(entry.details ?? {}), ip ?? null],
+    await this.log.insert(
+      { actor: who.name, actorRole: who.role, action: entry.action, targetType: entry.targetType ?? null, targetId: entry.targetId ?? null, details: entry.details ?? {}, ip: ip ?? null },
+      runner,
     );
   }
 
   async list(limit = 200, before?: string): Promise<AuditRecord[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT id, at, actor, actor_role, action, target_type, target_id, details, ip FROM audit_log
-       WHERE ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $1`,
-      [Math.min(Math.max(limit, 1), 1000), before ?? null],
-    )) as Array<Record<string, unknown>>;
+    const rows = await this.log.list(Math.min(Math.max(limit, 1), 1000), before ?? null);
     return rows.map((r) => ({
       id: String(r.id),
       at: r.at as Date,
       actor: r.actor as string,
       actorRole: r.actor_role as string | null,
       action: r.action as string,
-      targetType: r.target_type as string,
-      targetId: r.target_id as string,
+      targetType: r.target_type as string | null,
+      targetId: r.target_id as string | null,
       details: r.details as Record<string, unknown>,
       ip: r.ip as string | null,
     }));

@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { GuardedRequest, Principal } from './access.guard.js';
+import type { GuardedRequest, Principal } from './principal.js';
 import { OpenAIError } from '../http/openai-error.js';
 
 /** Who is calling (set by AccessGuard) and from where: what every audit record needs. */

@@ -1,7 +1,7 @@
 // A steady trickle of realistic traffic through the gateway with the official SDK, touching every
 // endpoint, so the ledger and the dashboard fill while the demo runs.
 import OpenAI, { toFile } from 'openai';
-import { silentMp3, toneWav } from './audio.js';
+import { silentMp3, toneWav } from '../simulator/audio-samples.js';
 
 const QUESTIONS = [
   'Where is my order #4411? It was due on Monday.',

@@ -3,7 +3,7 @@
 // read (usage JSON, x-ratelimit-* headers, audio duration), so pricing sees bounded numbers; then
 // boundUsageEvent() checks every event once more as it is queued (the demo's, the benchmarks' and
 // replayed ones too). A value it had to change is stored changed and named in `clamped`.
-import type { RateLimitSnapshot } from '../ratelimits/rate-limit-headers.js';
+import type { RateLimitSnapshot } from './rate-limit-snapshot.js';
 import type { UsageEvent } from './usage-event.js';
 
 /** Postgres `integer`: token counts, milliseconds, x-ratelimit-* request counts and reset times. */

@@ -6,10 +6,10 @@
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { boundUsageEvent } from './bounds.js';
-import { batchParameters, INSERT_BATCH_SQL } from './ledger.sql.js';
+import { LedgerRepository } from './ledger.repository.js';
+import { batchParameters } from './ledger.sql.js';
 import { retentionHorizon } from './retention.js';
 import type { UsageEvent } from './usage-event.js';
 
@@ -71,8 +71,10 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   private backoffMs = 0;
   private spillPending = false;
   private retryAt = 0;
-  private readonly spillDir: string;
-  private readonly rejectDir: string;
+  /** Where events wait while Postgres is away (DATA_DIR/spill), replayed by themselves. */
+  readonly spillDir: string;
+  /** Where events Postgres refused are kept (DATA_DIR/rejected), replayed only on request. */
+  readonly rejectDir: string;
   /** Spill files of this process still being written: a replay must not read them half-written. */
   private readonly spillsInProgress = new Set<string>();
   private spillSeq = 0;
@@ -82,7 +84,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly stats: LedgerStats = { queued: 0, written: 0, spilled: 0, failedFlushes: 0, rejected: 0 };
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly ledger: LedgerRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.spillDir = resolve(config.DATA_DIR, 'spill');
@@ -115,8 +117,11 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     return this.start(true);
   }
 
-  /** The timer's write: what is queued now, then only full batches (see drain). */
-  private tick(): Promise<void> | undefined {
+  /**
+   * The timer's write: what is queued now, then only full batches (see drain). Undefined when a
+   * write is already under way or nothing is queued. Public so a test can run one tick itself.
+   */
+  tick(): Promise<void> | undefined {
     return this.flushing ? undefined : this.start(false);
   }
 
@@ -163,9 +168,9 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
    * refuses are alone, and those are set aside in DATA_DIR/rejected (not replayed), counted and
    * logged with their ids. One bad row among 1,000 costs ~20 statements. A transient failure stops
    * the write and throws WriteInterrupted with exactly the events not written yet, so none is
-   * written or rejected twice.
+   * written or rejected twice. Public so a test can write a batch of its own making.
    */
-  private async write(batch: UsageEvent[]): Promise<void> {
+  async write(batch: UsageEvent[]): Promise<void> {
     const parts = [batch]; // a stack: the next part to write is last
     while (parts.length > 0) {
       const part = parts.pop()!;
@@ -236,8 +241,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     } catch (error) {
       throw new UnwritableBatch(`not a writable usage event: ${(error as Error).message}`);
     }
-    const [{ inserted }] = (await this.dataSource.query(INSERT_BATCH_SQL, parameters)) as [{ inserted: number }];
-    this.stats.written += inserted;
+    this.stats.written += await this.ledger.insertBatch(parameters);
   }
 
   private async ensurePartitions(batch: UsageEvent[]): Promise<void> {
@@ -245,7 +249,7 @@ export class LedgerWriter implements OnApplicationBootstrap, BeforeApplicationSh
     const from = new Date(Math.min(...times));
     const to = new Date(Math.max(...times));
     const months = (to.getUTCFullYear() - from.getUTCFullYear()) * 12 + to.getUTCMonth() - from.getUTCMonth() + 1;
-    await this.dataSource.query('SELECT ensure_usage_partitions($1, $2)', [from.toISOString(), months]);
+    await this.ledger.ensurePartitions(from, months);
   }
 
   /**

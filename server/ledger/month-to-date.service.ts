@@ -2,7 +2,8 @@
 // daily rollup (shared by every replica through Postgres) and cached briefly: a budget is
 // enforced within BUDGET_CACHE_MS plus the ledger's flush interval, not to the last request.
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Clock } from '../config/clock.js';
+import { LedgerRepository } from './ledger.repository.js';
 
 const BUDGET_CACHE_MS = 5_000;
 /**
@@ -21,14 +22,26 @@ interface Cached {
 export class MonthToDateSpend {
   private readonly features = new Map<string, Cached>();
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly ledger: LedgerRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Forgets what is cached (one feature's, or every feature's): the next check reads the rollup.
+   * For a change that must apply at once (a budget edited, a test that just spent).
+   */
+  invalidate(featureId?: string): void {
+    if (featureId === undefined) this.features.clear();
+    else this.features.delete(featureId);
+  }
 
   /** Spend of the feature since the 1st of this UTC month, in nano-dollars (priced events only). */
   async featureNanos(featureId: string): Promise<bigint> {
     const cached = this.features.get(featureId);
     if (!cached) return this.firstRefresh(featureId);
     // Stale: answer with what we know and refresh in the background, so no request waits.
-    if (Date.now() - cached.at > BUDGET_CACHE_MS && !cached.refreshing) void this.refresh(featureId).catch(() => undefined);
+    if (this.clock.now() - cached.at > BUDGET_CACHE_MS && !cached.refreshing) void this.refresh(featureId).catch(() => undefined);
     return cached.nanos;
   }
 
@@ -42,15 +55,10 @@ export class MonthToDateSpend {
 
   private refresh(featureId: string): Promise<bigint> {
     const cached = this.features.get(featureId);
-    const refreshing = this.dataSource
-      .query(
-        `SELECT coalesce(sum(cost_nanos), 0)::text AS nanos FROM usage_daily
-         WHERE feature_id = $1 AND day >= date_trunc('month', now(), 'UTC')`,
-        [featureId],
-      )
-      .then(([row]: Array<{ nanos: string }>) => {
-        const nanos = BigInt(row.nanos);
-        this.features.set(featureId, { nanos, at: Date.now() });
+    const refreshing = this.ledger
+      .featureMonthToDateNanos(featureId)
+      .then((nanos) => {
+        this.features.set(featureId, { nanos, at: this.clock.now() });
         return nanos;
       })
       .finally(() => {
@@ -61,7 +69,7 @@ export class MonthToDateSpend {
     // request: during an outage each would otherwise queue one more query on the pool.
     refreshing.catch(() => {
       const entry = this.features.get(featureId);
-      if (entry) entry.at = Date.now();
+      if (entry) entry.at = this.clock.now();
     });
     if (cached) cached.refreshing = refreshing;
     return refreshing;

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import QueryStream from 'pg-query-stream';
-import { csvRow } from '../analytics/csv.js';
+import { csvRow } from '../contract/csv.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { RetentionRepository, type LedgerPartition } from './retention.repository.js';
 

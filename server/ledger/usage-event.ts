@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ErrorKind, RateLimitSnapshot } from '../ratelimits/rate-limit-headers.js';
+import type { ErrorKind } from './error-kind.js';
+import type { RateLimitSnapshot } from './rate-limit-snapshot.js';
 
 /**
  * How a call ended. `not_sent`: it ended before the gateway sent it upstream (the client left

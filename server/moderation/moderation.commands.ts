@@ -1,19 +1,9 @@
 // CLI commands of moderation (registered by server/cli.ts): set, show and remove a feature's policy.
-import type { INestApplicationContext } from '@nestjs/common';
 import { moderationPolicyInput } from '../contract/moderation.js';
 import { validate } from '../http/validate.js';
 import { ModerationService } from './moderation.service.js';
 
-type Flags = Record<string, string | boolean | undefined>;
-export interface ModerationCommand {
-  usage: string;
-  run(ctx: INestApplicationContext, args: string[], flags: Flags): Promise<unknown>;
-}
-
-const need = (value: string | undefined, name: string): string => {
-  if (!value) throw new Error(`missing <${name}>`);
-  return value;
-};
+import { CLI_ACTOR, need, type Commands } from '../cli/command.js';
 
 /** `violence=0.3,harassment=0.5` → { violence: 0.3, harassment: 0.5 } (validated by the schema). */
 function thresholds(flag: string | boolean | undefined): Record<string, number> | undefined {
@@ -26,7 +16,7 @@ function thresholds(flag: string | boolean | undefined): Record<string, number> 
   );
 }
 
-export const MODERATION_COMMANDS: Record<string, ModerationCommand> = {
+export const MODERATION_COMMANDS: Commands = {
   'moderation:set': {
     usage:
       'moderation:set <feature> [--preset strict|default|lenient] [--threshold violence=0.3,…] [--guardrail off|monitor|block] [--fail open|closed] [--timeout-ms N] [--store-inputs true|false]',
@@ -41,7 +31,7 @@ export const MODERATION_COMMANDS: Record<string, ModerationCommand> = {
         timeoutMs: typeof f['timeout-ms'] === 'string' ? Number(f['timeout-ms']) : undefined,
         storeInputs: typeof f['store-inputs'] === 'string' ? f['store-inputs'] === 'true' : undefined,
       });
-      return service.set(need(feature, 'feature'), input, 'cli');
+      return service.set(need(feature, 'feature'), input, CLI_ACTOR);
     },
   },
   'moderation:show': {
@@ -57,7 +47,7 @@ export const MODERATION_COMMANDS: Record<string, ModerationCommand> = {
     run: async (ctx, [feature]) => {
       const service = ctx.get(ModerationService);
       await service.refresh();
-      return service.remove(need(feature, 'feature'), 'cli');
+      return service.remove(need(feature, 'feature'), CLI_ACTOR);
     },
   },
 };

@@ -8,12 +8,13 @@ import { OrgsController } from './orgs.controller.js';
 import { ChangeNotices } from './change-notices.js';
 import { OrgsService } from './orgs.service.js';
 import { RouteResolver } from './route-resolver.js';
+import { RoutesRepository } from './routes.repository.js';
 import { UpstreamKey } from './upstream-key.entity.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, OrgAdminKey])],
   controllers: [OrgsController],
-  providers: [OrgsService, RouteResolver, ChangeNotices],
+  providers: [OrgsService, RoutesRepository, RouteResolver, ChangeNotices],
   exports: [OrgsService, RouteResolver],
 })
 export class OrgsModule {}

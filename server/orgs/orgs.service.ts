@@ -3,7 +3,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, IsNull, Repository } from 'typeorm';
-import type { Principal } from '../auth/access.guard.js';
+import type { Principal } from '../auth/principal.js';
 import { AuditService, type AuditEntry } from '../auth/audit.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { conflict, notFound } from '../http/openai-error.js';

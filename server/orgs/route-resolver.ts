@@ -13,11 +13,12 @@
 // bounded: a string that cannot be a Tallygate key is refused without a query, and unknown keys
 // (all well-formed, so of a fixed length) are cached in their own map, bounded and swept.
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Clock } from '../config/clock.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { hashGatewayKey, maskSecret } from './key-sealer.js';
 import { OrgsService } from './orgs.service.js';
+import { RoutesRepository, type RouteRow } from './routes.repository.js';
 
 export interface OrgRoute {
   orgId: string;
@@ -69,33 +70,6 @@ interface CacheEntry {
   probeAt?: number;
 }
 
-interface RouteRow {
-  gateway_key_id: string;
-  revoked: boolean;
-  feature_id: string;
-  slug: string;
-  default_org_id: string;
-  monthly_budget_nanos: string | null;
-  org_id: string;
-  openai_org_id: string;
-  project_id: string | null;
-  base_url: string;
-  status: string;
-  sealed: string | null;
-}
-
-const ROUTES_SQL = `
-  SELECT gk.id AS gateway_key_id, gk.revoked_at IS NOT NULL AS revoked, f.id AS feature_id, f.slug,
-         f.default_org_id, f.monthly_budget_nanos, o.id AS org_id, o.openai_org_id, o.project_id,
-         o.base_url, o.status,
-         (SELECT u.sealed FROM upstream_keys u WHERE u.org_id = o.id AND u.revoked_at IS NULL
-           ORDER BY u.created_at DESC LIMIT 1) AS sealed
-  FROM gateway_keys gk
-  JOIN features f ON f.id = gk.feature_id
-  JOIN orgs o ON o.id = f.default_org_id
-    OR o.id IN (SELECT fo.org_id FROM feature_orgs fo WHERE fo.feature_id = f.id)
-  WHERE gk.key_hash = $1`;
-
 const MAX_CACHED = 50_000;
 /**
  * Keys Tallygate never issued (or revoked), cached so a retrying client does not query each time.
@@ -129,9 +103,10 @@ export class RouteResolver {
   private generation = 0;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly routes: RoutesRepository,
     private readonly orgsService: OrgsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly clock: Clock,
   ) {
     this.keepMs = Math.max(STALE_MS, config.KEY_CACHE_OUTAGE_MS);
     orgsService.onChange(() => {
@@ -152,7 +127,7 @@ export class RouteResolver {
       throw new OpenAIError(401, "You didn't provide an API key. Use your Tallygate gateway key as the bearer token (the SDK's apiKey).", 'invalid_request_error', 'missing_api_key');
     }
     const hit = this.cache.get(key);
-    const now = Date.now();
+    const now = this.clock.now();
     if (hit && hit.expires > now) return this.route(key, hit.routes, requestedOrg);
     return this.resolveUncached(key, hit, now, requestedOrg);
   }
@@ -247,9 +222,11 @@ export class RouteResolver {
    * which is safe for memory because only well-formed, fixed-length keys reach it.
    */
   private async load(key: string): Promise<KeyRoutes | null> {
-    const now = Date.now();
     const generation = this.generation;
-    const rows = (await this.dataSource.query(ROUTES_SQL, [hashGatewayKey(key)])) as RouteRow[];
+    const rows = await this.routes.routesFor(hashGatewayKey(key));
+    // The TTL counts from when the answer arrived, not from when the lookup started: a slow lookup
+    // (a loaded database) otherwise cached an entry that was already near its expiry, or past it.
+    const now = this.clock.now();
     const routes = rows.length === 0 ? null : this.toRoutes(rows);
     if (generation !== this.generation) return routes; // changed meanwhile: answer, but do not cache
     const entry = { routes, expires: now + this.config.KEY_CACHE_TTL_MS };

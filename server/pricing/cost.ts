@@ -4,6 +4,11 @@
 // to integer nano-dollars. No floating point touches money, and no component is rounded on its own
 // (a call with 3 tokens at $0.0125/1M costs 37.5 nanos → 38, not 3 × 13).
 
+import { modelFamily } from './model-family.js';
+
+// Kept for callers that import it from here.
+export { modelFamily } from './model-family.js';
+
 export interface MeteredUsage {
   inputTokens: number;
   /** Part of inputTokens served from the prompt cache (text, audio and image together). */
@@ -222,20 +227,6 @@ export function costNanos(prices: UnitPrices, usage: MeteredUsage): bigint | nul
   return (picoTimes60 + divisor / 2n) / divisor;
 }
 
-/** Price families: dated snapshots (`gpt-4o-2024-08-06`, `gpt-4-0613`) and `-latest` aliases. */
-export function modelFamily(model: string): string {
-  let family = FAMILIES.get(model);
-  if (family === undefined) {
-    family = model.replace(/-(\d{4}-\d{2}-\d{2}|\d{4}|latest|stable)$/, '');
-    if (FAMILIES.size >= FAMILIES_MAX) FAMILIES.clear();
-    FAMILIES.set(model, family);
-  }
-  return family;
-}
-
-/** modelFamily() runs several times per call on the hot path (pricing, pacing, metrics): remember it. */
-const FAMILIES = new Map<string, string>();
-const FAMILIES_MAX = 1_000;
 
 /**
  * The price keys a fine-tuned model (`ft:<base>:<org>:<suffix>:<id>`) is looked up under:

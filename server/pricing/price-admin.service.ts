@@ -1,23 +1,21 @@
 // Admin price management: list, add an effective-dated price, and correct a past period, which
 // re-costs the events of that period and their rollups in one transaction, with an audit record.
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
-import type { Principal } from '../auth/access.guard.js';
+import type { EntityManager } from 'typeorm';
+import type { Principal } from '../auth/principal.js';
 import { AuditService } from '../auth/audit.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { badRequest, conflict } from '../http/openai-error.js';
 import { retentionHorizon } from '../ledger/retention.js';
-import { USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
-import { hasStoredUsage, STORED_USAGE_COLUMNS, storedUsage, type StoredUsageRow } from '../ledger/stored-usage.js';
+import { hasStoredUsage, storedUsage } from './stored-usage.js';
 import { costNanos } from './cost.js';
-import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
+import { Price, PRICE_COMPONENTS } from './price.entity.js';
+import { PricesRepository, type RecostedRow } from './prices.repository.js';
 import type { AddPriceInput, CorrectPriceInput, UnitPricesInput } from './prices.dto.js';
 import { PriceBook, PricingService } from './pricing.service.js';
 import type { CorrectionResult, PriceView } from '../contract/prices.js';
 
 const BATCH = 5_000;
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
 
 // What the routes answer is the API contract's (server/contract/prices.ts).
 export type { CorrectionResult, PriceView } from '../contract/prices.js';
@@ -33,10 +31,6 @@ const view = (p: Price): PriceView => ({
   retiredAt: p.retiredAt?.toISOString() ?? null,
   retiredBy: p.retiredBy,
 });
-
-/** `$4, $5, ...` for the components after the model, tier and start. */
-const COMPONENT_PARAMS = PRICE_COMPONENTS.map((_, i) => `$${i + 4}`).join(', ');
-const SOURCE_PARAM = `$${PRICE_COMPONENTS.length + 4}`;
 
 const unitPrices = (p: UnitPricesInput | Price): UnitPricesInput => ({
   inputPerMtok: p.inputPerMtok,
@@ -63,51 +57,37 @@ const NO_PRICES: UnitPricesInput = {
 
 const actorName = (p: Principal) => (p as Principal & { name?: string }).email ?? (p as Principal & { name?: string }).name ?? p.id;
 
-interface CandidateRow extends StoredUsageRow {
-  /** Full precision text (keyset and update key); `created` is the same instant as a Date. */
-  at: string;
-  created: Date;
-  id: string;
-  model: string;
-  service_tier: string | null;
-  cost_nanos: string | null;
-  price_id: number | null;
-}
-
 @Injectable()
 export class PriceAdminService {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly prices: PricesRepository,
     private readonly pricing: PricingService,
     private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async list(model: string | undefined, includeRetired: boolean): Promise<PriceView[]> {
-    const qb = this.dataSource.getRepository(Price).createQueryBuilder('p').orderBy('p.model').addOrderBy('p.service_tier').addOrderBy('p.effective_from', 'DESC');
-    if (model) qb.andWhere('p.model = :model', { model });
-    if (!includeRetired) qb.andWhere('p.retired_at IS NULL');
-    return (await qb.getMany()).map(view);
+    return (await this.prices.list(model, includeRetired)).map(view);
   }
 
   /** A new effective-dated price. Events already recorded keep their price (see correct()). */
   async add(input: AddPriceInput, actor: Principal, ip?: string): Promise<PriceView> {
-    const saved = await this.dataSource.transaction(async (manager) => {
-      const rows = (await manager.query(
-        `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
-         VALUES ($1, $2, $3, ${COMPONENT_PARAMS}, ${SOURCE_PARAM}) ON CONFLICT DO NOTHING RETURNING id`,
-        [input.model, input.serviceTier, input.effectiveFrom, ...this.values(input.prices), input.source],
-      )) as Array<{ id: number }>;
-      if (!rows.length) {
+    const saved = await this.prices.transaction(async (manager) => {
+      const id = await this.prices.insert(
+        manager,
+        { model: input.model, serviceTier: input.serviceTier, effectiveFrom: input.effectiveFrom, components: this.values(input.prices), source: input.source },
+        true,
+      );
+      if (id === null) {
         throw conflict(`A price for ${input.model} (${input.serviceTier}) already starts at ${input.effectiveFrom}; correct it instead.`, 'effectiveFrom');
       }
       await this.audit.record(
         actor,
-        { action: 'price.add', targetType: 'price', targetId: String(rows[0].id), details: { model: input.model, serviceTier: input.serviceTier, effectiveFrom: input.effectiveFrom, prices: input.prices } },
+        { action: 'price.add', targetType: 'price', targetId: String(id), details: { model: input.model, serviceTier: input.serviceTier, effectiveFrom: input.effectiveFrom, prices: input.prices } },
         ip,
         manager,
       );
-      return manager.getRepository(Price).findOneByOrFail({ id: rows[0].id });
+      return this.prices.byId(manager, id);
     });
     await this.pricing.reload();
     return view(saved);
@@ -128,31 +108,20 @@ export class PriceAdminService {
     if (horizon && from < horizon) {
       throw badRequest(`Raw usage events before ${horizon.toISOString().slice(0, 10)} were removed by the ledger's retention (LEDGER_RETENTION_MONTHS=${this.config.LEDGER_RETENTION_MONTHS}), so that period cannot be re-costed. Correct from ${horizon.toISOString().slice(0, 10)} on.`, 'from', 'before_retention_horizon');
     }
-    const result = await this.dataSource.transaction(async (manager) => {
+    const result = await this.prices.transaction(async (manager) => {
       // Writers wait (events queue in memory) so no rollup row changes under the rebuild.
-      await manager.query(`LOCK TABLE prices, usage_hourly, usage_daily IN SHARE ROW EXCLUSIVE MODE`);
-      const repo = manager.getRepository(Price);
-      const current = await repo
-        .createQueryBuilder('p')
-        .where('p.model = :model AND p.service_tier = :tier AND p.retired_at IS NULL', { model: input.model, tier: input.serviceTier })
-        .orderBy('p.effective_from', 'ASC')
-        .getMany();
+      await this.prices.lockForCorrection(manager);
+      const current = await this.prices.liveFor(manager, input.model, input.serviceTier);
       const inPeriod = current.filter((p) => p.effectiveFrom >= from && (!to || p.effectiveFrom < to));
       const beforeTo = to ? current.filter((p) => p.effectiveFrom < to).at(-1) : undefined;
       const startsAtTo = to ? current.find((p) => p.effectiveFrom.getTime() === to.getTime()) : undefined;
-      const knownIds = new Set(
-        ((await manager.query(`SELECT id FROM prices WHERE model = $1 AND service_tier = $2`, [input.model, input.serviceTier])) as Array<{ id: number }>).map((r) => r.id),
-      );
+      const knownIds = new Set(await this.prices.idsFor(manager, input.model, input.serviceTier));
 
       if (inPeriod.length) {
-        await manager.query(`UPDATE prices SET retired_at = now(), retired_by = $2 WHERE id = ANY($1::int[])`, [inPeriod.map((p) => p.id), actorName(actor)]);
+        await this.prices.retire(manager, inPeriod.map((p) => p.id), actorName(actor));
       }
       const insert = async (at: Date, prices: UnitPricesInput, source: string) =>
-        ((await manager.query(
-          `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
-           VALUES ($1, $2, $3, ${COMPONENT_PARAMS}, ${SOURCE_PARAM}) RETURNING id`,
-          [input.model, input.serviceTier, at.toISOString(), ...this.values(prices), source],
-        )) as Array<{ id: number }>)[0].id;
+        (await this.prices.insert(manager, { model: input.model, serviceTier: input.serviceTier, effectiveFrom: at.toISOString(), components: this.values(prices), source }))!;
       const priceId = await insert(from, input.prices, `correction by ${actorName(actor)}: ${input.reason}`);
       let restoredPriceId: number | null = null;
       if (to && !startsAtTo) {
@@ -163,7 +132,7 @@ export class PriceAdminService {
       knownIds.add(priceId);
       if (restoredPriceId !== null) knownIds.add(restoredPriceId);
 
-      const book = new PriceBook(await repo.createQueryBuilder('p').where('p.retired_at IS NULL').getMany());
+      const book = new PriceBook(await this.prices.live(manager));
       const recost = await this.recost(manager, input, from, to, book, knownIds);
       await this.audit.record(
         actor,
@@ -213,18 +182,10 @@ export class PriceAdminService {
     let last: Date | null = null;
     const models = new Set<string>();
     for (;;) {
-      const rows = (await manager.query(
-        `SELECT created_at::text AS at, created_at AS created, id, model, service_tier, ${STORED_USAGE_COLUMNS}, cost_nanos, price_id
-         FROM usage_events
-         WHERE created_at >= $1 AND ($2::timestamptz IS NULL OR created_at < $2)
-           AND (model = $3 OR left(model, length($3) + 1) = $3 || '-')
-           AND ($4::timestamptz IS NULL OR (created_at, id) > ($4::timestamptz, $5::uuid))
-         ORDER BY created_at, id LIMIT ${BATCH}`,
-        [from.toISOString(), to?.toISOString() ?? null, input.model, after?.[0] ?? null, after?.[1] ?? null],
-      )) as CandidateRow[];
+      const rows = await this.prices.recostCandidates(manager, input.model, from, to, after, BATCH);
       if (!rows.length) break;
       after = [rows.at(-1)!.at, rows.at(-1)!.id];
-      const changed: Array<{ at: string; id: string; cost: string | null; price: number | null }> = [];
+      const changed: RecostedRow[] = [];
       for (const row of rows) {
         const usage = storedUsage(row);
         // The gateway records calls without usage at cost 0 and no price: nothing to re-cost.
@@ -244,34 +205,12 @@ export class PriceAdminService {
         last = at;
       }
       if (changed.length) {
-        await manager.query(
-          `UPDATE usage_events e SET cost_nanos = u.cost, price_id = u.price
-           FROM unnest($1::timestamptz[], $2::uuid[], $3::bigint[], $4::int[]) AS u(created_at, id, cost, price)
-           WHERE e.created_at = u.created_at AND e.id = u.id`,
-          [changed.map((c) => c.at), changed.map((c) => c.id), changed.map((c) => c.cost), changed.map((c) => c.price)],
-        );
+        await this.prices.setCosts(manager, changed);
         eventsRecosted += changed.length;
       }
       if (rows.length < BATCH) break;
     }
-    if (first && last) await this.rebuildRollups(manager, [...models], first, last);
+    if (first && last) await this.prices.rebuildCostRollups(manager, [...models], first, last);
     return { eventsRecosted, costBeforeNanos: before.toString(), costAfterNanos: afterCost.toString() };
-  }
-
-  /** Rebuilds the cost rollups of these models over the whole hours and UTC days touched, from the ledger. */
-  private async rebuildRollups(manager: EntityManager, models: string[], first: Date, last: Date): Promise<void> {
-    const floor = (d: Date, unit: number) => new Date(Math.floor(d.getTime() / unit) * unit);
-    const spans = [
-      { table: 'usage_hourly', time: 'hour', sql: USAGE_HOURLY_ROLLUP, lo: floor(first, HOUR_MS), hi: new Date(floor(last, HOUR_MS).getTime() + HOUR_MS) },
-      { table: 'usage_daily', time: 'day', sql: USAGE_DAILY_ROLLUP, lo: floor(first, DAY_MS), hi: new Date(floor(last, DAY_MS).getTime() + DAY_MS) },
-    ];
-    for (const span of spans) {
-      const params = [span.lo.toISOString(), span.hi.toISOString(), models];
-      await manager.query(`DELETE FROM ${span.table} WHERE ${span.time} >= $1 AND ${span.time} < $2 AND model = ANY($3::text[])`, params);
-      await manager.query(
-        `WITH ins AS (SELECT * FROM usage_events WHERE created_at >= $1 AND created_at < $2 AND model = ANY($3::text[])), ${span.sql} SELECT 1`,
-        params,
-      );
-    }
   }
 }

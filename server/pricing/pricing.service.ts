@@ -1,8 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, Repository } from 'typeorm';
-import { costNanos, fineTunedKeys, MeteredUsage, modelFamily, type ToolCallKind } from './cost.js';
-import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS, ServiceTier } from './price.entity.js';
+import { costNanos, fineTunedKeys, MeteredUsage, type ToolCallKind } from './cost.js';
+import { modelFamily } from './model-family.js';
+import { Price, PRICE_COMPONENTS, ServiceTier } from './price.entity.js';
+import { PricesRepository } from './prices.repository.js';
 import priceList from './price-list.json' with { type: 'json' };
 
 /** One row of price-list.json: USD decimals as published, with where they come from. */
@@ -82,7 +82,7 @@ export class PricingService implements OnModuleDestroy {
   private book = new PriceBook([]);
   private timer?: NodeJS.Timeout;
 
-  constructor(@InjectRepository(Price) private readonly prices: Repository<Price>) {}
+  constructor(private readonly prices: PricesRepository) {}
 
   /**
    * Loads the shipped price list. A row goes in only when no row, current or retired, has its model,
@@ -92,22 +92,13 @@ export class PricingService implements OnModuleDestroy {
    */
   async syncPriceList(): Promise<number> {
     const rows = shippedPriceList().map(priceFromList);
-    const inserted = (await this.prices.query(
-      `INSERT INTO prices (model, service_tier, effective_from, ${PRICE_COMPONENT_COLUMNS}, source)
-       SELECT r."model", r."serviceTier", r."effectiveFrom", ${PRICE_COMPONENTS.map(([key]) => `r."${key}"`).join(', ')}, r."source"
-       FROM jsonb_to_recordset($1::jsonb)
-         AS r("model" text, "serviceTier" text, "effectiveFrom" timestamptz, ${PRICE_COMPONENTS.map(([key, , type]) => `"${key}" ${type}`).join(', ')}, "source" text)
-       WHERE NOT EXISTS (SELECT 1 FROM prices p WHERE p.model = r."model" AND p.service_tier = r."serviceTier" AND p.effective_from = r."effectiveFrom")
-       ON CONFLICT DO NOTHING
-       RETURNING id`,
-      [JSON.stringify(rows)],
-    )) as Array<{ id: number }>;
+    const inserted = await this.prices.insertShipped(rows);
     await this.reload();
-    return inserted.length;
+    return inserted;
   }
 
   async reload(): Promise<void> {
-    this.book = new PriceBook(await this.prices.find({ where: { retiredAt: IsNull() } }));
+    this.book = new PriceBook(await this.prices.current());
   }
 
   /** Keeps the in-memory copy fresh so edits made on another replica apply within a minute. */

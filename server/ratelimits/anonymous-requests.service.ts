@@ -3,8 +3,8 @@
 // must not grow the ledger. The hot path bumps a number in a Map; a timer adds the counts to
 // anonymous_minutes (one upsert per flush, so replicas add up), and /metrics reads the totals.
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { ANONYMOUS_REASONS, type AnonymousMinute } from '../contract/ratelimits.js';
+import { RateLimitsRepository } from './ratelimits.repository.js';
 
 // The reasons and the answer's shape are the API contract's (server/contract/ratelimits.ts).
 export { ANONYMOUS_REASONS, type AnonymousMinute } from '../contract/ratelimits.js';
@@ -14,11 +14,6 @@ const FLUSH_INTERVAL_MS = 5_000;
 /** Counts Postgres could not take are kept for the next flush, up to this many minutes x reasons (then the oldest go). */
 const MAX_PENDING = 10_000;
 const RETENTION_DAYS = 35;
-
-const UPSERT_SQL = `
-  INSERT INTO anonymous_minutes (minute, reason, requests)
-  SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bigint[])
-  ON CONFLICT (minute, reason) DO UPDATE SET requests = anonymous_minutes.requests + EXCLUDED.requests`;
 
 @Injectable()
 export class AnonymousRequests implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -30,7 +25,7 @@ export class AnonymousRequests implements OnApplicationBootstrap, BeforeApplicat
   private flushing?: Promise<void>;
   private prunedAt = 0;
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly history: RateLimitsRepository) {}
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
@@ -57,11 +52,8 @@ export class AnonymousRequests implements OnApplicationBootstrap, BeforeApplicat
 
   /** Per minute and reason over [from, to), as written (the last few seconds may still be in memory). */
   async series(from: Date, to: Date): Promise<AnonymousMinute[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT minute, reason, requests FROM anonymous_minutes WHERE minute >= $1 AND minute < $2 ORDER BY minute, reason`,
-      [from, to],
-    )) as Array<{ minute: Date; reason: AnonymousReason; requests: string }>;
-    return rows.map((r) => ({ minute: r.minute.toISOString(), reason: r.reason, requests: Number(r.requests) }));
+    const rows = await this.history.anonymousMinutes(from, to);
+    return rows.map((r) => ({ minute: r.minute.toISOString(), reason: r.reason as AnonymousReason, requests: Number(r.requests) }));
   }
 
   private async write(): Promise<void> {
@@ -78,10 +70,10 @@ export class AnonymousRequests implements OnApplicationBootstrap, BeforeApplicat
       counts.push(String(n));
     }
     try {
-      await this.dataSource.query(UPSERT_SQL, [minutes, reasons, counts]);
+      await this.history.addAnonymous(minutes, reasons, counts);
       if (Date.now() - this.prunedAt > 3_600_000) {
         this.prunedAt = Date.now();
-        await this.dataSource.query(`DELETE FROM anonymous_minutes WHERE minute < now() - interval '${RETENTION_DAYS} days'`);
+        await this.history.pruneAnonymous(RETENTION_DAYS);
       }
     } catch (error) {
       this.logger.warn(`anonymous request counts not written yet (${(error as Error).message}); kept for the next try`);

@@ -5,7 +5,7 @@
 // replica shows the same headroom within about a second. Without Redis: this process's own view.
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { SharedState } from '../shared-state/shared-state.js';
-import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
 export interface LiveHeadroom {
   orgId: string;

@@ -10,7 +10,7 @@ import { SharedState } from '../shared-state/shared-state.js';
 import { ANONYMOUS_REASONS, AnonymousRequests } from './anonymous-requests.service.js';
 import { HeadroomSnapshot, type LiveHeadroom } from './headroom.snapshot.js';
 import { PacingService } from './pacing.service.js';
-import type { ErrorKind } from './rate-limit-headers.js';
+import type { ErrorKind } from '../ledger/error-kind.js';
 
 export type ThrottleLabel = 'rate_limit_requests' | 'rate_limit_tokens' | 'request_too_large' | 'quota' | 'paced';
 const THROTTLE_LABELS: readonly ThrottleLabel[] = ['rate_limit_requests', 'rate_limit_tokens', 'request_too_large', 'quota', 'paced'];

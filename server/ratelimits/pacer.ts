@@ -3,7 +3,7 @@
 // each an estimate of OpenAI's bucket: the last remaining value, refilled at the rate implied by
 // limit, remaining and reset, minus what this process sent since. Per process: a replica paces
 // on what it saw (see docs/operations.md, "Pacing").
-import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
 export interface PacerOptions {
   /** Longest a request may wait for room; a longer estimated wait is answered 429 at once. */

@@ -3,10 +3,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { OpenAIError } from '../http/openai-error.js';
-import { modelFamily } from '../pricing/cost.js';
+import { modelFamily } from '../pricing/model-family.js';
 import { SharedState } from '../shared-state/shared-state.js';
 import { PaceRefusedError, Pacer, type PaceRefusal, type PacingTicket as LocalTicket } from './pacer.js';
-import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 import { SharedPacer, type SharedTicket } from './shared-pacer.js';
 
 /** What was held and sent: by this replica's own pacer, or by the one every replica shares (Redis). */

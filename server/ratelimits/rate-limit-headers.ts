@@ -3,18 +3,13 @@
 // large for its ledger column (`x-ratelimit-limit-requests: 99999999999`, `reset: 999999999h`) is
 // saturated at the column's maximum, which the ledger flags as clamped, rather than refused with the row.
 import { COUNT_MAX, INT4_MAX, saturate } from '../ledger/bounds.js';
+import type { ErrorKind } from '../ledger/error-kind.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
-export interface RateLimitSnapshot {
-  limitRequests?: number;
-  remainingRequests?: number;
-  resetRequestsMs?: number;
-  limitTokens?: number;
-  remainingTokens?: number;
-  resetTokensMs?: number;
-  limitProjectTokens?: number;
-  remainingProjectTokens?: number;
-  resetProjectTokensMs?: number;
-}
+// Where these types used to live; the ledger owns them now (the usage event carries both).
+export type { ErrorKind } from '../ledger/error-kind.js';
+export type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
+
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
 
@@ -64,34 +59,6 @@ export function parseRateLimitHeaders(headers: HeaderBag): RateLimitSnapshot {
   };
 }
 
-/**
- * What kind of failure a response was, by its error code and type rather than by status alone:
- * a billing 429 is not throttling, and "Request too large" can never succeed on retry.
- */
-export type ErrorKind =
-  | 'rate_limit_requests'
-  | 'rate_limit_tokens'
-  | 'request_too_large'
-  | 'quota'
-  | 'auth'
-  | 'invalid_request'
-  | 'not_found'
-  | 'upstream_server_error'
-  | 'upstream_unreachable'
-  | 'upstream_timeout'
-  | 'stream_error'
-  | 'client_aborted'
-  | 'upstream_aborted'
-  /** Held by the gateway's own pacing past its bound and answered 429 without calling OpenAI. */
-  | 'paced'
-  | 'budget'
-  /** The client left before the call was sent upstream: nothing reached OpenAI. */
-  | 'not_sent'
-  /** Cut by the gateway's shutdown at the end of its grace period. */
-  | 'shutdown'
-  /** The gateway's own store (Postgres) could not be reached to authorize the call: not OpenAI's fault. */
-  | 'store_unavailable'
-  | 'gateway';
 
 const QUOTA_CODES = new Set([
   'insufficient_quota',

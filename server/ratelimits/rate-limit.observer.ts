@@ -2,11 +2,12 @@
 // ticket with the headers seen, and count the call for /metrics. The gateway's hooks call the parts.
 import { Injectable } from '@nestjs/common';
 import type { UsageEvent } from '../ledger/usage-event.js';
-import { modelFamily } from '../pricing/cost.js';
+import { modelFamily } from '../pricing/model-family.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
 import { errorCause, MetricsService, type ThrottleLabel } from './metrics.service.js';
 import { PacingService, type PacingTicket } from './pacing.service.js';
-import type { ErrorKind, RateLimitSnapshot } from './rate-limit-headers.js';
+import type { ErrorKind } from '../ledger/error-kind.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
 /** The parts of the proxy's call this needs (times are performance.now()). */
 export interface ObservedCall {

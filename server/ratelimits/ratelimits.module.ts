@@ -8,12 +8,13 @@ import { MetricsController } from './metrics.controller.js';
 import { MetricsService } from './metrics.service.js';
 import { PacingService } from './pacing.service.js';
 import { RateLimitObserver } from './rate-limit.observer.js';
+import { RateLimitsRepository } from './ratelimits.repository.js';
 
 /** Rate-limit headroom, throttling, pacing and Prometheus metrics; the gateway uses PacingService, RateLimitObserver and AnonymousRequests. */
 @Module({
   imports: [LedgerModule],
   controllers: [HeadroomController, MetricsController],
-  providers: [HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver, AnonymousRequests],
+  providers: [RateLimitsRepository, HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver, AnonymousRequests],
   exports: [PacingService, RateLimitObserver, AnonymousRequests, MetricsService],
 })
 export class RateLimitsModule {}

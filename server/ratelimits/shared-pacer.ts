@@ -8,7 +8,7 @@
 // (two with the release); used only for paced orgs and only while Redis answers.
 import type { Redis } from 'ioredis';
 import { PaceRefusedError, type PaceRefusal } from './pacer.js';
-import type { RateLimitSnapshot } from './rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../ledger/rate-limit-snapshot.js';
 
 export interface SharedTicket {
   readonly shared: true;

@@ -1,6 +1,7 @@
 // OpenAI's admin API pages (as its reference defines them). The report's queries and answers are the
 // API contract's (server/contract/reconciliation.ts), re-exported here for existing imports.
 import { z } from 'zod';
+import type { StatementGapKind } from './reconciliation.types.js';
 
 const nullableString = z.string().nullable().optional();
 

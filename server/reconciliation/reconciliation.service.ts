@@ -4,8 +4,9 @@
 // nothing here writes to the ledger. Every figure is labelled with its side (`ledger`, `openai`).
 import { Injectable } from '@nestjs/common';
 import { csvRow } from '../analytics/csv.js';
-import type { StatementGapKind, StatementReconciliation } from '../analytics/statement.types.js';
-import { decimalToScaled, modelFamily, nanosToUsd } from '../pricing/cost.js';
+import type { StatementGapKind, StatementReconciliation } from './reconciliation.types.js';
+import { decimalToScaled, nanosToUsd } from '../pricing/cost.js';
+import { modelFamily } from '../pricing/model-family.js';
 import type {
   Gap,
   KeyLine,

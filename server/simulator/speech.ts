@@ -6,7 +6,7 @@ import { admit, exchangeOf, sendBody, sendError, sendStream } from './exchange.j
 import { invalidRequest, MID_STREAM_ERROR } from './errors.js';
 import { asObject, notAnObject, requireModel } from './payload.js';
 import { countTextTokens } from './tokens.js';
-import { silentMp3, toneWav } from '../demo/audio.js';
+import { silentMp3, toneWav } from './audio-samples.js';
 
 const FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] as const;
 type SpeechFormat = (typeof FORMATS)[number];

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_CSV_HEADER } from '../../server/analytics/events-export.service.js';
 import { StatementService } from '../../server/analytics/statement.service.js';
 import type { Statement } from '../../server/analytics/statement.types.js';
+import { ROLLUPS } from '../../server/ledger/rollups.js';
 import type { MonthToDateReport, UsageReport } from '../../server/analytics/analytics.service.js';
 import type { UsageEvent } from '../../server/ledger/usage-event.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
@@ -180,31 +181,51 @@ describe('usage totals', () => {
 });
 
 describe('rollups', () => {
-  it('agree with a full scan of the ledger (hourly, daily and latency histograms)', async () => {
-    for (const [table, unit] of [
-      ['usage_hourly', 'hour'],
-      ['usage_daily', 'day'],
-    ]) {
-      const scan = `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, org_id, feature_id, model, endpoint, price_id, count(*) AS requests,
-          count(*) FILTER (WHERE outcome <> 'ok') AS errors, sum(input_tokens) AS i, sum(cached_tokens) AS c, sum(output_tokens) AS o,
-          sum(audio_input_tokens) AS a, coalesce(sum(audio_seconds), 0) AS s, coalesce(sum(cost_nanos), 0) AS cost,
-          coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0) AS est, count(*) FILTER (WHERE cost_nanos IS NULL) AS unpriced
-        FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`;
-      const rollup = `SELECT ${unit}, org_id, feature_id, model, endpoint, price_id, requests, errors, input_tokens, cached_tokens, output_tokens,
-          audio_input_tokens, audio_seconds, cost_nanos, estimated_cost_nanos, unpriced_requests FROM ${table}`;
-      const diff = await stack.db.query(`(${scan} EXCEPT ${rollup}) UNION ALL (${rollup} EXCEPT ${scan})`);
-      expect(diff.rows, table).toEqual([]);
-    }
-    for (const [table, unit] of [
-      ['usage_latency_hourly', 'hour'],
-      ['usage_latency_daily', 'day'],
-    ]) {
-      const histogram = `SELECT date_trunc('${unit}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
-        FROM usage_events CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, l, t)
-        WHERE b.bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6`;
-      const stored = `SELECT ${unit}, org_id, feature_id, model, endpoint, bucket, latency_count, ttfb_count FROM ${table}`;
-      expect((await stack.db.query(`(${histogram} EXCEPT ${stored}) UNION ALL (${stored} EXCEPT ${histogram})`)).rows, table).toEqual([]);
-    }
+  // Each rollup of the registry, recomputed from a full scan of the ledger, and read back from its
+  // table (summed by key: a key with a NULL part can be more than one row), as the same columns.
+  const usage = (unit: string) => ({
+    scan: `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, org_id, feature_id, model, endpoint, price_id, count(*) AS requests,
+        count(*) FILTER (WHERE outcome <> 'ok') AS errors, sum(input_tokens) AS i, sum(cached_tokens) AS c, sum(output_tokens) AS o,
+        sum(audio_input_tokens) AS a, coalesce(sum(audio_seconds), 0) AS s, coalesce(sum(cost_nanos), 0) AS cost,
+        coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0) AS est, count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered') AS unpriced
+      FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`,
+    stored: `SELECT ${unit}, org_id, feature_id, model, endpoint, price_id, sum(requests), sum(errors), sum(input_tokens), sum(cached_tokens), sum(output_tokens),
+        sum(audio_input_tokens), sum(audio_seconds), sum(cost_nanos), sum(estimated_cost_nanos), sum(unpriced_requests) FROM usage_${unit === 'hour' ? 'hourly' : 'daily'} GROUP BY 1, 2, 3, 4, 5, 6`,
+  });
+  const latency = (unit: string) => ({
+    scan: `SELECT date_trunc('${unit}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
+      FROM usage_events CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, l, t)
+      WHERE b.bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6`,
+    stored: `SELECT ${unit}, org_id, feature_id, model, endpoint, bucket, sum(latency_count), sum(ttfb_count) FROM usage_latency_${unit === 'hour' ? 'hourly' : 'daily'} GROUP BY 1, 2, 3, 4, 5, 6`,
+  });
+  const observedAt = `created_at + make_interval(secs => coalesce(ttfb_ms, latency_ms) / 1000.0)`;
+  const SCANS: Record<string, { scan: string; stored: string }> = {
+    usage_hourly: usage('hour'),
+    usage_daily: usage('day'),
+    usage_latency_hourly: latency('hour'),
+    usage_latency_daily: latency('day'),
+    ratelimit_minutes: {
+      scan: `SELECT date_trunc('minute', ${observedAt}, 'UTC'), org_id, model_family(model), max(${observedAt}), min(rl_remaining_requests), min(rl_remaining_tokens), count(*)
+        FROM usage_events WHERE org_id IS NOT NULL AND model IS NOT NULL AND (rl_limit_requests IS NOT NULL OR rl_limit_tokens IS NOT NULL) GROUP BY 1, 2, 3`,
+      stored: `SELECT minute, org_id, model, max(observed_at), min(min_remaining_requests), min(min_remaining_tokens), sum(observations) FROM ratelimit_minutes GROUP BY 1, 2, 3`,
+    },
+    throttle_minutes: {
+      scan: `SELECT date_trunc('minute', created_at, 'UTC'), org_id, feature_id, model_family(model), count(*), count(*) FILTER (WHERE error_kind = 'rate_limit_requests'),
+          count(*) FILTER (WHERE error_kind = 'rate_limit_tokens'), count(*) FILTER (WHERE error_kind = 'quota'), count(*) FILTER (WHERE retry_count > 0)
+        FROM usage_events WHERE org_id IS NOT NULL GROUP BY 1, 2, 3, 4`,
+      stored: `SELECT minute, org_id, feature_id, model, sum(requests), sum(rate_limit_requests), sum(rate_limit_tokens), sum(quota), sum(retries) FROM throttle_minutes GROUP BY 1, 2, 3, 4`,
+    },
+  };
+
+  it('has a full-scan check for every rollup of the registry', () => {
+    expect(Object.keys(SCANS).sort()).toEqual(ROLLUPS.map((r) => r.table).sort());
+  });
+
+  it.each(ROLLUPS.map((r) => r.table))('%s agrees with a full scan of the ledger', async (table) => {
+    const { scan, stored } = SCANS[table];
+    expect((await stack.db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n, `${table} has rows to compare`).toBeGreaterThan(0);
+    const diff = await stack.db.query(`(${scan} EXCEPT ${stored}) UNION ALL (${stored} EXCEPT ${scan})`);
+    expect(diff.rows, table).toEqual([]);
   });
 });
 

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentMp3, toneWav } from '../../server/demo/audio.js';
+import { silentMp3, toneWav } from '../../server/simulator/audio-samples.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;

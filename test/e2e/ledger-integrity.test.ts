@@ -19,8 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.close());
 
-const writer = () =>
-  stack.ledger as unknown as { write(batch: UsageEvent[]): Promise<void>; spillDir: string; rejectDir: string };
+const writer = () => stack.ledger;
 const rejectedLines = async () => {
   const dir = writer().rejectDir;
   const files = await readdir(dir).catch(() => [] as string[]);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shutdown } from '../../server/app.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
-import { usageEvent, type Outcome } from '../../server/ledger/usage-event.js';
+import { usageEvent, type Outcome, type UsageEvent } from '../../server/ledger/usage-event.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -26,7 +26,7 @@ describe('ledger writer', () => {
     const calls = 12;
     for (let i = 0; i < calls; i++) await chat(); // every call still answers
     await stack.ledger.flush();
-    const dataDir = (stack.app.get(LedgerWriter) as unknown as { spillDir: string }).spillDir;
+    const dataDir = stack.app.get(LedgerWriter).spillDir;
     const spilled = (await readdir(dataDir).catch(() => [])).filter((f) => f.endsWith('.jsonl'));
     expect(spilled.length).toBeGreaterThan(0);
     expect(stack.ledger.snapshot().spilled).toBeGreaterThan(0);
@@ -44,7 +44,7 @@ describe('ledger writer', () => {
   it('writes full batches on the timer and leaves a partial one that arrived meanwhile for the next tick', async () => {
     await stack.ledger.flush();
     await stack.db.query('TRUNCATE usage_events');
-    const ledger = stack.ledger as unknown as { tick(): Promise<void> | undefined };
+    const ledger = stack.ledger;
     const record = (n: number) => {
       for (let i = 0; i < n; i++) stack.ledger.record(usageEvent({ createdAt: new Date() }));
     };
@@ -111,7 +111,7 @@ describe('ledger writer', () => {
     expect(rows.map((r) => r.id)).toEqual(good.map((e) => e.id));
     expect(rows[1].model).toBe('nul\uFFFDmodel');
     expect(stack.ledger.snapshot()).toMatchObject({ queued: 0, rejected: rejectedBefore + 1 });
-    const dir = (stack.ledger as unknown as { rejectDir: string }).rejectDir;
+    const dir = stack.ledger.rejectDir;
     const kept = await readFile(join(dir, (await readdir(dir))[0]), 'utf8');
     expect(kept).toContain(bad.id);
   });
@@ -121,7 +121,7 @@ describe('ledger writer', () => {
     await stack.db.query('TRUNCATE usage_events, usage_hourly');
     await chat();
     const [row] = await stack.events();
-    const writer = stack.ledger as unknown as { write(batch: unknown[]): Promise<void> };
+    // The row as read back (pg's types), written again as the event it was.
     const replay = {
       id: row.id, createdAt: row.created_at, orgId: row.org_id, featureId: row.feature_id, gatewayKeyId: row.gateway_key_id,
       endpoint: row.endpoint, model: row.model, serviceTier: row.service_tier, streamed: row.streamed, status: row.status,
@@ -129,8 +129,8 @@ describe('ledger writer', () => {
       outputTokens: row.output_tokens, reasoningTokens: 0, audioInputTokens: 0, audioSeconds: null, audioSource: null,
       usageSource: 'reported', costNanos: row.cost_nanos, priceId: row.price_id, latencyMs: row.latency_ms, ttfbMs: row.ttfb_ms,
       upstreamRequestId: row.upstream_request_id, retryCount: 0, rateLimits: {},
-    };
-    await writer.write([replay]);
+    } as unknown as UsageEvent;
+    await stack.ledger.write([replay]);
     expect(await count('usage_events')).toBe(1);
     expect((await stack.db.query('SELECT sum(requests)::int AS n FROM usage_hourly')).rows[0].n).toBe(1);
   });

@@ -25,7 +25,7 @@ afterAll(() => stack?.close());
 
 /** Another replica of the gateway on the same database, as a rolling deploy starts one. */
 async function startReplica(env: Record<string, string>): Promise<{ app: NestFastifyApplication; url: string }> {
-  const databaseUrl = (stack.db as unknown as { options: { connectionString: string } }).options.connectionString;
+  const databaseUrl = stack.databaseUrl;
   const config = loadConfig({ ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: `/tmp/tallygate-replica-${randomBytes(4).toString('hex')}`, KEY_CACHE_TTL_MS: '0', ...env });
   const app = await createApp(config, databaseUrl);
   await app.listen({ port: 0, host: '127.0.0.1' });

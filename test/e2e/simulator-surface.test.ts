@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI, { APIError, toFile } from 'openai';
 import { APIResource } from 'openai/core/resource';
-import { toneWav } from '../../server/demo/audio.js';
+import { toneWav } from '../../server/simulator/audio-samples.js';
 import { startSimulator, type Simulator } from '../../server/simulator/simulator.js';
 import { ENDPOINTS, RESOURCE_ENDPOINTS } from '../../server/gateway/endpoints.js';
 import { fileRoundTrip } from '../support/file-round-trip.js';

@@ -1,7 +1,7 @@
 // The OpenAI simulator, driven by the official openai SDK the way the gateway's users will drive it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import OpenAI, { APIError, toFile } from 'openai';
-import { silentMp3, toneWav } from '../../server/demo/audio.js';
+import { silentMp3, toneWav } from '../../server/simulator/audio-samples.js';
 import { startSimulator, type Simulator } from '../../server/simulator/simulator.js';
 
 const MAIN_KEY = 'sk-test-main-key-0001';

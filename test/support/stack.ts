@@ -8,8 +8,10 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { createApp } from '../../server/app.js';
+import type { Clock } from '../../server/config/clock.js';
 import { loadConfig } from '../../server/config/config.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
+import { ROLLUPS } from '../../server/ledger/rollups.js';
 import { OrgsService } from '../../server/orgs/orgs.service.js';
 import { startSimulator, type SimulatedOrg, type Simulator, type SimulatorOptions } from '../../server/simulator/simulator.js';
 import { createTestDatabase } from './database.js';
@@ -53,6 +55,8 @@ export interface StackOptions {
   simulator?: Partial<SimulatorOptions>;
   /** Simulated orgs; by default two ordinary orgs and one out of credit. */
   orgs?: Array<Omit<SimulatedOrg, 'keys'>>;
+  /** The time the app's services read (a ManualClock to move it instead of sleeping). */
+  clock?: Clock;
 }
 
 const DEFAULT_ORGS: Array<Omit<SimulatedOrg, 'keys'>> = [
@@ -74,7 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     KEY_CACHE_TTL_MS: '0',
     ...options.env,
   });
-  const app = await createApp(config, databaseUrl);
+  const app = await createApp(config, databaseUrl, { clock: options.clock });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const orgsService = app.get(OrgsService);
@@ -112,9 +116,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     client: (feature = features[0], extra = {}) => new OpenAI({ baseURL: `${url}/v1`, apiKey: feature.gatewayKey, maxRetries: 0, ...extra }),
     async resetUsage() {
       await ledger.flush();
-      await db.query(
-        'TRUNCATE usage_events, usage_hourly, usage_daily, usage_latency_hourly, usage_latency_daily, ratelimit_minutes, throttle_minutes',
-      );
+      await db.query(`TRUNCATE usage_events, ${ROLLUPS.map((r) => r.table).join(', ')}`);
       sim.reset();
     },
     async events() {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { costNanos, decimalToScaled, fineTunedKeys, modelFamily, type MeteredUsage, type UnitPrices } from '../../server/pricing/cost.js';
+import { costNanos, decimalToScaled, fineTunedKeys, type MeteredUsage, type UnitPrices } from '../../server/pricing/cost.js';
+import { modelFamily } from '../../server/pricing/model-family.js';
 import type { Price } from '../../server/pricing/price.entity.js';
 import { PriceBook, priceFromList, shippedPriceList, type PriceListRow } from '../../server/pricing/pricing.service.js';
 

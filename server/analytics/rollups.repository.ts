@@ -6,7 +6,8 @@
 // rows at worst, whatever the number of events. Sums stay exact: the daily and hourly rollups come
 // from the same inserts. Boundaries that do not fall on a whole UTC hour (half-hour zones) take
 // effect at the next whole hour.
-import type { DataSource } from 'typeorm';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import type { Dimension, Interval } from './analytics.dto.js';
 import { endpointFamilySql } from './endpoint-family.js';
 import type { Histogram } from './percentiles.js';
@@ -275,4 +276,22 @@ export async function queryHistograms(db: Pick<DataSource, 'query'>, range: Roll
     if (ttfb) entry.ttfb.set(b, ttfb);
   }
   return [...byKey.values()];
+}
+
+/** The rollup reads as an injectable, for services (the functions above take any connection). */
+@Injectable()
+export class RollupsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  usage(range: RollupRange): Promise<UsageRow[]> {
+    return queryUsage(this.dataSource, range);
+  }
+
+  histograms(range: RollupRange): Promise<HistogramRow[]> {
+    return queryHistograms(this.dataSource, range);
+  }
+
+  buckets(range: Pick<RollupRange, 'from' | 'to' | 'tz' | 'interval'>): Promise<Array<{ bucket: Date; label: string }>> {
+    return queryBuckets(this.dataSource, range);
+  }
 }

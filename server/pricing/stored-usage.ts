@@ -1,6 +1,6 @@
 // What a ledger row was priced on, read back as the usage to price again (re-costing after a price
 // correction) or to show (statements): every component the gateway stored, in one place.
-import type { MeteredUsage, ToolCallKind } from '../pricing/cost.js';
+import type { MeteredUsage, ToolCallKind } from './cost.js';
 
 /** The usage_events columns storedUsage() reads, for a SELECT list. */
 export const STORED_USAGE_COLUMNS =

@@ -1,6 +1,7 @@
-// The headroom and throttling rollups, run by the ledger's batch insert over the rows it just wrote
+// The headroom and throttling rollups (entries of the registry in rollups.ts), run by the ledger's batch insert over the rows it just wrote
 // (`ins`). Rows of one batch that share a key are folded with GROUP BY first: one upsert per key.
 // Rows are sent in key order so concurrent replicas lock conflicting rows in the same order.
+import type { Rollup } from './rollup.js';
 
 /** Latest x-ratelimit-* values per org, model family and minute; an older observation never overwrites a newer one. */
 const LATEST_COLUMNS = [
@@ -30,7 +31,9 @@ const WITH_FAMILY = `(SELECT ins.*, f.family FROM ins
  * The latest observation per org, family and minute is one row (DISTINCT ON: one sort), joined to
  * the minute's minimums and count; nine `array_agg(… ORDER BY …)` sorted the batch nine times.
  */
-const headroom = `ratelimit_minutes_rollup AS (
+export const HEADROOM_ROLLUP: Rollup = {
+  table: 'ratelimit_minutes',
+  upsert: `ratelimit_minutes_rollup AS (
     INSERT INTO ratelimit_minutes AS r (minute, org_id, model, observed_at, ${LATEST_COLUMNS.join(', ')},
       min_remaining_requests, min_remaining_tokens, observations)
     WITH seen AS MATERIALIZED (
@@ -52,10 +55,13 @@ const headroom = `ratelimit_minutes_rollup AS (
       min_remaining_requests = least(r.min_remaining_requests, excluded.min_remaining_requests),
       min_remaining_tokens = least(r.min_remaining_tokens, excluded.min_remaining_tokens),
       observations = r.observations + excluded.observations
-  )`;
+  )`,
+};
 
 /** 429s by kind, the gateway's own pacing 429s and SDK retries per org, feature, model family and minute. */
-const throttling = `throttle_minutes_rollup AS (
+export const THROTTLING_ROLLUP: Rollup = {
+  table: 'throttle_minutes',
+  upsert: `throttle_minutes_rollup AS (
     INSERT INTO throttle_minutes AS t (minute, org_id, feature_id, model, requests, rate_limit_requests,
       rate_limit_tokens, request_too_large, quota, paced, retries)
     SELECT date_trunc('minute', created_at, 'UTC'), org_id, feature_id, family, count(*),
@@ -76,6 +82,5 @@ const throttling = `throttle_minutes_rollup AS (
       quota = t.quota + excluded.quota,
       paced = t.paced + excluded.paced,
       retries = t.retries + excluded.retries
-  )`;
-
-export const RATELIMIT_ROLLUPS: readonly string[] = [headroom, throttling];
+  )`,
+};
