@@ -23,13 +23,14 @@ import type { ErrorKind } from '../ratelimits/rate-limit-headers.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 import type { RefusedKey, Route } from '../orgs/route-resolver.js';
 import type { Attribution } from './background-responses.js';
+import type { CallPhase } from './hooks/call-hook.js';
 import type { Endpoint } from './endpoints.js';
 import type { HookedCall } from './hooks/call-hook.js';
 import type { Metered, ResponseMeter } from './meters/meter.js';
 import type { MeterReading } from './meters/reading.js';
 import type { AudioUploadMeter } from './meters/upload.js';
 
-export type CallPhase = 'received' | 'authorized' | 'admitted' | 'sent' | 'answered' | 'ended';
+export type { CallPhase } from './hooks/call-hook.js';
 
 const RANK: Record<CallPhase, number> = { received: 0, authorized: 1, admitted: 2, sent: 3, answered: 4, ended: 5 };
 

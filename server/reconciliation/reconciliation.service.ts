@@ -3,7 +3,7 @@
 // keys Tallygate does not hold, estimated ledger rows, spend not metered per call, and prices. Reads only:
 // nothing here writes to the ledger. Every figure is labelled with its side (`ledger`, `openai`).
 import { Injectable } from '@nestjs/common';
-import { csvRow } from '../analytics/csv.js';
+import { csvRow } from '../contract/csv.js';
 import type { StatementGapKind, StatementReconciliation } from './reconciliation.types.js';
 import { decimalToScaled, nanosToUsd } from '../pricing/cost.js';
 import { modelFamily } from '../pricing/model-family.js';

@@ -26,7 +26,8 @@ describe('latency histograms', () => {
 
 describe('CSV and money formatting', () => {
   it('quotes, doubles quotes and defuses formulas', () => {
-    expect(csvRow(['a,b', 'say "hi"', 'x\ny', '=1+1', '-2', 3, null, 10n])).toBe('"a,b","say ""hi""","x\ny",\'=1+1,\'-2,3,,10\r\n');
+    // A plain negative number stays a number (a money difference); anything else starting with - is defused.
+    expect(csvRow(['a,b', 'say "hi"', 'x\ny', '=1+1', '-2', '-2+3', 3, null, 10n])).toBe('"a,b","say ""hi""","x\ny",\'=1+1,-2,\'-2+3,3,,10\r\n');
   });
 
   it('prints nano-dollars as exact USD', () => {

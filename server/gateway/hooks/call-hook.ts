@@ -4,9 +4,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { UsageEvent } from '../../ledger/usage-event.js';
 import type { Route } from '../../orgs/route-resolver.js';
-import type { CallPhase } from '../call.js';
 import type { Endpoint } from '../endpoints.js';
 import type { MeterReading } from '../usage-meter.js';
+
+/** Where a call is in its lifecycle (the proxy moves it: see ../call.ts). */
+export type CallPhase = 'received' | 'authorized' | 'admitted' | 'sent' | 'answered' | 'ended';
 
 /** What a hook may read of a call. The proxy owns the call; hooks never move it between phases. */
 export interface HookedCall {
