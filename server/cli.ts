@@ -11,6 +11,8 @@ import { ApiTokensService } from './auth/api-tokens.service.js';
 import { AuditService } from './auth/audit.service.js';
 import { createApiTokenSchema, createUserSchema, updateUserSchema } from './auth/auth.dto.js';
 import { AuthModule } from './auth/auth.module.js';
+import { BATCH_COMMANDS } from './batches/batches.commands.js';
+import { BatchesCliModule } from './batches/batches.module.js';
 import { UsersService } from './auth/users.service.js';
 import { APP_CONFIG, ConfigError, loadConfig, loadEnvFile, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -31,7 +33,7 @@ class CliModule {
   static forRoot(config: AppConfig, url: string): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule],
+      imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, BatchesCliModule],
     };
   }
 }
@@ -203,6 +205,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prices:sync                               load the shipped price list (keeps edited rows)',
     run: async (ctx) => ({ inserted: await ctx.get(PricingService).syncPriceList() }),
   },
+  ...BATCH_COMMANDS,
 };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).

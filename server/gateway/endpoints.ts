@@ -27,6 +27,8 @@ export interface Endpoint {
   byId?: boolean;
   /** A wildcard route: the raw path is checked segment by segment before forwarding. */
   checkPath?: boolean;
+  /** Creates a stored object the gateway remembers (a batch, a file): its JSON answer is read though not metered. */
+  readsResource?: boolean;
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
@@ -149,6 +151,8 @@ const BY_ID = new Set(['responses.retrieve', 'responses.cancel']);
  * their answer is read for usage like a JSON route's, and a success without it is unpriced (cost
  * unknown), never not-metered and never $0.
  */
+/** Creates what a batch's metering needs to know whose it is (server/batches/). */
+const READS_RESOURCE = new Set(['batches.create', 'files.create']);
 const BILLED_UNMETERED = new Set(['videos.create', 'videos.remix', 'videos.edits', 'videos.extensions', 'threads.create_and_run', 'threads.runs.create', 'threads.runs.submit_tool_outputs']);
 
 export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([method, path, name]) => ({
@@ -161,6 +165,7 @@ export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([met
   notMetered: !BY_ID.has(name) && !BILLED_UNMETERED.has(name),
   byId: BY_ID.has(name),
   checkPath: true,
+  ...(READS_RESOURCE.has(name) ? { readsResource: true } : {}),
   params: [...path.matchAll(/:([a-z_]+)/g)].map((m) => m[1]!),
 }));
 

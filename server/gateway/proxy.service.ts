@@ -141,6 +141,10 @@ class Call implements HookedCall {
   requestBody?: JsonBody;
   readonly notes: Record<string, unknown> = {};
 
+  get resource() {
+    return this.reading.resource;
+  }
+
   constructor(readonly endpoint: Endpoint, readonly requestHeaders: IncomingHttpHeaders, readonly retryCount: number) {}
 }
 
@@ -549,7 +553,7 @@ export class ProxyService {
             const contentType = String(upstreamHeaders['content-type'] ?? '');
             if (contentType.startsWith('text/event-stream')) call.meter = new SseMeter(outgoing.hideUsageChunk, call.endpoint.meter === undefined);
             // Nothing to meter in a resource route's answer (a file download may be 512 MB): relayed only.
-            else if (contentType.includes('json') && !call.endpoint.notMetered) (collected = []), (isJson = true);
+            else if (contentType.includes('json') && (!call.endpoint.notMetered || call.endpoint.readsResource)) (collected = []), (isJson = true);
             else countBytes = call.endpoint.meter !== undefined; // speech audio: its length, never its bytes
             const head = responseHeaders(upstreamHeaders, !!call.meter && outgoing.hideUsageChunk, call.id);
             if (this.stopping) head.connection = 'close'; // shutting down: no next request on this connection

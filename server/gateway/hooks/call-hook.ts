@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { UsageEvent } from '../../ledger/usage-event.js';
 import type { Route } from '../../orgs/route-resolver.js';
 import type { Endpoint } from '../endpoints.js';
+import type { StoredResource } from '../usage-meter.js';
 
 /** What a hook may read of a call. The proxy owns the call; hooks never move it between phases. */
 export interface HookedCall {
@@ -21,6 +22,8 @@ export interface HookedCall {
   readonly requestBody?: Readonly<Record<string, unknown>>;
   /** The upstream's status and headers, once it answered. */
   readonly upstream?: { readonly statusCode: number; readonly headers: IncomingHttpHeaders };
+  /** The batch or file a create route answered with (Endpoint.readsResource), once the answer was read. */
+  readonly resource?: StoredResource;
   /** Per-call state a hook keeps between its phases (keyed by the hook's name). */
   readonly notes: Record<string, unknown>;
 }
