@@ -61,6 +61,12 @@ const SELECT = `id, org_id AS "orgId", feature_id AS "featureId", gateway_key_id
   output_lines_metered AS "outputLinesMetered", error_lines_metered AS "errorLinesMetered", unpriced_lines AS "unpricedLines",
   cost_nanos::text AS "costNanos", metered_at AS "meteredAt", polls, next_poll_at AS "nextPollAt", last_error AS "lastError"`;
 
+/** TypeORM answers an UPDATE … RETURNING with [rows, count], an INSERT or SELECT with the rows. */
+function returned<T>(result: unknown): T[] {
+  const rows = result as unknown[];
+  return (Array.isArray(rows[0]) && typeof rows[1] === 'number' ? rows[0] : rows) as T[];
+}
+
 @Injectable()
 export class BatchesRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -103,7 +109,7 @@ export class BatchesRepository {
    * SKIP LOCKED: replicas ticking at once each take different batches instead of waiting on each other.
    */
   async claimDue(owner: string, limit: number, leaseMs: number): Promise<BatchRow[]> {
-    return (await this.dataSource.query(
+    return returned<BatchRow>(await this.dataSource.query(
       `UPDATE batches SET lease_owner = $1, lease_until = now() + $3 * interval '1 millisecond'
        WHERE id IN (
          SELECT id FROM batches
@@ -111,28 +117,28 @@ export class BatchesRepository {
          ORDER BY next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING ${SELECT}`,
       [owner, limit, leaseMs],
-    )) as BatchRow[];
+    ));
   }
 
   /** Takes one batch now, whatever its schedule (the admin trigger); undefined when another holder has it. */
   async claim(id: string, owner: string, leaseMs: number): Promise<BatchRow | undefined> {
-    return ((await this.dataSource.query(
+    return returned<BatchRow>(await this.dataSource.query(
       `UPDATE batches SET lease_owner = $1, lease_until = now() + $3 * interval '1 millisecond'
        WHERE id = $2 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)
        RETURNING ${SELECT}`,
       [owner, id, leaseMs],
-    )) as BatchRow[])[0];
+    ))[0];
   }
 
   /** What the poll saw; the final time is kept from the first poll that saw it (events are dated with it). */
   async saveUpstream(id: string, owner: string, state: UpstreamState): Promise<BatchRow | undefined> {
-    return ((await this.dataSource.query(
+    return returned<BatchRow>(await this.dataSource.query(
       `UPDATE batches SET status = $3, request_total = $4, request_completed = $5, request_failed = $6,
          output_file_id = $7, error_file_id = $8, final_at = COALESCE(final_at, $9), last_error = NULL, polls = polls + 1
        WHERE id = $1 AND lease_owner = $2
        RETURNING ${SELECT}`,
       [id, owner, state.status, state.requestTotal, state.requestCompleted, state.requestFailed, state.outputFileId, state.errorFileId, state.finalAt],
-    )) as BatchRow[])[0];
+    ))[0];
   }
 
   /**
@@ -153,20 +159,20 @@ export class BatchesRepository {
    * resumes after them (and what it meters again adds nothing). Extends the lease: metering is progressing.
    */
   async saveProgress(id: string, owner: string, progress: { outputLines: number; errorLines: number; addedNanos: bigint; addedUnpriced: number }, leaseMs: number): Promise<boolean> {
-    const rows = (await this.dataSource.query(
+    const rows = returned(await this.dataSource.query(
       `UPDATE batches SET output_lines_metered = $3, error_lines_metered = $4, cost_nanos = cost_nanos + $5::bigint,
          unpriced_lines = unpriced_lines + $6, lease_until = now() + $7 * interval '1 millisecond'
        WHERE id = $1 AND lease_owner = $2 RETURNING id`,
       [id, owner, progress.outputLines, progress.errorLines, progress.addedNanos.toString(), progress.addedUnpriced, leaseMs],
-    )) as unknown[];
+    ));
     return rows.length > 0;
   }
 
   async finish(id: string, owner: string): Promise<BatchRow | undefined> {
-    return ((await this.dataSource.query(
+    return returned<BatchRow>(await this.dataSource.query(
       `UPDATE batches SET metered_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 RETURNING ${SELECT}`,
       [id, owner],
-    )) as BatchRow[])[0];
+    ))[0];
   }
 
   /** Not final yet, or the poll failed: released, next poll at `nextPollAt`. */

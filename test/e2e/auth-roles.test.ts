@@ -41,6 +41,8 @@ const POLICY: Policy[] = [
   { prefix: '/api/throttling/', required: ['engineer'] },
   { prefix: '/api/latency', required: ['engineer'], optional: ['finance'] },
   { prefix: '/api/usage', optional: ['finance', 'engineer'] },
+  // Batches with progress for everyone; their cost only for finance and admins (the answer drops it for engineers).
+  { prefix: '/api/batches', required: ['finance', 'engineer'] },
   { prefix: '/api/prices', optional: ['finance', 'engineer'], adminWrites: true },
 ];
 // Served by Fastify plugins, not Nest controllers: the public OpenAPI document and its UI (no data).
