@@ -7,12 +7,13 @@ import { announce, clear, h } from './dom.js';
 import { browserTz, isTimeZone, onFiltersChange, RANGE_LABELS, readFilters, updateFilters, type Filters, type RangePreset } from './filters.js';
 import type { FilterName, Page, PageDef } from './page.js';
 import { adminPages } from './pages/admin.js';
+import { batchesPage } from './pages/batches.js';
 import { financePage } from './pages/finance.js';
 import { overviewPage } from './pages/overview.js';
 import { rateLimitsPage } from './pages/ratelimits.js';
 import { reconciliationPage } from './pages/reconciliation.js';
 
-const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, ...adminPages, reconciliationPage];
+const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, batchesPage, ...adminPages, reconciliationPage];
 const root = document.getElementById('app')!;
 
 let me: Me | null = null;
