@@ -116,7 +116,21 @@ beforeAll(async () => {
   // The stack serves the SDK's calls with its watcher off; the replicas below do the watching.
   stack = await startStack({ env: { ...WATCH, BATCH_WATCH_INTERVAL_MS: '0' }, simulator: { jobPhaseMs: 50, batchLineMs: 1 } });
   client = stack.client();
+  stack.sim.setOrg({ id: stack.orgs[0].openaiOrgId, keys: [stack.orgs[0].upstreamKey], adminKeys: [SIM_ADMIN_KEY] });
 });
+
+const SIM_ADMIN_KEY = 'sk-admin-batch-test-0123456789abcdef';
+/** What the simulator (the upstream, keeping its own books) billed the first org today, in nano-dollars. */
+async function upstreamCostToday(): Promise<bigint> {
+  const start = Math.floor(Date.now() / 86_400_000) * 86_400;
+  const text = await (await fetch(`${stack.sim.url}/organization/costs?start_time=${start}&bucket_width=1d&limit=1`, { headers: { authorization: `Bearer ${SIM_ADMIN_KEY}` } })).text();
+  let nanos = 0n;
+  for (const [, value] of text.matchAll(/"value"\s*:\s*(-?\d+(?:\.\d+)?)/g)) {
+    const [whole, fraction = ''] = value.split('.');
+    nanos += BigInt(whole + fraction.padEnd(9, '0').slice(0, 9));
+  }
+  return nanos;
+}
 afterAll(async () => {
   for (const app of replicas) await app.close().catch(() => undefined);
   await stack?.close();
@@ -156,7 +170,8 @@ describe('a nightly batch of 1,000 lines', () => {
     expect(ledger).toMatchObject({ n: 1000, ok: 1000, unpriced: 0, features: 1, feature: stack.features[0].id, batch_rows: true });
     expect(BigInt(ledger.nanos)).toBe(expected.nanos);
     expect(BigInt(done.cost_nanos)).toBe(expected.nanos);
-    // Half the standard price: the same tokens at the default tier would cost twice as much (give or take rounding).
+    // The upstream billed the same lines at its batch prices: reconciliation finds no gap.
+    expect(await upstreamCostToday()).toBe(expected.nanos);
     const { rows: all } = await stack.db.query(`SELECT count(*)::int AS n FROM usage_events WHERE endpoint = 'batch'`);
     expect(all[0].n).toBe(1000);
 
