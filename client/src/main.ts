@@ -106,6 +106,7 @@ function renderNav(active: PageDef | undefined): void {
     // Finance → Reconciliation (/finance/reconciliation) lives under Finance.
     { label: 'Finance', path: '/finance', prefix: '/finance' },
     { label: 'Rate limits', path: '/rate-limits' },
+    { label: 'Batches', path: '/batches' },
     { label: 'Admin', path: '/admin/orgs', prefix: '/admin/' },
   ].filter((item) => {
     const def = item.prefix ? PAGES.find((p) => p.path.startsWith(item.prefix!)) : PAGES.find((p) => p.path === item.path);

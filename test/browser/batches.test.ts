@@ -42,7 +42,8 @@ it('shows the batch with its lines and cost, as its own tier in spend and in the
   expect(batch).toMatchObject({ status: 'completed', linesMetered: 20, requestCompleted: 20 });
   expect(BigInt(batch.costNanos!)).toBeGreaterThan(0n);
 
-  const { page } = await stack.signIn('finance', '/batches');
+  const { page } = await stack.signIn('finance', '/overview');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Batches' }).click();
   const row = page.locator('[data-table="batches"] tbody tr', { hasText: batchId });
   await row.waitFor();
   await expect(row.locator('[data-batch-status]').innerText()).resolves.toBe('completed');
