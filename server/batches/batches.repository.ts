@@ -120,11 +120,11 @@ export class BatchesRepository {
     ));
   }
 
-  /** Takes one batch now, whatever its schedule (the admin trigger); undefined when another holder has it. */
+  /** Takes one batch now, whatever its schedule (the admin trigger); undefined while anyone (this process's watcher too) holds it. */
   async claim(id: string, owner: string, leaseMs: number): Promise<BatchRow | undefined> {
     return returned<BatchRow>(await this.dataSource.query(
       `UPDATE batches SET lease_owner = $1, lease_until = now() + $3 * interval '1 millisecond'
-       WHERE id = $2 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)
+       WHERE id = $2 AND (lease_until IS NULL OR lease_until < now())
        RETURNING ${SELECT}`,
       [owner, id, leaseMs],
     ))[0];

@@ -112,7 +112,7 @@ export class BatchesService {
     }
     if (row.meteredAt) return row;
     const claimed = await this.repository.claim(batchId, this.owner, this.config.BATCH_LEASE_MS);
-    if (!claimed) throw new OpenAIError(409, `Batch ${batchId} is being metered by another replica right now; try again in a minute.`, 'invalid_request_error', 'batch_busy');
+    if (!claimed) throw new OpenAIError(409, `Batch ${batchId} is being polled or metered right now; try again in a minute.`, 'invalid_request_error', 'batch_busy');
     await this.advance(claimed, true);
     return (await this.repository.get(batchId))!;
   }
