@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AccessGuard } from './auth/access.guard.js';
 import { AnalyticsModule } from './analytics/analytics.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { BatchesModule } from './batches/batches.module.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Clock } from './config/clock.js';
 import type { AppConfig } from './config/config.js';
@@ -35,6 +36,7 @@ export class AppModule {
         AnalyticsModule,
         DashboardModule,
         ReconciliationModule,
+        BatchesModule,
       ],
       controllers: [HealthController],
       providers: [

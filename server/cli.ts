@@ -8,6 +8,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AUTH_COMMANDS } from './auth/auth.commands.js';
 import { AuthModule } from './auth/auth.module.js';
+import { BATCH_COMMANDS } from './batches/batches.commands.js';
+import { BatchesCliModule } from './batches/batches.module.js';
 import type { Commands } from './cli/command.js';
 import { ConfigError, loadConfig, loadEnvFile, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -30,13 +32,13 @@ class CliModule {
   static forRoot(config: AppConfig, url: string): DynamicModule {
     return {
       module: CliModule,
-      imports: [ConfigModule.forRoot(config), SharedStateModule, TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule],
+      imports: [ConfigModule.forRoot(config), SharedStateModule, TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule, BatchesCliModule],
     };
   }
 }
 
 /** Every command, each module's kept beside it; the help lists them in this order. */
-const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS };
+const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(

@@ -7,13 +7,14 @@ import { announce, clear, h } from './dom.js';
 import { browserTz, isTimeZone, onFiltersChange, RANGE_LABELS, readFilters, updateFilters, type Filters, type RangePreset } from './filters.js';
 import type { FilterName, Page, PageDef } from './page.js';
 import { adminPages } from './pages/admin.js';
+import { batchesPage } from './pages/batches.js';
 import { financePage } from './pages/finance.js';
 import { overviewPage } from './pages/overview.js';
 import { rateLimitsPage } from './pages/ratelimits.js';
 import { reconciliationPage } from './pages/reconciliation.js';
 import { moderationPage } from './pages/moderation.js';
 
-const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, moderationPage, ...adminPages, reconciliationPage];
+const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, moderationPage, batchesPage, ...adminPages, reconciliationPage];
 const root = document.getElementById('app')!;
 
 let me: Me | null = null;
@@ -107,6 +108,7 @@ function renderNav(active: PageDef | undefined): void {
     { label: 'Finance', path: '/finance', prefix: '/finance' },
     { label: 'Rate limits', path: '/rate-limits' },
     { label: 'Moderation', path: '/moderation' },
+    { label: 'Batches', path: '/batches' },
     { label: 'Admin', path: '/admin/orgs', prefix: '/admin/' },
   ].filter((item) => {
     const def = item.prefix ? PAGES.find((p) => p.path.startsWith(item.prefix!)) : PAGES.find((p) => p.path === item.path);

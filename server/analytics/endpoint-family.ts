@@ -13,6 +13,8 @@ const RULES: ReadonlyArray<{ family: EndpointFamily; names: readonly string[]; p
   { family: 'images', names: [], prefix: 'images.' },
   { family: 'speech', names: ['audio.speech'] },
   { family: 'transcription', names: ['audio.transcriptions', 'audio.translations'] },
+  // The lines of Batch API batches (metered by server/batches/ at batch prices), and the batches routes.
+  { family: 'batch', names: ['batch'], prefix: 'batches.' },
 ];
 
 export function endpointFamily(endpoint: string): EndpointFamily {

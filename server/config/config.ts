@@ -121,6 +121,19 @@ export const configSchema = z.object({
   RECON_BACKFILL_DAYS: z.coerce.number().int().positive().max(365).default(90),
   /** Buckets asked for per page (OpenAI allows up to 168 hourly, 180 daily): fewer pages, fewer rate-limited calls. */
   RECON_PAGE_BUCKETS: z.coerce.number().int().min(1).max(168).default(168),
+  /** How often each replica looks for batches due a poll (docs/batch.md); 0 = no watcher (metering only on demand). */
+  BATCH_WATCH_INTERVAL_MS: ms(5_000),
+  /** Batches one replica polls or meters per tick, at most. */
+  BATCH_WATCH_MAX_PER_TICK: z.coerce.number().int().positive().max(1_000).default(10),
+  /** First wait between polls of an unfinished batch; doubles per poll up to BATCH_POLL_MAX_MS. */
+  BATCH_POLL_MIN_MS: ms(30_000),
+  BATCH_POLL_MAX_MS: ms(600_000),
+  /** How long a replica holds a batch it polls or meters; renewed at every chunk metered, so another takes over after a crash. */
+  BATCH_LEASE_MS: z.coerce.number().int().min(1_000).default(120_000),
+  /** Output lines written to the ledger between two saves of a batch's progress (what a restart meters again at most). */
+  BATCH_METER_CHUNK_LINES: z.coerce.number().int().min(1).max(100_000).default(1_000),
+  /** A batch output line longer than this is recorded failed unread (OpenAI's lines are far smaller). */
+  BATCH_MAX_LINE_BYTES: bytes(16 * 1024 * 1024),
 });
 
 export type AppConfig = Readonly<z.infer<typeof configSchema>>;

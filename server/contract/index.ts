@@ -4,6 +4,7 @@
 import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
 import { authRoutes } from './auth.js';
+import { batchRoutes } from './batches.js';
 import { moderationRoutes } from './moderation.js';
 import { orgRoutes } from './orgs.js';
 import { priceRoutes } from './prices.js';
@@ -16,6 +17,7 @@ export * from './analytics.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
+export * from './batches.js';
 export * from './moderation.js';
 export * from './orgs.js';
 export * from './prices.js';
@@ -33,6 +35,7 @@ export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   reconciliation: reconciliationRoutes,
   'rate limits': rateLimitRoutes,
   moderation: moderationRoutes,
+  batches: batchRoutes,
 };
 
 export const API_ROUTES: ReadonlyArray<ApiRoute & { tag: string; name: string }> = Object.entries(API_AREAS).flatMap(([tag, routes]) =>

@@ -18,7 +18,7 @@ import { PricingService } from '../pricing/pricing.service.js';
 import { startSimulator } from '../simulator/simulator.js';
 import { backfillHistory, demoProfiles } from './history.js';
 import { DEMO_FEATURES, DEMO_ORGS, seedDemo } from './seed.js';
-import { startTraffic } from './traffic.js';
+import { runNightlyBatch, startTraffic } from './traffic.js';
 import { seedDemoCharges, seedDemoReconciliation, seedSimulatorBill, startGapTraffic } from './reconciliation.js';
 
 /** A secret kept under ./data so restarts of the demo can still open what they sealed. */
@@ -36,6 +36,9 @@ async function main(): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
   const config = loadConfig({
     PORT: '8080',
+    // The demo's batch finishes in seconds: poll it often enough to see it metered soon after.
+    BATCH_POLL_MIN_MS: '3000',
+    BATCH_POLL_MAX_MS: '15000',
     ...process.env,
     // The demo prints passwords and an admin token: only this machine may reach it unless HOST says otherwise.
     HOST: process.env.HOST || '127.0.0.1',
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
   // Demo data is disposable: if the 'postgres' user cannot reach ./data (a clone in a 0700 folder, as root), it goes elsewhere.
   const database = await openDatabase(config, { relocate: true });
   if (database.relocated) console.log(database.relocated);
-  const simulator = await startSimulator({ orgs: DEMO_ORGS, port: Number(process.env.SIM_PORT ?? 0), latency: { ttftMs: 120, perTokenMs: 4 }, errorRate: 0.01 });
+  const simulator = await startSimulator({ orgs: DEMO_ORGS, port: Number(process.env.SIM_PORT ?? 0), latency: { ttftMs: 120, perTokenMs: 4 }, errorRate: 0.01, batchLineMs: 20 });
   const app = await createApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
   const gateway = `http://127.0.0.1:${config.PORT}`;
@@ -113,6 +116,8 @@ async function main(): Promise<void> {
     keys: { chatbot: keys['customer-service-chatbot'], recommender: keys['content-recommendation'], transcripts: keys['video-transcripts'] },
     rate: Number(process.env.DEMO_RATE ?? 3),
   });
+  // A nightly-style batch of 200 lines, metered by the watcher once it completes (Batches page).
+  const nightly = await runNightlyBatch(`${gateway}/v1`, keys['customer-service-chatbot']);
   // The recommender org's credit runs out every other 90 seconds: a billing problem to see.
   const recommender = DEMO_ORGS[1];
   let broke = false;
@@ -129,6 +134,7 @@ ${credentials.map((c) => `    ${c.role.padEnd(9)} ${c.email.padEnd(30)} ${c.pass
   OpenAI base URL:  ${gateway}/v1
   Admin API token:  ${config.ADMIN_TOKEN}   (Authorization: Bearer …, API docs at ${gateway}/api/docs)
   Upstream:         OpenAI simulator at ${simulator.url}
+  Nightly batch:    ${nightly ? `${nightly} (200 lines; metered at batch prices when it completes: ${gateway}/batches)` : 'not created (see the warning above)'}
   Database:         ${database.embedded ? 'embedded Postgres ' + (database.databaseDir ? 'in ' + database.databaseDir : 'already running on port ' + config.EMBEDDED_PG_PORT) : 'DATABASE_URL'}
   Gateway keys (also in ${resolve(dataDir, 'demo.env')}):
 ${DEMO_FEATURES.map((f) => `    ${f.slug.padEnd(26)} ${keys[f.slug]}`).join('\n')}

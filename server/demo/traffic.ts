@@ -99,3 +99,28 @@ export function startTraffic(options: TrafficOptions): () => Promise<void> {
     await Promise.allSettled([...inFlight]);
   };
 }
+
+/**
+ * A nightly-style batch: yesterday's 200 support tickets summarised through the Batch API, uploaded and
+ * created through the gateway like an app would. The gateway's watcher meters it at batch prices once it
+ * completes; it shows on the Batches page and as the "batch" family in Finance.
+ */
+export async function runNightlyBatch(baseURL: string, apiKey: string): Promise<string | undefined> {
+  const client = new OpenAI({ baseURL, apiKey, maxRetries: 3 });
+  const lines = Array.from({ length: 200 }, (_, i) =>
+    JSON.stringify({
+      custom_id: `ticket-${i + 1}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4o-mini', max_tokens: 80, messages: [{ role: 'system', content: 'Summarise the support ticket in one line.' }, { role: 'user', content: pick(QUESTIONS) }] },
+    }),
+  );
+  try {
+    const file = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'nightly-tickets.jsonl'), purpose: 'batch' });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { job: 'nightly ticket summaries' } });
+    return batch.id;
+  } catch (error) {
+    console.warn(`The demo's nightly batch could not be created: ${(error as Error).message}`);
+    return undefined;
+  }
+}

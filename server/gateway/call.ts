@@ -75,6 +75,10 @@ export class Call implements HookedCall {
   /** Cancels the upstream request once it is under way. */
   cancelUpstream?: () => void;
   reading: MeterReading = {};
+  /** The batch or file a create route answered with (Endpoint.readsResource). */
+  get resource() {
+    return this.reading.resource;
+  }
   outcome: Outcome = 'ok';
   errorKind: ErrorKind | null = null;
   gatewayError?: OpenAIError;

@@ -40,6 +40,8 @@ export interface Endpoint {
    * it (the moderation verdict); a body past the parse limit is relayed without them.
    */
   holdHead?: boolean;
+  /** Creates a stored object the gateway remembers (a batch, a file): its JSON answer is read though not metered. */
+  readsResource?: boolean;
 }
 
 export const ENDPOINTS: readonly Endpoint[] = [
@@ -162,6 +164,8 @@ const BY_ID = new Set(['responses.retrieve', 'responses.cancel']);
  * their answer is read for usage like a JSON route's, and a success without it is unpriced (cost
  * unknown), never not-metered and never $0.
  */
+/** Creates what a batch's metering needs to know whose it is (server/batches/). */
+const READS_RESOURCE = new Set(['batches.create', 'files.create']);
 const BILLED_UNMETERED = new Set(['videos.create', 'videos.remix', 'videos.edits', 'videos.extensions', 'threads.create_and_run', 'threads.runs.create', 'threads.runs.submit_tool_outputs']);
 
 export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([method, path, name]) => ({
@@ -173,8 +177,9 @@ export const RESOURCE_ENDPOINTS: readonly Endpoint[] = RESOURCE_ROUTES.map(([met
   billable: BILLED_UNMETERED.has(name),
   notMetered: !BY_ID.has(name) && !BILLED_UNMETERED.has(name),
   byId: BY_ID.has(name),
-  metering: !BY_ID.has(name) && !BILLED_UNMETERED.has(name) ? RELAYED : TOKENS,
+  metering: !READS_RESOURCE.has(name) && !BY_ID.has(name) && !BILLED_UNMETERED.has(name) ? RELAYED : TOKENS,
   checkPath: true,
+  ...(READS_RESOURCE.has(name) ? { readsResource: true } : {}),
   params: [...path.matchAll(/:([a-z_]+)/g)].map((m) => m[1]!),
 }));
 

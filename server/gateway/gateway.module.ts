@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BatchesModule } from '../batches/batches.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { ModerationModule } from '../moderation/moderation.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
@@ -11,7 +12,7 @@ import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule],
+  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule, BatchesModule],
   providers: [...GATEWAY_HOOKS, callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

@@ -20,12 +20,12 @@ import type { DeliveredUsage } from './stats.js';
 import { listPage, newObjectId, nowSeconds, type ListQuery } from './store.js';
 
 const ENDPOINTS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/moderations'];
-const BATCH_TTL_SECONDS = 86_400;
 
 interface StoredBatch {
   id: string;
   object: JsonObject;
   cancelled: boolean;
+  expired?: boolean;
 }
 
 function batches(runtime: SimulatorRuntime, orgId: string) {
@@ -93,66 +93,60 @@ interface Totals {
   completed: number;
   failed: number;
   usage: { input: number; cached: number; output: number; reasoning: number };
-  models: Map<string, DeliveredUsage[]>;
 }
 
-/** Runs every line of the input file, streaming the output and error files to disk. */
-async function runBatch(runtime: SimulatorRuntime, orgId: string, batch: StoredBatch, inputPath: string, endpoint: string) {
+/** Who a batch's lines are billed to: the key and project that created it. */
+interface Payer {
+  apiKeyId: string;
+  projectId: string | null;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** The files and counts a batch had written when it stopped: all its lines, or those before a cancel or expiry. */
+interface RunResult {
+  totals: Totals;
+  outputFileId?: string;
+  errorFileId?: string;
+}
+
+/**
+ * Runs the lines of the input file one by one while the batch is in_progress, streaming the output and
+ * error files to disk and keeping request_counts current; stops early (keeping what completed) when the
+ * batch is cancelled or expires. Each completed line is billed at the batch price, as OpenAI bills it.
+ */
+async function runBatch(runtime: SimulatorRuntime, orgId: string, batch: StoredBatch, inputPath: string, endpoint: string, payer: Payer): Promise<RunResult> {
   const outputPath = runtime.store.pathFor(newObjectId('file-'));
   const errorPath = runtime.store.pathFor(newObjectId('file-'));
   const output = createWriteStream(outputPath);
   const errors = createWriteStream(errorPath);
-  const totals: Totals = { total: 0, completed: 0, failed: 0, usage: { input: 0, cached: 0, output: 0, reasoning: 0 }, models: new Map() };
+  const totals: Totals = { total: 0, completed: 0, failed: 0, usage: { input: 0, cached: 0, output: 0, reasoning: 0 } };
+  const counts = (): void => void (batch.object.request_counts = { total: totals.total, completed: totals.completed, failed: totals.failed });
   const lines = createInterface({ input: createReadStream(inputPath), crlfDelay: Infinity });
-  for await (const text of lines) {
-    if (text.trim() === '') continue;
-    totals.total++;
-    const id = `batch_req_${randomUUID().replaceAll('-', '')}`;
-    let line: JsonObject | undefined;
-    try {
-      line = asObject(JSON.parse(text));
-    } catch {
-      line = undefined;
+  let owed = 0;
+  try {
+    for await (const text of lines) {
+      if (batch.cancelled || batch.expired) break;
+      if (text.trim() === '') continue;
+      if (runtime.batchLineMs > 0) {
+        // Sleeping per line would cost a timer each; whole milliseconds of work are slept at once.
+        owed += runtime.batchLineMs;
+        if (owed >= 5) {
+          await sleep(owed);
+          owed = 0;
+          if (batch.cancelled || batch.expired) break;
+        }
+      }
+      totals.total++;
+      const failed = await runLine(runtime, orgId, batch, text, totals.total, endpoint, payer, output, errors, totals);
+      if (failed) totals.failed++;
+      else totals.completed++;
+      counts();
     }
-    const customId = typeof line?.custom_id === 'string' ? line.custom_id : null;
-    const lineError = (code: string, message: string): string =>
-      JSON.stringify({ id, custom_id: customId, response: null, error: { code, message } });
-    if (!line) {
-      totals.failed++;
-      await write(errors, lineError('invalid_json_line', `Line ${totals.total} is not a JSON object.`));
-      continue;
-    }
-    if (customId === null) {
-      totals.failed++;
-      await write(errors, lineError('missing_required_parameter', `Line ${totals.total} has no custom_id.`));
-      continue;
-    }
-    if (line.method !== 'POST' || line.url !== endpoint) {
-      totals.failed++;
-      await write(errors, lineError('invalid_url', `Line ${totals.total} must be a POST to ${endpoint}, the batch's endpoint.`));
-      continue;
-    }
-    const body = asObject(line.body);
-    const answer = body ? answerLine(endpoint, body) : badRequest('The request body must be a JSON object.');
-    const entry = JSON.stringify({ id, custom_id: customId, response: { status_code: answer.status, request_id: newRequestId(), body: answer.body }, error: null });
-    if (answer.status !== 200) {
-      totals.failed++;
-      await write(errors, entry);
-      continue;
-    }
-    totals.completed++;
-    await write(output, entry);
-    if (answer.model && answer.usage) {
-      const usage = answer.usage;
-      totals.usage.input += usage.promptTokens ?? 0;
-      totals.usage.cached += usage.cachedTokens ?? 0;
-      totals.usage.output += usage.completionTokens ?? 0;
-      totals.usage.reasoning += usage.reasoningTokens ?? 0;
-      runtime.stats.delivered(orgId, answer.model, usage);
-    }
-    if (answer.model && batch.object.model === undefined) batch.object.model = answer.model;
+  } finally {
+    lines.close();
+    await Promise.all([close(output), close(errors)]);
   }
-  await Promise.all([close(output), close(errors)]);
   const keep = async (path: string, suffix: string): Promise<string> =>
     keepFile(runtime, orgId, {
       id: newObjectId('file-'),
@@ -169,53 +163,142 @@ async function runBatch(runtime: SimulatorRuntime, orgId: string, batch: StoredB
   };
 }
 
-/** Schedules the batch's phases; each step looks at `cancelled` so a cancel stops the clock. */
-function schedule(runtime: SimulatorRuntime, orgId: string, batch: StoredBatch, inputPath: string, endpoint: string): void {
+/** One input line: its answer written to the output file (true: completed) or the error file (false). */
+async function runLine(
+  runtime: SimulatorRuntime,
+  orgId: string,
+  batch: StoredBatch,
+  text: string,
+  number: number,
+  endpoint: string,
+  payer: Payer,
+  output: WriteStream,
+  errors: WriteStream,
+  totals: Totals,
+): Promise<boolean> {
+  const id = `batch_req_${randomUUID().replaceAll('-', '')}`;
+  let line: JsonObject | undefined;
+  try {
+    line = asObject(JSON.parse(text));
+  } catch {
+    line = undefined;
+  }
+  const customId = typeof line?.custom_id === 'string' ? line.custom_id : null;
+  const lineError = (code: string, message: string): string => JSON.stringify({ id, custom_id: customId, response: null, error: { code, message } });
+  if (!line) {
+    await write(errors, lineError('invalid_json_line', `Line ${number} is not a JSON object.`));
+    return true;
+  }
+  if (customId === null) {
+    await write(errors, lineError('missing_required_parameter', `Line ${number} has no custom_id.`));
+    return true;
+  }
+  if (line.method !== 'POST' || line.url !== endpoint) {
+    await write(errors, lineError('invalid_url', `Line ${number} must be a POST to ${endpoint}, the batch's endpoint.`));
+    return true;
+  }
+  const body = asObject(line.body);
+  const answer = body ? answerLine(endpoint, body) : badRequest('The request body must be a JSON object.');
+  const entry = JSON.stringify({ id, custom_id: customId, response: { status_code: answer.status, request_id: newRequestId(), body: answer.body }, error: null });
+  if (answer.status !== 200) {
+    await write(errors, entry);
+    return true;
+  }
+  await write(output, entry);
+  if (answer.model && answer.usage) {
+    const usage = answer.usage;
+    totals.usage.input += usage.promptTokens ?? 0;
+    totals.usage.cached += usage.cachedTokens ?? 0;
+    totals.usage.output += usage.completionTokens ?? 0;
+    totals.usage.reasoning += usage.reasoningTokens ?? 0;
+    runtime.stats.delivered(orgId, answer.model, usage);
+    runtime.billing.record({
+      at: Date.now(),
+      orgId,
+      apiKeyId: payer.apiKeyId,
+      projectId: payer.projectId,
+      endpoint: endpoint === '/v1/embeddings' ? 'embeddings' : endpoint === '/v1/moderations' ? 'moderations' : 'completions',
+      model: snapshotOf(answer.model),
+      batch: true,
+      requests: 1,
+      inputTokens: usage.promptTokens ?? 0,
+      cachedTokens: usage.cachedTokens ?? 0,
+      outputTokens: usage.completionTokens ?? 0,
+      audioInputTokens: 0,
+      seconds: 0,
+    });
+  }
+  if (answer.model && batch.object.model === undefined) batch.object.model = answer.model;
+  return false;
+}
+
+/** The batch's final object fields: its files, counts and summed usage. */
+function resultFields(result: RunResult): JsonObject {
+  const { totals } = result;
+  return {
+    output_file_id: result.outputFileId ?? null,
+    error_file_id: result.errorFileId ?? null,
+    request_counts: { total: totals.total, completed: totals.completed, failed: totals.failed },
+    usage: {
+      input_tokens: totals.usage.input,
+      input_tokens_details: { cached_tokens: totals.usage.cached },
+      output_tokens: totals.usage.output,
+      output_tokens_details: { reasoning_tokens: totals.usage.reasoning },
+      total_tokens: totals.usage.input + totals.usage.output,
+    },
+  };
+}
+
+/**
+ * Schedules the batch's phases: validating, then in_progress while its lines run (a cancel or the expiry
+ * stops them and keeps what completed), finalizing, completed. A cancel ends in cancelled, an expiry in
+ * expired, both with the files of the lines done so far.
+ */
+function schedule(runtime: SimulatorRuntime, orgId: string, batch: StoredBatch, inputPath: string, endpoint: string, payer: Payer): void {
   const phase = runtime.jobPhaseMs;
-  runtime.store.later(phase, () => {
-    if (batch.cancelled) return;
+  runtime.store.later(runtime.batchExpiryMs, () => {
+    const status = String(batch.object.status);
+    if (status !== 'validating' && status !== 'in_progress') return;
+    batch.expired = true;
+    // Not started yet: nothing ran, it expires now. Running: the line loop stops and expires it.
+    if (status === 'validating') Object.assign(batch.object, { status: 'expired', expired_at: nowSeconds() });
+  });
+  runtime.store.later(phase, async () => {
+    if (batch.cancelled || batch.expired) return;
     Object.assign(batch.object, { status: 'in_progress', in_progress_at: nowSeconds() });
-    runtime.store.later(phase, async () => {
-      if (batch.cancelled) return;
-      Object.assign(batch.object, { status: 'finalizing', finalizing_at: nowSeconds() });
-      let result: Awaited<ReturnType<typeof runBatch>>;
-      try {
-        result = await runBatch(runtime, orgId, batch, inputPath, endpoint);
-      } catch (error) {
-        // An input file deleted mid-run, a full disk: the batch fails as OpenAI's do, with the reason.
-        Object.assign(batch.object, {
-          status: 'failed',
-          failed_at: nowSeconds(),
-          errors: { object: 'list', data: [{ code: 'processing_error', message: `The batch could not be processed: ${(error as Error).message}`, param: null, line: null }] },
-        });
-        return;
-      }
-      const { totals } = result;
-      if (totals.total === 0) {
-        Object.assign(batch.object, {
-          status: 'failed',
-          failed_at: nowSeconds(),
-          errors: { object: 'list', data: [{ code: 'empty_file', message: 'The batch input file is empty.', param: null, line: null }] },
-        });
-        return;
-      }
-      runtime.store.later(phase, () => {
-        if (batch.cancelled) return;
-        Object.assign(batch.object, {
-          status: 'completed',
-          completed_at: nowSeconds(),
-          output_file_id: result.outputFileId ?? null,
-          error_file_id: result.errorFileId ?? null,
-          request_counts: { total: totals.total, completed: totals.completed, failed: totals.failed },
-          usage: {
-            input_tokens: totals.usage.input,
-            input_tokens_details: { cached_tokens: totals.usage.cached },
-            output_tokens: totals.usage.output,
-            output_tokens_details: { reasoning_tokens: totals.usage.reasoning },
-            total_tokens: totals.usage.input + totals.usage.output,
-          },
-        });
+    let result: RunResult;
+    try {
+      result = await runBatch(runtime, orgId, batch, inputPath, endpoint, payer);
+    } catch (error) {
+      // An input file deleted mid-run, a full disk: the batch fails as OpenAI's do, with the reason.
+      Object.assign(batch.object, {
+        status: 'failed',
+        failed_at: nowSeconds(),
+        errors: { object: 'list', data: [{ code: 'processing_error', message: `The batch could not be processed: ${(error as Error).message}`, param: null, line: null }] },
       });
+      return;
+    }
+    if (batch.expired) {
+      Object.assign(batch.object, { status: 'expired', expired_at: nowSeconds(), ...resultFields(result) });
+      return;
+    }
+    if (batch.cancelled) {
+      runtime.store.later(phase, () => void Object.assign(batch.object, { status: 'cancelled', cancelled_at: nowSeconds(), ...resultFields(result) }));
+      return;
+    }
+    if (result.totals.total === 0) {
+      Object.assign(batch.object, {
+        status: 'failed',
+        failed_at: nowSeconds(),
+        errors: { object: 'list', data: [{ code: 'empty_file', message: 'The batch input file is empty.', param: null, line: null }] },
+      });
+      return;
+    }
+    Object.assign(batch.object, { status: 'finalizing', finalizing_at: nowSeconds() });
+    runtime.store.later(phase, () => {
+      // Cancelled while finalizing: every line had run, so it is cancelled with all of them.
+      if (batch.cancelled) Object.assign(batch.object, { status: 'cancelled', cancelled_at: nowSeconds(), ...resultFields(result) });
+      else Object.assign(batch.object, { status: 'completed', completed_at: nowSeconds(), ...resultFields(result) });
     });
   });
 }
@@ -248,7 +331,7 @@ async function createBatch(exchange: Exchange): Promise<void> {
     error_file_id: null,
     created_at: created,
     in_progress_at: null,
-    expires_at: created + BATCH_TTL_SECONDS,
+    expires_at: created + Math.ceil(exchange.runtime.batchExpiryMs / 1000),
     finalizing_at: null,
     completed_at: null,
     failed_at: null,
@@ -259,7 +342,8 @@ async function createBatch(exchange: Exchange): Promise<void> {
     metadata: asObject(body.metadata) ?? null,
   };
   batches(exchange.runtime, exchange.org.id).add(batch);
-  schedule(exchange.runtime, exchange.org.id, batch, input.path, endpoint);
+  const secret = (exchange.request.headers.authorization ?? '').slice(7).trim();
+  schedule(exchange.runtime, exchange.org.id, batch, input.path, endpoint, { apiKeyId: exchange.runtime.billing.keyIdOf(secret), projectId: exchange.project ?? null });
   await sendJson(exchange, batch.object);
 }
 
@@ -276,11 +360,13 @@ async function cancelBatch(exchange: Exchange, id: string): Promise<void> {
   if (status !== 'validating' && status !== 'in_progress' && status !== 'finalizing') {
     return sendError(exchange, { status: 409, body: errorBody(`Cannot cancel a batch with status '${String(status)}'.`, 'invalid_request_error', null, null) });
   }
+  const wasValidating = status === 'validating';
   batch.cancelled = true;
   Object.assign(batch.object, { status: 'cancelling', cancelling_at: nowSeconds() });
-  exchange.runtime.store.later(exchange.runtime.jobPhaseMs, () => {
-    Object.assign(batch.object, { status: 'cancelled', cancelled_at: nowSeconds() });
-  });
+  // Not started: nothing ran. Running or finalizing: the run stops and ends it cancelled with what completed.
+  if (wasValidating) {
+    exchange.runtime.store.later(exchange.runtime.jobPhaseMs, () => void Object.assign(batch.object, { status: 'cancelled', cancelled_at: nowSeconds() }));
+  }
   await sendJson(exchange, batch.object);
 }
 

@@ -43,6 +43,8 @@ export interface BilledCall {
   /** The snapshot OpenAI reports (`gpt-4o-mini-2024-07-18`). */
   model: string;
   requests: number;
+  /** Run by the Batch API: priced at the batch rows of the list, grouped apart (`batch=true` in the usage API). */
+  batch?: boolean;
   inputTokens: number;
   cachedTokens: number;
   outputTokens: number;
@@ -79,12 +81,15 @@ const EXTRA_PRICES: Record<string, SimulatedPrice> = {
   'computer-use-preview': { input: '3.00', output: '12.00' },
 };
 
-/** The published list prices (the same data file Tallygate ships), plus the models above. */
-export function listPrices(): Record<string, SimulatedPrice> {
+/**
+ * The published list prices of one tier (the same data file Tallygate ships): the standard tier plus the
+ * models above, or the Batch API's rows (`batch`), which bill a batch's lines.
+ */
+export function listPrices(tier: 'default' | 'batch' = 'default'): Record<string, SimulatedPrice> {
   const file = JSON.parse(readFileSync(new URL('../pricing/price-list.json', import.meta.url), 'utf8')) as PriceListFile;
-  const prices: Record<string, SimulatedPrice> = { ...EXTRA_PRICES };
+  const prices: Record<string, SimulatedPrice> = tier === 'default' ? { ...EXTRA_PRICES } : {};
   for (const p of file.prices) {
-    if (p.service_tier && p.service_tier !== 'default') continue;
+    if ((p.service_tier ?? 'default') !== tier) continue;
     prices[p.model] = { input: p.input, cachedInput: p.cached_input, output: p.output, audioInput: p.audio_input, perAudioMinute: p.per_audio_minute };
   }
   return prices;
@@ -135,10 +140,13 @@ export class SimulatorBilling {
   private readonly minutes = new Map<string, BilledCall>();
   readonly charges: BilledCharge[] = [];
   private readonly keyIds = new Map<string, string>();
-  /** Unit prices as pico-dollars per token, by model as billed: parsed once, not per call. */
+  /** Unit prices as pico-dollars per token, by tier and model as billed: parsed once, not per call. */
   private readonly scaled = new Map<string, ScaledPrice | null>();
 
-  constructor(private readonly prices: Record<string, SimulatedPrice>) {}
+  constructor(
+    private readonly prices: Record<string, SimulatedPrice>,
+    private readonly batchPrices: Record<string, SimulatedPrice> = {},
+  ) {}
 
   calls(): IterableIterator<BilledCall> {
     return this.minutes.values();
@@ -181,7 +189,7 @@ export class SimulatorBilling {
   record(call: Omit<BilledCall, 'lines'>): BilledCall {
     const lines = this.price(call);
     const minute = Math.floor(call.at / 60_000) * 60_000;
-    const key = `${call.orgId}|${minute}|${call.endpoint}|${call.model}|${call.apiKeyId}|${call.projectId ?? ''}`;
+    const key = `${call.orgId}|${minute}|${call.endpoint}|${call.model}|${call.apiKeyId}|${call.projectId ?? ''}|${call.batch ? 'batch' : ''}`;
     let entry = this.minutes.get(key);
     if (!entry) {
       entry = { ...call, at: minute, requests: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, audioInputTokens: 0, seconds: 0, lines: [] };
@@ -212,10 +220,13 @@ export class SimulatorBilling {
    * per event); the input and cached lines take their exact part rounded down and output the remainder, so
    * the lines of a call add up to its cost.
    */
-  private scaledPrice(model: string): ScaledPrice | null {
-    let scaled = this.scaled.get(model);
+  private scaledPrice(model: string, batch: boolean): ScaledPrice | null {
+    const key = batch ? `batch|${model}` : model;
+    let scaled = this.scaled.get(key);
     if (scaled === undefined) {
-      const price = this.prices[model] ?? this.prices[familyOf(model)];
+      // A batch line of a model without a batch row is not billed at the standard rate: OpenAI has no such batch.
+      const prices = batch ? this.batchPrices : this.prices;
+      const price = prices[model] ?? prices[familyOf(model)];
       scaled = price
         ? {
             input: picoPerToken(price.input),
@@ -225,13 +236,13 @@ export class SimulatorBilling {
             perMinute: price.perAudioMinute ? picoPerToken(price.perAudioMinute) * 1_000_000n : null,
           }
         : null;
-      this.scaled.set(model, scaled);
+      this.scaled.set(key, scaled);
     }
     return scaled;
   }
 
   private price(call: Omit<BilledCall, 'lines'>): BilledCall['lines'] {
-    const price = this.scaledPrice(call.model);
+    const price = this.scaledPrice(call.model, call.batch === true);
     if (!price) return [];
     const n = BigInt(call.requests);
     const textInput = BigInt(Math.max(0, call.inputTokens - call.cachedTokens - call.audioInputTokens));

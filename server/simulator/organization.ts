@@ -196,9 +196,9 @@ function groupValue(call: BilledCall, field: string): string | boolean | null {
     case 'model':
       return call.model;
     case 'batch':
-      return false;
+      return call.batch === true;
     case 'service_tier':
-      return 'default';
+      return call.batch ? 'batch' : 'default';
     default:
       return null; // user_id, size, source: the simulator does not track them
   }

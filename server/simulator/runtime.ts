@@ -8,6 +8,7 @@ import { seededRandom } from './tokens.js';
 
 /** Each phase of a batch, fine-tuning job, video or background response: short, so the demo shows them finish. */
 const DEFAULT_JOB_PHASE_MS = 1_000;
+const DEFAULT_BATCH_EXPIRY_MS = 86_400_000;
 /** A request as it reached the simulator: what a gateway in front of it forwarded. */
 export interface ReceivedRequest {
   method: string;
@@ -29,6 +30,10 @@ export class SimulatorRuntime {
   readonly ttftMs: number;
   readonly perTokenMs: number;
   readonly jobPhaseMs: number;
+  /** How long a batch spends on each line of its input while in_progress (so a cancel or expiry can cut it). */
+  readonly batchLineMs: number;
+  /** When an unfinished batch expires (OpenAI: its 24 h completion window). */
+  readonly batchExpiryMs: number;
   private readonly errorRate: number;
   private readonly seed: number;
   private random: () => number;
@@ -45,7 +50,9 @@ export class SimulatorRuntime {
     this.errorRate = Math.min(1, Math.max(0, options.errorRate ?? 0));
     this.seed = options.seed ?? 1;
     this.random = seededRandom(this.seed);
-    this.billing = new SimulatorBilling({ ...listPrices(), ...options.prices });
+    this.billing = new SimulatorBilling({ ...listPrices(), ...options.prices }, { ...listPrices('batch'), ...options.batchPrices });
+    this.batchLineMs = Math.max(0, options.batchLineMs ?? 0);
+    this.batchExpiryMs = Math.max(0, options.batchExpiryMs ?? DEFAULT_BATCH_EXPIRY_MS);
     this.adminRequestsPerSecond = options.adminRequestsPerSecond ?? 0;
     for (const org of options.orgs) this.setOrg(org);
   }

@@ -57,6 +57,12 @@ export interface SimulatorOptions {
   jobPhaseMs?: number;
   /** The prices the simulator bills at, by model or family (default: the shipped list prices plus computer-use-preview). */
   prices?: Record<string, SimulatedPrice>;
+  /** The prices a batch's lines are billed at (default: the shipped list's `batch` rows). */
+  batchPrices?: Record<string, SimulatedPrice>;
+  /** Time a batch spends on each input line while in_progress. Default 0 (a batch's lines run at once). */
+  batchLineMs?: number;
+  /** An unfinished batch expires this long after it was created, keeping what it completed. Default 24 h. */
+  batchExpiryMs?: number;
   /** Admin API calls allowed per admin key per second before a 429 with retry-after; default unlimited. */
   adminRequestsPerSecond?: number;
 }

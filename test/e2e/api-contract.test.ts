@@ -232,6 +232,7 @@ describe('every answer is what the contract says, as each role', () => {
       ['moderationPolicies'],
       ['moderationPolicy', { params: { feature: stack.features[0].slug } }],
       ['moderationSummary', { query: range() }],
+      ['listBatches'],
     ];
     for (const [name, options] of reads) {
       const route = routeNamed(name);

@@ -41,6 +41,8 @@ const POLICY: Policy[] = [
   { prefix: '/api/usage', optional: ['finance', 'engineer'] },
   // What content was flagged where: engineers and admins, never finance.
   { prefix: '/api/moderation/', required: ['engineer'] },
+  // Batches with progress for everyone; their cost only for finance and admins (the answer drops it for engineers).
+  { prefix: '/api/batches', required: ['finance', 'engineer'] },
   { prefix: '/api/prices', optional: ['finance', 'engineer'], adminWrites: true },
 ];
 // Served by Fastify plugins, not Nest controllers: the public OpenAPI document and its UI (no data).

@@ -61,6 +61,7 @@ function reconciliationBlock(r: Statement['reconciliation']): HTMLElement {
   );
 }
 
+const TIER_LABEL: Record<string, string> = { default: 'Standard', batch: 'Batch', flex: 'Flex', priority: 'Priority' };
 const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint', family: 'Endpoint family' };
 
 /** The price components of a statement line beyond text tokens, as short readable parts ("2 images, 1 web search"). */
@@ -130,6 +131,8 @@ function statementSection() {
   const table = new DataTable<StatementLine>('statement', 'Monthly statement', [
     { label: 'Feature', value: (l) => l.feature },
     { label: 'Model', value: (l) => h('code', {}, l.model ?? '—') },
+    // Batch API lines are priced at the batch tier: a line of their own, said so.
+    { label: 'Tier', value: (l) => h('span', { 'data-service-tier': l.unitPrices?.serviceTier ?? '' }, TIER_LABEL[l.unitPrices?.serviceTier ?? ''] ?? l.unitPrices?.serviceTier ?? '—') },
     { label: 'Requests', numeric: true, value: (l) => formatInt(l.requests) },
     { label: 'Input tokens', numeric: true, value: (l) => formatInt(l.inputTokens) },
     { label: 'Output tokens', numeric: true, value: (l) => formatInt(l.outputTokens) },

@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { UsageEvent } from '../../ledger/usage-event.js';
 import type { Route } from '../../orgs/route-resolver.js';
 import type { Endpoint } from '../endpoints.js';
-import type { MeterReading } from '../usage-meter.js';
+import type { MeterReading, StoredResource } from '../usage-meter.js';
 
 /** Where a call is in its lifecycle (the proxy moves it: see ../call.ts). */
 export type CallPhase = 'received' | 'authorized' | 'admitted' | 'sent' | 'answered' | 'ended';
@@ -27,6 +27,8 @@ export interface HookedCall {
   readonly upstream?: { readonly statusCode: number; readonly headers: IncomingHttpHeaders };
   /** What was read of the response (usage, error, a moderation answer's results), once it ended. */
   readonly reading?: Readonly<MeterReading>;
+  /** The batch or file a create route answered with (Endpoint.readsResource), once the answer was read. */
+  readonly resource?: StoredResource;
   /** Per-call state a hook keeps between its phases (keyed by the hook's name). */
   readonly notes: Record<string, unknown>;
   // Lifecycle facts (see ../call.ts). Always set by the proxy; optional so a hook's unit test can

@@ -9,6 +9,7 @@
 import type { FactoryProvider, Type } from '@nestjs/common';
 import { ModerationHook } from '../../moderation/moderation.hook.js';
 import { BudgetHook } from './budget.hook.js';
+import { BatchCreatorHook } from '../../batches/batch.hook.js';
 import { CALL_HOOKS, type CallHook } from './call-hook.js';
 import { ConcurrencyHook } from './concurrency.hook.js';
 import { HeadroomHook } from './headroom.hook.js';
@@ -23,7 +24,9 @@ const HOOKS: Type<CallHook>[] = [
   ModerationHook,
   PacingHook,
   ConcurrencyHook,
-  // event enrichers go here (tags, moderation verdicts, batch tracking...)
+  // event enrichers go here (tags, moderation verdicts...)
+  // Batches: remembers who created each batch and input file (reads the event, adds nothing).
+  BatchCreatorHook,
   HeadroomHook,
   MetricsHook,
   LedgerHook, // keep LAST among event hooks

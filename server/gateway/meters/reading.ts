@@ -23,6 +23,20 @@ export interface MeterReading {
   background?: { id: string; status: string | undefined };
   /** A moderation answer's `results` (category flags and scores), kept as parsed for the verdict. */
   moderationResults?: unknown[];
+  /** A stored object the answer is (a batch, a file): read on the routes that create one (Endpoint.readsResource). */
+  resource?: StoredResource;
+}
+
+/** What the gateway remembers of a batch or file it saw created: enough to meter the batch later. */
+export interface StoredResource {
+  id: string;
+  object: 'batch' | 'file';
+  status?: string;
+  /** A batch's input file and endpoint (`/v1/chat/completions`). */
+  inputFileId?: string;
+  endpoint?: string;
+  /** A file's purpose (`batch`). */
+  purpose?: string;
 }
 
 /** Built-in tool call items of a response, by the item type's tool (before the request says which web search it was). */
@@ -94,6 +108,9 @@ export function readJsonBody(text: string): MeterReading {
   if (typeof body.duration === 'number' && body.duration >= 0) reading.audioDuration = seconds(body.duration);
   if (body.background === true && typeof body.id === 'string') reading.background = { id: body.id, status: str(body.status) };
   if (Array.isArray(body.results)) reading.moderationResults = body.results;
+  if ((body.object === 'batch' || body.object === 'file') && typeof body.id === 'string') {
+    reading.resource = { id: body.id, object: body.object, status: str(body.status), inputFileId: str(body.input_file_id), endpoint: str(body.endpoint), purpose: str(body.purpose) };
+  }
   return reading;
 }
 
