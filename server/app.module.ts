@@ -15,6 +15,7 @@ import { LedgerModule } from './ledger/ledger.module.js';
 import { OrgsModule } from './orgs/orgs.module.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { ReconciliationModule } from './reconciliation/reconciliation.module.js';
+import { RealtimeModule } from './realtime/realtime.module.js';
 
 @Module({})
 export class AppModule {
@@ -32,6 +33,7 @@ export class AppModule {
         AnalyticsModule,
         DashboardModule,
         ReconciliationModule,
+        RealtimeModule,
       ],
       controllers: [HealthController],
       providers: [
