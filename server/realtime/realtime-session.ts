@@ -113,13 +113,15 @@ export class RealtimeSession {
 
   private readonly fromUpstream = (data: RawData, isBinary: boolean): void => {
     this.idle?.refresh();
-    if (!isBinary) this.observe(data as Buffer);
-    if (this.client.readyState !== 1) return;
-    this.client.send(data as Buffer, { binary: isBinary }, this.clientSent);
-    if (!this.upstreamPaused && this.client.bufferedAmount > HIGH_WATER) {
-      this.upstreamPaused = true;
-      this.upstream.pause();
+    // Relayed before it is looked at: a response.done that ends a draining session reaches the client first.
+    if (this.client.readyState === 1) {
+      this.client.send(data as Buffer, { binary: isBinary }, this.clientSent);
+      if (!this.upstreamPaused && this.client.bufferedAmount > HIGH_WATER) {
+        this.upstreamPaused = true;
+        this.upstream.pause();
+      }
     }
+    if (!isBinary) this.observe(data as Buffer);
   };
 
   private readonly upstreamSent = (): void => {
