@@ -11,7 +11,7 @@ import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts 
 
 export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
 
-/** `family`: chat, responses, embeddings, images, speech, transcription, other (server/analytics/endpoint-family.ts). */
+/** `family`: chat, responses, embeddings, images, speech, transcription, realtime, other (server/analytics/endpoint-family.ts). */
 export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family';
 type Dim = 'org' | 'feature' | 'model';
 

@@ -1,7 +1,7 @@
 // The endpoint families the spend views break down by, derived from the ledger's endpoint name in
 // this one place: the TypeScript function and the SQL expression are generated from the same rules.
 
-export const ENDPOINT_FAMILIES = ['chat', 'responses', 'embeddings', 'images', 'speech', 'transcription', 'other'] as const;
+export const ENDPOINT_FAMILIES = ['chat', 'responses', 'embeddings', 'images', 'speech', 'transcription', 'realtime', 'other'] as const;
 export type EndpointFamily = (typeof ENDPOINT_FAMILIES)[number];
 
 /** Each family's endpoint names: exact names, and a prefix for the routes under a resource (`images.edits`, `responses.retrieve`). */
@@ -12,6 +12,8 @@ const RULES: ReadonlyArray<{ family: EndpointFamily; names: readonly string[]; p
   { family: 'images', names: [], prefix: 'images.' },
   { family: 'speech', names: ['audio.speech'] },
   { family: 'transcription', names: ['audio.transcriptions', 'audio.translations'] },
+  // Voice sessions (one row per response over the WebSocket) and their HTTP routes (client secrets, calls).
+  { family: 'realtime', names: ['realtime'], prefix: 'realtime.' },
 ];
 
 export function endpointFamily(endpoint: string): EndpointFamily {

@@ -209,7 +209,8 @@ class SimulatedSession {
     const requested = typeof options.max_output_tokens === 'number' ? options.max_output_tokens : undefined;
     const inputText = this.instructionsTokens + this.items.reduce((n, i) => n + i.textTokens, 0);
     const inputAudio = this.items.reduce((n, i) => n + i.audioTokens, 0);
-    const textTokens = Math.max(1, Math.min(requested ?? Infinity, DEFAULT_OUTPUT_TOKENS + (hash32(`${responseId.length}:${inputText}:${inputAudio}`) % 24)));
+    // A requested max_output_tokens is the length said (benchmarks ask for long answers); otherwise a short answer.
+    const textTokens = Math.max(1, Math.floor(requested ?? DEFAULT_OUTPUT_TOKENS + (hash32(`${inputText}:${inputAudio}`) % 24)));
     const pieces = pseudoTextPieces(hash32(`${this.items.length}:${inputText + inputAudio}`), textTokens);
     // The part of the conversation a previous response read, in whole cache blocks, is cached.
     const cached = Math.floor(this.readTokens / CACHE_BLOCK) * CACHE_BLOCK;
