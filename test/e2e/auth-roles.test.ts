@@ -195,6 +195,7 @@ describe('role matrix', () => {
 /** What an engineer's GET needs to answer with data; a route missing here that answers 400 fails. */
 const QUERY: Record<string, Record<string, string>> = {
   '/api/analytics/usage': { from: '', to: '', interval: 'hour', groupBy: 'feature,model' },
+  '/api/analytics/realtime': { from: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10), to: new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) },
 };
 
 describe('engineers see usage, not money', () => {

@@ -7,7 +7,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { shippedPriceList } from '../../server/pricing/pricing.service.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { ADMIN_TOKEN, startStack, type Stack } from '../support/stack.js';
 import { selfSignedCertificate } from '../support/tls.js';
 
 let stack: Stack;
@@ -309,5 +309,24 @@ describe('realtime HTTP routes', () => {
     expect(secret.value).toBeTruthy();
     const [row] = (await stack.events()).filter((e) => e.endpoint === 'realtime.client_secrets');
     expect(row).toMatchObject({ status: 200, feature_id: stack.features[0].id, usage_source: 'not_metered' });
+
+    // And a WebSocket session beside it: the activity API counts both, per feature, without money.
+    const ws = await connect(`${wss}/v1/realtime?model=gpt-realtime`, { headers: { authorization: `Bearer ${stack.features[0].gatewayKey}` } });
+    const seen = collect(ws);
+    await waitFor(ws, seen, 'session.created');
+    ws.send(JSON.stringify({ type: 'response.create', response: { output_modalities: ['text'] } }));
+    await waitFor(ws, seen, 'response.done');
+    ws.close(1000);
+    await closed(ws);
+    await eventually(sessions, (s) => s[0]?.closed_at !== null);
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    const res = await undiciFetch(`${stack.url}/api/analytics/realtime?from=${day(0)}&to=${day(1)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, dispatcher });
+    expect(res.status).toBe(200);
+    const activity = (await res.json()) as { features: Array<Record<string, unknown>> };
+    expect(activity.features).toEqual([
+      expect.objectContaining({ featureId: stack.features[0].id, sessions: 1, openSessions: 0, responses: 1, clientSecrets: 1, callsAccepted: 0, endedByGateway: 0 }),
+    ]);
+    const bad = await undiciFetch(`${stack.url}/api/analytics/realtime?from=yesterday&to=${day(1)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, dispatcher });
+    expect(bad.status).toBe(400);
   });
 });
