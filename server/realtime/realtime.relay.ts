@@ -174,6 +174,8 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
     let reserved = false;
     try {
       if (this.stopping) throw shuttingDown();
+      // What ws would refuse at handleUpgrade, refused before an upstream session is opened for it.
+      if (!isWebSocketUpgrade(req)) throw badRequest('Not a WebSocket upgrade: send GET with Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key.');
       try {
         route = await this.resolver.resolve(authorization, header(req, 'openai-organization'));
       } catch (error) {
@@ -191,7 +193,17 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
       }
       this.chosenProtocol.set(req, upstream.protocol || (offered.includes('realtime') ? 'realtime' : false));
       const admitted = route;
-      this.wss.handleUpgrade(req, socket, head, (client) => this.open(admitted, model, client, upstream));
+      let opened = false;
+      // Should ws still refuse the handshake, the upstream session and the reserved slot are let go.
+      socket.once('close', () => {
+        if (opened) return;
+        upstream.terminate();
+        this.release(admitted.featureId);
+      });
+      this.wss.handleUpgrade(req, socket, head, (client) => {
+        opened = true;
+        this.open(admitted, model, client, upstream);
+      });
     } catch (error) {
       if (reserved && route) this.release(route.featureId);
       const status = error instanceof OpenAIError ? error.status : 500;
@@ -338,6 +350,15 @@ class UpstreamRefusal extends OpenAIError {
 
 function unreachable(route: Route): OpenAIError {
   return new OpenAIError(502, `Tallygate could not open the Realtime WebSocket to ${route.org.baseUrl} for organization ${route.org.openaiOrgId}. Retry shortly.`, 'server_error', 'upstream_unreachable', null, true);
+}
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return (
+    req.method === 'GET' &&
+    header(req, 'upgrade')?.toLowerCase() === 'websocket' &&
+    /^[+/0-9A-Za-z]{22}==$/.test(header(req, 'sec-websocket-key') ?? '') &&
+    (header(req, 'sec-websocket-version') === '13' || header(req, 'sec-websocket-version') === '8')
+  );
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -1,5 +1,6 @@
 // The Realtime relay's bounds (frame size, idle timeout, sessions per feature, longest session) and
 // a gateway shutdown with sessions open: each ends cleanly for the client and loses no usage.
+import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { shutdown } from '../../server/app.js';
@@ -104,6 +105,25 @@ describe('bounds', () => {
     const refusals = (await stack.events()).filter((e) => e.endpoint === 'realtime' && e.status === 429);
     expect(refusals).toHaveLength(1);
     expect(refusals[0]).toMatchObject({ feature_id: stack.features[0].id, error_code: 'realtime_session_limit', cost_nanos: '0' });
+    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(metrics).toMatch(/tallygate_realtime_sessions_refused_total 1\b/);
+    expect(metrics).toMatch(/tallygate_realtime_sessions_opened_total [4-9]\b/);
+  });
+
+  it('answers a malformed upgrade 400 before opening anything upstream', async () => {
+    const before = stack.sim.received().length;
+    const { port } = new URL(stack.url);
+    const answer = await new Promise<string>((resolve) => {
+      const socket = tcpConnect(Number(port), '127.0.0.1', () =>
+        socket.write(`GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer ${stack.features[0].gatewayKey}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: nope\r\n\r\n`),
+      );
+      let text = '';
+      socket.on('data', (c) => (text += c.toString()));
+      socket.on('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1.1 400 /);
+    expect(answer).toContain('Not a WebSocket upgrade');
+    expect(stack.sim.received().length).toBe(before);
   });
 });
 
