@@ -297,7 +297,7 @@ describe('sessions cut mid-response', () => {
 });
 
 describe('realtime HTTP routes', () => {
-  it('client secrets for browser WebRTC are forwarded over HTTPS and recorded per feature', async () => {
+  it('client secrets and call control for WebRTC/SIP are forwarded over HTTPS, labelled, and counted per feature beside WebSocket sessions', async () => {
     const dispatcher = new Agent({ connect: { ca } });
     const client = new OpenAI({
       baseURL: `${stack.url}/v1`,
@@ -309,6 +309,14 @@ describe('realtime HTTP routes', () => {
     expect(secret.value).toBeTruthy();
     const [row] = (await stack.events()).filter((e) => e.endpoint === 'realtime.client_secrets');
     expect(row).toMatchObject({ status: 200, feature_id: stack.features[0].id, usage_source: 'not_metered' });
+    // SIP/WebRTC call control: forwarded, labelled by action.
+    await client.realtime.calls.accept('rtc_test_call', { type: 'realtime', model: 'gpt-realtime' });
+    await client.realtime.calls.hangup('rtc_test_call');
+    const calls = (await stack.events()).filter((e) => String(e.endpoint).startsWith('realtime.calls.')).map((e) => [e.endpoint, e.status]);
+    expect(calls).toEqual([
+      ['realtime.calls.accept', 200],
+      ['realtime.calls.hangup', 200],
+    ]);
 
     // And a WebSocket session beside it: the activity API counts both, per feature, without money.
     const ws = await connect(`${wss}/v1/realtime?model=gpt-realtime`, { headers: { authorization: `Bearer ${stack.features[0].gatewayKey}` } });
@@ -324,7 +332,7 @@ describe('realtime HTTP routes', () => {
     expect(res.status).toBe(200);
     const activity = (await res.json()) as { features: Array<Record<string, unknown>> };
     expect(activity.features).toEqual([
-      expect.objectContaining({ featureId: stack.features[0].id, sessions: 1, openSessions: 0, responses: 1, clientSecrets: 1, callsAccepted: 0, endedByGateway: 0 }),
+      expect.objectContaining({ featureId: stack.features[0].id, sessions: 1, openSessions: 0, responses: 1, clientSecrets: 1, callsAccepted: 1, endedByGateway: 0 }),
     ]);
     const bad = await undiciFetch(`${stack.url}/api/analytics/realtime?from=yesterday&to=${day(1)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, dispatcher });
     expect(bad.status).toBe(400);
