@@ -207,7 +207,8 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
     } catch (error) {
       if (reserved && route) this.release(route.featureId);
       const status = error instanceof OpenAIError ? error.status : 500;
-      if (status !== 499) this.recordRefusal(createdAt, started, route, refusedKey, model, error);
+      // As on the HTTP proxy: a row for every key Tallygate issued (live or revoked), none for the rest.
+      if (status !== 499 && (route || refusedKey)) this.recordRefusal(createdAt, started, route, refusedKey, model, error);
       throw error;
     }
   }

@@ -250,6 +250,9 @@ describe('plain WebSocket client', () => {
     expect(noKey).toMatchObject({ status: 401, body: { error: { code: 'missing_api_key' } } });
     const elsewhere = await connect(`${wss}/v1/chat/completions`).catch((e: { status: number }) => e);
     expect(elsewhere).toMatchObject({ status: 404 });
+    // The key-less attempt leaves no row (as on HTTP); the issued key's 400 does.
+    const rows = await eventually(realtimeEvents, (e) => e.length >= 1);
+    expect(rows.map((r) => [r.status, r.feature_id, r.error_code])).toEqual([[400, stack.features[0].id, 'missing_required_parameter']]);
   });
 });
 
