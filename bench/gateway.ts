@@ -5,7 +5,8 @@
 //  2. open-loop latency at a fixed rate (each request timed from when it was due), alternating
 //     direct and gateway, so "added latency" is measured under the same conditions;
 //  3. the ledger check: exactly one usage_events row per request the gateway answered;
-//  4. gateway memory (RSS) while a 25 MB audio upload streams through.
+//  4. gateway memory (RSS) while a 25 MB audio upload streams through;
+//  5. the Realtime WebSocket relay: frames/s, added latency per frame, RSS per session (bench/realtime.ts).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { ensureDatabase, freePort, startScratchPostgres } from '../server/database/embedded-postgres.js';
 import { guardrailSection } from './guardrail.js';
+import { benchRealtime } from './realtime.js';
 import { rssMb, seedFeature, start } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
   const simulator = await start('dist/server/simulator/main.js', { SIM_PORT: String(simPort), SIM_CONFIG: join(dir, 'sim.json') }, /listening/);
   const gateway = await start(
     'dist/server/main.js',
-    { DATABASE_URL: databaseUrl, PORT: String(gwPort), HOST: '127.0.0.1', MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: dir, AUDIO_LIMIT_BYTES: String(26 * 1024 * 1024) },
+    { DATABASE_URL: databaseUrl, PORT: String(gwPort), HOST: '127.0.0.1', MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: dir, AUDIO_LIMIT_BYTES: String(26 * 1024 * 1024), REALTIME_MAX_SESSIONS_PER_FEATURE: '0' },
     /listening/,
   );
   const sim = `http://127.0.0.1:${simPort}`;
@@ -229,6 +231,11 @@ async function main(): Promise<void> {
     console.log('4. Gateway memory');
     console.log(`   RSS idle after the load runs ${fmt(idle, 1)} MB; peak while a 25.0 MB upload streamed through ${fmt(peak, 1)} MB (+${fmt(peak - idle, 1)} MB); upload status ${res.status}\n`);
     await guardrailSection(gw, ADMIN_TOKEN, orgId, key, openLoop, Math.min(RATE, 300), Math.min(SECONDS, 5));
+
+    // 5. Realtime: frames relayed per second and latency added per frame.
+    if (process.env.BENCH_REALTIME !== 'false') {
+      await benchRealtime({ name: 'direct', base: `${sim.replace(/^http/, 'ws')}/v1`, key: UPSTREAM_KEY }, { name: 'gateway', base: `${gw.replace(/^http/, 'ws')}/v1`, key }, gateway.pid!, '5');
+    }
     await db.end();
   } finally {
     gateway.kill('SIGTERM');

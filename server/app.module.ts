@@ -18,6 +18,7 @@ import { OrgsModule } from './orgs/orgs.module.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { ReconciliationModule } from './reconciliation/reconciliation.module.js';
 import { SharedStateModule } from './shared-state/shared-state.module.js';
+import { RealtimeModule } from './realtime/realtime.module.js';
 
 @Module({})
 export class AppModule {
@@ -37,6 +38,7 @@ export class AppModule {
         DashboardModule,
         ReconciliationModule,
         BatchesModule,
+        RealtimeModule,
       ],
       controllers: [HealthController],
       providers: [

@@ -15,6 +15,8 @@ import { withContract } from './http/api-docs.js';
 import { createLogger, NestPinoLogger } from './http/logger.js';
 import { ProxyService, shuttingDown } from './gateway/proxy.service.js';
 import { PricingService } from './pricing/pricing.service.js';
+import { RealtimeRelay } from './realtime/realtime.relay.js';
+import { readTlsFiles } from './http/tls.js';
 
 /** `clock`: what services read the time from (tests pass a ManualClock). */
 export async function createApp(config: AppConfig, databaseUrl: string, options: { clock?: Clock } = {}): Promise<NestFastifyApplication> {
@@ -22,6 +24,8 @@ export async function createApp(config: AppConfig, databaseUrl: string, options:
   // Known once Nest has built it; read by the routes outside /v1 (which the proxy checks itself).
   let proxy: ProxyService | undefined;
   const adapter = new FastifyAdapter({
+    // HTTPS (and wss: for Realtime) served by the gateway itself when a certificate is configured.
+    ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { https: readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE) } : {}),
     bodyLimit: config.BODY_LIMIT_BYTES,
     loggerInstance: logger,
     // Per-request access logs only at debug: they cost 8-22% more gateway CPU per request in two
@@ -136,7 +140,10 @@ const CUT_FLUSH_MS = 500;
 export async function shutdown(app: NestFastifyApplication, graceMs: number): Promise<void> {
   const server = app.getHttpServer() as import('node:http').Server;
   const proxy = app.get(ProxyService);
+  const realtime = app.get(RealtimeRelay);
   proxy.beginShutdown();
+  // Realtime sessions end (1012) at their next pause between responses, or at the deadline.
+  realtime.beginShutdown();
   const drained = new Promise<void>((resolve) => server.close(() => resolve()));
   // Keep-alive connections go idle as their last response ends: close each as soon as it does.
   const reaper = setInterval(() => server.closeIdleConnections(), 100);
@@ -144,6 +151,7 @@ export async function shutdown(app: NestFastifyApplication, graceMs: number): Pr
   let cut: ReturnType<typeof setTimeout> | undefined;
   const force = setTimeout(() => {
     proxy.cutInFlight();
+    realtime.cutAll();
     cut = setTimeout(() => server.closeAllConnections(), CUT_FLUSH_MS);
   }, graceMs);
   await drained;
@@ -152,5 +160,6 @@ export async function shutdown(app: NestFastifyApplication, graceMs: number): Pr
   clearTimeout(cut);
   // Events of calls that just ended may still be being built (audio settling, token estimates).
   await app.get(ProxyService).drain();
+  await realtime.drain();
   await app.close();
 }

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   const database = await openDatabase(config);
   const app = await createApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
-  console.log(`Tallygate listening on http://${config.HOST}:${config.PORT} (OpenAI base URL: http://${config.HOST}:${config.PORT}/v1)`);
+  const scheme = config.TLS_CERT_FILE ? "https" : "http";
+  console.log(`Tallygate listening on ${scheme}://${config.HOST}:${config.PORT} (OpenAI base URL: ${scheme}://${config.HOST}:${config.PORT}/v1)`);
   let stopping = false;
   stop = (signal: string) => {
     if (stopping) return;

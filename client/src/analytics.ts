@@ -30,7 +30,7 @@ import type {
 export type { AnonymousMinute, LatestHeadroom, Percentiles, Statement, StatementLine, ThrottleCounts, ThrottlingSummaryRow, UsagePoint, UsageReport, UsageTotals };
 export type MonthToDate = MonthToDateReport;
 
-/** `family`: chat, responses, embeddings, images, speech, transcription, batch, other (server/analytics/endpoint-family.ts). */
+/** `family`: chat, responses, embeddings, images, speech, transcription, batch, realtime, other (server/analytics/endpoint-family.ts). */
 export type GroupBy = Dimension;
 type Dim = 'org' | 'feature' | 'model';
 type RateLimitAnswer<K extends keyof typeof rateLimitRoutes> = ResponseOf<(typeof rateLimitRoutes)[K]>;

@@ -15,6 +15,8 @@ const RULES: ReadonlyArray<{ family: EndpointFamily; names: readonly string[]; p
   { family: 'transcription', names: ['audio.transcriptions', 'audio.translations'] },
   // The lines of Batch API batches (metered by server/batches/ at batch prices), and the batches routes.
   { family: 'batch', names: ['batch'], prefix: 'batches.' },
+  // Voice sessions (one row per response over the WebSocket) and their HTTP routes (client secrets, calls).
+  { family: 'realtime', names: ['realtime'], prefix: 'realtime.' },
 ];
 
 export function endpointFamily(endpoint: string): EndpointFamily {

@@ -115,6 +115,18 @@ export const configSchema = z.object({
   CORS_ORIGINS: z.string().optional(),
   /** Largest JSON body accepted on /api (the admin and analytics APIs take small forms). */
   API_BODY_LIMIT_BYTES: bytes(64 * 1024),
+  /** PEM certificate (chain) file: with TLS_KEY_FILE, the gateway serves HTTPS and wss: itself (the SDK's realtime client always connects with wss:). */
+  TLS_CERT_FILE: z.string().optional(),
+  /** PEM private key file of TLS_CERT_FILE. */
+  TLS_KEY_FILE: z.string().optional(),
+  /** Realtime WebSocket sessions one feature may hold open at once (per replica); past it the upgrade is answered 429. 0 turns it off. */
+  REALTIME_MAX_SESSIONS_PER_FEATURE: z.coerce.number().int().nonnegative().default(100),
+  /** A realtime session with no frame either way for this long is closed (1001); 0 turns it off. */
+  REALTIME_IDLE_TIMEOUT_MS: ms(300_000),
+  /** Largest WebSocket message accepted from either side (a base64 audio chunk of a few seconds is well under 1 MB). */
+  REALTIME_MAX_FRAME_BYTES: bytes(16 * 1024 * 1024),
+  /** Longest a realtime session may last (OpenAI ends its own at 60 minutes); 0 turns it off. */
+  REALTIME_MAX_SESSION_MS: ms(3_600_000),
   /** How often each org's usage and costs are synced from OpenAI's admin API (docs/reconciliation.md); 0 = only on demand. */
   RECON_SYNC_INTERVAL_MS: ms(3_600_000),
   /** How far back a sync reaches when an org's admin key is new (OpenAI keeps usage for longer; this bounds the first sync). */
@@ -148,6 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (!result.success) {
     const lines = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
+  }
+  if (Boolean(result.data.TLS_CERT_FILE) !== Boolean(result.data.TLS_KEY_FILE)) {
+    throw new ConfigError('Invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE go together: set both (HTTPS) or neither (plain HTTP)');
   }
   return Object.freeze(result.data);
 }

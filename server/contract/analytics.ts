@@ -5,7 +5,7 @@ import { count, instant, nanos, usd } from './common.js';
 import { defineRoutes } from './route.js';
 
 /** The endpoint families spend breaks down by (server/analytics/endpoint-family.ts maps endpoints to them). */
-export const ENDPOINT_FAMILIES = ['chat', 'responses', 'embeddings', 'images', 'speech', 'transcription', 'batch', 'other'] as const;
+export const ENDPOINT_FAMILIES = ['chat', 'responses', 'embeddings', 'images', 'speech', 'transcription', 'batch', 'realtime', 'other'] as const;
 export type EndpointFamily = (typeof ENDPOINT_FAMILIES)[number];
 /** `family`: the endpoint's family (chat, responses, embeddings, images, speech, transcription, other). */
 export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint', 'family'] as const;

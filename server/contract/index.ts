@@ -5,6 +5,7 @@ import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
 import { authRoutes } from './auth.js';
 import { batchRoutes } from './batches.js';
+import { realtimeRoutes } from './realtime.js';
 import { moderationRoutes } from './moderation.js';
 import { orgRoutes } from './orgs.js';
 import { priceRoutes } from './prices.js';
@@ -18,6 +19,7 @@ export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
 export * from './batches.js';
+export * from './realtime.js';
 export * from './moderation.js';
 export * from './orgs.js';
 export * from './prices.js';
@@ -36,6 +38,7 @@ export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   'rate limits': rateLimitRoutes,
   moderation: moderationRoutes,
   batches: batchRoutes,
+  realtime: realtimeRoutes,
 };
 
 export const API_ROUTES: ReadonlyArray<ApiRoute & { tag: string; name: string }> = Object.entries(API_AREAS).flatMap(([tag, routes]) =>

@@ -1,6 +1,7 @@
 // A steady trickle of realistic traffic through the gateway with the official SDK, touching every
 // endpoint, so the ledger and the dashboard fill while the demo runs.
 import OpenAI, { toFile } from 'openai';
+import { WebSocket } from 'ws';
 import { silentMp3, toneWav } from '../simulator/audio-samples.js';
 
 const QUESTIONS = [
@@ -26,7 +27,41 @@ const CHATBOT: Call[] = [
   },
   (c) => c.chat.completions.create({ model: 'gpt-4o', max_tokens: 120, messages: [{ role: 'user', content: `Escalation summary: ${pick(QUESTIONS)}` }] }),
   (c) => c.moderations.create({ model: 'omni-moderation-latest', input: pick(QUESTIONS) }),
+  // Now and then a caller on the voice line: a Realtime session of a few spoken turns.
+  (c) => (Math.random() < 0.3 ? voiceSession(c, pick(['gpt-realtime', 'gpt-realtime-mini'])) : Promise.resolve()),
 ];
+
+/** One second of pcm16 at 24 kHz (a quiet hum), base64, as a microphone streams it. */
+const SECOND_OF_SPEECH = Buffer.alloc(48_000, 3).toString('base64');
+
+/**
+ * A Realtime session over the gateway's WebSocket (plain ws: the demo serves http; the SDK's
+ * realtime client always uses wss:): two or three turns of caller audio, each answered by voice.
+ */
+function voiceSession(client: OpenAI, model: string): Promise<void> {
+  const url = `${client.baseURL.replace(/^http/, 'ws')}/realtime?model=${model}`;
+  return new Promise<void>((resolve, reject) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${client.apiKey}` } });
+    let turns = 2 + Math.floor(Math.random() * 2);
+    const speak = () => {
+      for (let s = 0; s < 1 + Math.floor(Math.random() * 4); s++) ws.send(JSON.stringify({ type: 'input_audio_buffer.append', audio: SECOND_OF_SPEECH }));
+      ws.send(JSON.stringify({ type: 'input_audio_buffer.commit' }));
+      ws.send(JSON.stringify({ type: 'response.create' }));
+    };
+    ws.on('message', (data) => {
+      const type = (JSON.parse(data.toString()) as { type?: string }).type;
+      if (type === 'session.created') {
+        ws.send(JSON.stringify({ type: 'session.update', session: { type: 'realtime', instructions: 'You are the voice of a support line. Be brief.' } }));
+        speak();
+      } else if (type === 'response.done') {
+        if (--turns > 0) setTimeout(speak, 500 + Math.random() * 1500);
+        else ws.close(1000);
+      }
+    });
+    ws.once('close', () => resolve());
+    ws.once('error', reject);
+  });
+}
 
 const RECOMMENDER: Call[] = [
   (c) => c.embeddings.create({ model: 'text-embedding-3-small', input: ['running shoes', 'trail running', 'marathon training plan'] }),

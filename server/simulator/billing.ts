@@ -27,6 +27,8 @@ export interface SimulatedPrice {
   cachedInput?: string;
   output?: string;
   audioInput?: string;
+  cachedAudioInput?: string;
+  audioOutput?: string;
   perAudioMinute?: string;
 }
 
@@ -49,6 +51,9 @@ export interface BilledCall {
   cachedTokens: number;
   outputTokens: number;
   audioInputTokens: number;
+  /** Parts of cachedTokens (and audioInputTokens) and of outputTokens that are audio (realtime); 0 when absent. */
+  cachedAudioTokens?: number;
+  audioOutputTokens?: number;
   seconds: number;
   /** Billed per line item, in nano-dollars; they add up to the call's cost rounded once, half up. */
   lines: Array<{ lineItem: string; nanos: bigint }>;
@@ -72,7 +77,17 @@ export function simulatedKeyId(secret: string): string {
 }
 
 interface PriceListFile {
-  prices: Array<{ model: string; service_tier?: string; input?: string; cached_input?: string; output?: string; audio_input?: string; per_audio_minute?: string }>;
+  prices: Array<{
+    model: string;
+    service_tier?: string;
+    input?: string;
+    cached_input?: string;
+    output?: string;
+    audio_input?: string;
+    cached_audio_input?: string;
+    audio_output?: string;
+    per_audio_minute?: string;
+  }>;
 }
 
 /** Models OpenAI bills that Tallygate's shipped price list leaves out: the demo's "unpriced model". */
@@ -90,7 +105,15 @@ export function listPrices(tier: 'default' | 'batch' = 'default'): Record<string
   const prices: Record<string, SimulatedPrice> = tier === 'default' ? { ...EXTRA_PRICES } : {};
   for (const p of file.prices) {
     if ((p.service_tier ?? 'default') !== tier) continue;
-    prices[p.model] = { input: p.input, cachedInput: p.cached_input, output: p.output, audioInput: p.audio_input, perAudioMinute: p.per_audio_minute };
+    prices[p.model] = {
+      input: p.input,
+      cachedInput: p.cached_input,
+      output: p.output,
+      audioInput: p.audio_input,
+      cachedAudioInput: p.cached_audio_input,
+      audioOutput: p.audio_output,
+      perAudioMinute: p.per_audio_minute,
+    };
   }
   return prices;
 }
@@ -123,7 +146,9 @@ interface ScaledPrice {
   input: bigint;
   cached: bigint;
   audio: bigint;
+  cachedAudio: bigint;
   output: bigint;
+  audioOutput: bigint;
   /** Pico-dollars per minute (a second costs a sixtieth); null: not billed per minute. */
   perMinute: bigint | null;
 }
@@ -181,6 +206,8 @@ export class SimulatorBilling {
       cachedTokens: usage.cachedTokens ?? 0,
       outputTokens: usage.completionTokens ?? 0,
       audioInputTokens: usage.audioInputTokens ?? 0,
+      cachedAudioTokens: usage.cachedAudioTokens ?? 0,
+      audioOutputTokens: usage.audioOutputTokens ?? 0,
       seconds: usage.audioSeconds ?? 0,
     });
   }
@@ -192,7 +219,7 @@ export class SimulatorBilling {
     const key = `${call.orgId}|${minute}|${call.endpoint}|${call.model}|${call.apiKeyId}|${call.projectId ?? ''}|${call.batch ? 'batch' : ''}`;
     let entry = this.minutes.get(key);
     if (!entry) {
-      entry = { ...call, at: minute, requests: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, audioInputTokens: 0, seconds: 0, lines: [] };
+      entry = { ...call, at: minute, requests: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, audioInputTokens: 0, cachedAudioTokens: 0, audioOutputTokens: 0, seconds: 0, lines: [] };
       this.minutes.set(key, entry);
     }
     const n = call.requests;
@@ -201,6 +228,8 @@ export class SimulatorBilling {
     entry.cachedTokens += call.cachedTokens * n;
     entry.outputTokens += call.outputTokens * n;
     entry.audioInputTokens += call.audioInputTokens * n;
+    entry.cachedAudioTokens = (entry.cachedAudioTokens ?? 0) + (call.cachedAudioTokens ?? 0) * n;
+    entry.audioOutputTokens = (entry.audioOutputTokens ?? 0) + (call.audioOutputTokens ?? 0) * n;
     entry.seconds += call.seconds * n;
     for (const line of lines) {
       const same = entry.lines.find((l) => l.lineItem === line.lineItem);
@@ -232,7 +261,9 @@ export class SimulatorBilling {
             input: picoPerToken(price.input),
             cached: picoPerToken(price.cachedInput ?? price.input),
             audio: picoPerToken(price.audioInput),
+            cachedAudio: picoPerToken(price.cachedAudioInput ?? price.audioInput),
             output: picoPerToken(price.output),
+            audioOutput: picoPerToken(price.audioOutput ?? price.output),
             perMinute: price.perAudioMinute ? picoPerToken(price.perAudioMinute) * 1_000_000n : null,
           }
         : null;
@@ -245,18 +276,25 @@ export class SimulatorBilling {
     const price = this.scaledPrice(call.model, call.batch === true);
     if (!price) return [];
     const n = BigInt(call.requests);
-    const textInput = BigInt(Math.max(0, call.inputTokens - call.cachedTokens - call.audioInputTokens));
+    // Realtime: cached audio is part of both the cached and the audio input, audio output part of the output.
+    const cachedAudio = call.cachedAudioTokens ?? 0;
+    const audioOutput = call.audioOutputTokens ?? 0;
+    const textInput = BigInt(Math.max(0, call.inputTokens - call.cachedTokens - (call.audioInputTokens - cachedAudio)));
     const inputPico = textInput * price.input;
-    const cachedPico = BigInt(call.cachedTokens) * price.cached;
-    const audioPico = BigInt(call.audioInputTokens) * price.audio;
-    const outputPico = BigInt(call.outputTokens) * price.output;
+    const cachedPico = BigInt(call.cachedTokens - cachedAudio) * price.cached;
+    const cachedAudioPico = BigInt(cachedAudio) * price.cachedAudio;
+    const audioPico = BigInt(call.audioInputTokens - cachedAudio) * price.audio;
+    const audioOutputPico = BigInt(audioOutput) * price.audioOutput;
+    const outputPico = BigInt(call.outputTokens - audioOutput) * price.output;
     // Per-minute audio: whole seconds started, at a sixtieth of the minute price (pico-dollars × 60).
     const secondsPicoTimes60 = price.perMinute !== null ? BigInt(Math.ceil(call.seconds - 1e-9)) * price.perMinute : 0n;
-    const totalTimes60 = (inputPico + cachedPico + audioPico + outputPico) * 60n + secondsPicoTimes60;
+    const totalTimes60 = (inputPico + cachedPico + cachedAudioPico + audioPico + audioOutputPico + outputPico) * 60n + secondsPicoTimes60;
     const total = (totalTimes60 + 30_000n) / 60_000n;
     const input = inputPico / 1000n;
     const cached = cachedPico / 1000n;
     const audio = audioPico / 1000n;
+    const cachedAudioNanos = cachedAudioPico / 1000n;
+    const audioOutputNanos = audioOutputPico / 1000n;
     const lines: BilledCall['lines'] = [];
     const add = (kind: string, nanos: bigint) => {
       if (nanos > 0n) lines.push({ lineItem: `${call.model}, ${kind}`, nanos: nanos * n });
@@ -264,7 +302,9 @@ export class SimulatorBilling {
     add('input', input);
     add('cached input', cached);
     add('audio input', audio);
-    add(price.perMinute !== null && outputPico === 0n ? 'audio' : 'output', total - input - cached - audio);
+    add('cached audio input', cachedAudioNanos);
+    add('audio output', audioOutputNanos);
+    add(price.perMinute !== null && outputPico === 0n ? 'audio' : 'output', total - input - cached - audio - cachedAudioNanos - audioOutputNanos);
     return lines;
   }
 }

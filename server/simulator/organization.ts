@@ -166,7 +166,7 @@ function usageResult(endpoint: UsageEndpoint, group: UsageGroup): Record<string,
         output_tokens: sum(calls, (c) => c.outputTokens),
         input_text_tokens: input - cached - audio,
         input_audio_tokens: audio,
-        output_audio_tokens: 0,
+        output_audio_tokens: sum(calls, (c) => c.audioOutputTokens ?? 0),
         num_model_requests: requests,
         ...fields,
       };

@@ -19,6 +19,7 @@ import { registerPlatformRoutes, registerStreamedPlatformRoutes } from './platfo
 import { registerFileRoutes, registerStreamedUploadRoutes } from './files.js';
 import type { SimulatorStats } from './stats.js';
 import { registerOrganizationRoutes } from './organization.js';
+import { registerRealtimeRoutes } from './realtime.js';
 import type { BilledCall, BilledCharge, SimulatedPrice } from './billing.js';
 
 export type { SimulatorStats, SimulatorCounters, SimulatorOrgStats } from './stats.js';
@@ -194,6 +195,7 @@ export function buildSimulatorApp(runtime: SimulatorRuntime): FastifyInstance {
   });
   app.addHook('onClose', async () => runtime.store.close());
   registerOrganizationRoutes(app, runtime);
+  registerRealtimeRoutes(app, runtime);
   return app;
 }
 

@@ -46,6 +46,9 @@ export interface DeliveredUsage {
   characters?: number;
   /** Part of promptTokens that is audio (billed at its own rate); the bill uses it, the counters do not. */
   audioInputTokens?: number;
+  /** Realtime: part of cachedTokens that is audio, and part of completionTokens that is audio (the bill uses them). */
+  cachedAudioTokens?: number;
+  audioOutputTokens?: number;
 }
 
 export type Outcome = 'rate-limited-requests' | 'rate-limited-tokens' | 'quota' | 'server-error' | 'broken-stream';

@@ -97,6 +97,9 @@ describe('dashboard pages with seeded traffic', () => {
       expect(dataset!.data.reduce<number>((sum, v) => sum + (v ?? 0), 0)).toBeCloseTo(usd, 9);
     }
 
+    // The Realtime section is there, and says when there is nothing to count.
+    await expect.poll(() => page.locator('[data-table="finance-realtime"] tbody').textContent()).toContain('No Realtime sessions or WebRTC keys in this range.');
+
     // The statement for the first org adds up to the API's total.
     const alphaOrg = stack.orgs[0];
     const month = new Date().toISOString().slice(0, 7);

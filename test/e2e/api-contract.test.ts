@@ -233,6 +233,7 @@ describe('every answer is what the contract says, as each role', () => {
       ['moderationPolicy', { params: { feature: stack.features[0].slug } }],
       ['moderationSummary', { query: range() }],
       ['listBatches'],
+      ['realtimeActivity', { query: { from: today(), to: today() } }],
     ];
     for (const [name, options] of reads) {
       const route = routeNamed(name);

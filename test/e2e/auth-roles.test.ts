@@ -152,6 +152,7 @@ describe('role matrix', () => {
 const QUERY: Record<string, Record<string, string>> = {
   '/api/analytics/usage': { from: '', to: '', interval: 'hour', groupBy: 'feature,model' },
   '/api/moderation/summary': { from: '', to: '' },
+  '/api/analytics/realtime': { from: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10), to: new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) },
 };
 
 describe('engineers see usage, not money', () => {

@@ -248,10 +248,10 @@ describe('spend by endpoint family and statements with their components', () => 
   });
 
   it('derives the same family in TypeScript and in SQL', async () => {
-    const names = ['chat.completions', 'completions', 'responses', 'responses.retrieve', 'embeddings', 'images.generations', 'images.edits', 'images.variations', 'audio.speech', 'audio.transcriptions', 'audio.translations', 'batch', 'batches.create', 'moderations', 'models', 'files.create', "o'dd"];
+    const names = ['chat.completions', 'completions', 'responses', 'responses.retrieve', 'embeddings', 'images.generations', 'images.edits', 'images.variations', 'audio.speech', 'audio.transcriptions', 'audio.translations', 'batch', 'batches.create', 'moderations', 'models', 'files.create', "o'dd", 'realtime', 'realtime.client_secrets'];
     const { rows } = await stack.db.query(`SELECT name, ${endpointFamilySql('name')} AS family FROM unnest($1::text[]) AS name`, [names]);
     expect(Object.fromEntries(rows.map((r) => [r.name, r.family]))).toEqual(Object.fromEntries(names.map((n) => [n, endpointFamily(n)])));
-    expect(names.map(endpointFamily)).toEqual(['chat', 'chat', 'responses', 'responses', 'embeddings', 'images', 'images', 'images', 'speech', 'transcription', 'transcription', 'batch', 'batch', 'other', 'other', 'other', 'other']);
+    expect(names.map(endpointFamily)).toEqual(['chat', 'chat', 'responses', 'responses', 'embeddings', 'images', 'images', 'images', 'speech', 'transcription', 'transcription', 'batch', 'batch', 'other', 'other', 'other', 'other', 'realtime', 'realtime']);
   });
 
   it('re-costs speech from its stored characters when a price is corrected', async () => {

@@ -9,6 +9,7 @@ import { formatInt, formatUsd, nanosToDecimal } from '../format.js';
 import type { Filters } from '../filters.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, downloadRowsCsv, load } from '../panels.js';
+import { realtimeSection } from './realtime-activity.js';
 
 const marks = (unpriced: number, estimated: number, notMetered = 0): Node | string => {
   const parts: Node[] = [];
@@ -197,6 +198,7 @@ function statementSection() {
 function create(): Page {
   const sections = [breakdown('org', 'Spend by org'), breakdown('feature', 'Spend by feature'), breakdown('model', 'Spend by model'), breakdown('family', 'Spend by endpoint family')];
   const st = statementSection();
+  const voice = realtimeSection();
   let filters: Filters | null = null;
   const events = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': 'events' }, 'Raw usage events (CSV)');
   events.addEventListener('click', () => {
@@ -205,10 +207,10 @@ function create(): Page {
     downloadCsv(path, query, 'usage-events.csv').catch((e: Error) => announce(e.message, 'error'));
   });
   return {
-    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), st.el)),
+    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), voice.el, st.el)),
     async refresh({ filters: f, signal }) {
       filters = f;
-      await Promise.all(sections.map((s) => s.refresh(f, signal)));
+      await Promise.all([...sections.map((s) => s.refresh(f, signal)), voice.refresh(f, signal)]);
       await st.refresh(f, signal);
     },
   };
