@@ -3,6 +3,8 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AccessGuard } from './auth/access.guard.js';
 import { AnalyticsModule } from './analytics/analytics.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { AlertsModule } from './alerts/alerts.module.js';
+import { BudgetsModule } from './budgets/budgets.module.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -32,6 +34,8 @@ export class AppModule {
         AnalyticsModule,
         DashboardModule,
         ReconciliationModule,
+        BudgetsModule,
+        AlertsModule,
       ],
       controllers: [HealthController],
       providers: [

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { AlertsModule } from '../alerts/alerts.module.js';
+import { BudgetsModule } from '../budgets/budgets.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
@@ -10,7 +12,7 @@ import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
+  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, BudgetsModule, AlertsModule],
   providers: [callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}
