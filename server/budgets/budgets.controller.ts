@@ -1,10 +1,10 @@
 // The budgets API: finance reads every budget with its spend, forecast and run-out time; admins change them.
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { AuditService } from '../auth/audit.service.js';
 import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
-import { createBudgetSchema, updateBudgetSchema, type BudgetList, type BudgetStatus } from '../contract/budgets.js';
+import { createBudgetSchema, featureForecastQuerySchema, updateBudgetSchema, type BudgetList, type BudgetStatus, type FeatureForecastList } from '../contract/budgets.js';
 import { validate } from '../http/validate.js';
 import { BudgetsService } from './budgets.service.js';
 
@@ -21,6 +21,13 @@ export class BudgetsController {
   @Roles('finance')
   async list(): Promise<BudgetList> {
     return { budgets: await this.budgets.list() };
+  }
+
+  /** Per feature: month to date in ?tz=, the month-end forecast with its method, its budget and when it runs out. */
+  @Get('features')
+  @Roles('finance')
+  features(@Query() query: unknown): Promise<FeatureForecastList> {
+    return this.budgets.featureForecasts(validate(featureForecastQuerySchema, query).tz);
   }
 
   @Post()

@@ -67,8 +67,41 @@ const STATUS = `
   ) s ON true
   ORDER BY coalesce(w.feature_slug, w.org_name), w.name`;
 
+export interface FeatureMonthRow {
+  id: string;
+  slug: string;
+  name: string;
+  org_name: string;
+  period_start: Date;
+  period_end: Date;
+  now: Date;
+  spent_nanos: string;
+  recent_nanos: string;
+  recent_ms: string;
+}
+
 @Injectable()
 export class BudgetsRepository {
+  /** Every feature's month to date in `tz` and its pace over the last min(7 days, elapsed month). */
+  featureMonths(tz: string): Promise<FeatureMonthRow[]> {
+    return this.dataSource.query(
+      `WITH w AS (
+         SELECT date_trunc('month', now() AT TIME ZONE $1) AT TIME ZONE $1 AS period_start,
+                (date_trunc('month', now() AT TIME ZONE $1) + interval '1 month') AT TIME ZONE $1 AS period_end
+       ), r AS (SELECT w.*, greatest(w.period_start, now() - interval '7 days') AS recent_start FROM w)
+       SELECT f.id, f.slug, f.name, o.name AS org_name, r.period_start, r.period_end, now() AS now,
+         coalesce(s.spent, 0)::text AS spent_nanos, coalesce(s.recent, 0)::text AS recent_nanos,
+         greatest(0, floor(extract(epoch FROM (now() - r.recent_start)) * 1000))::bigint::text AS recent_ms
+       FROM features f JOIN orgs o ON o.id = f.default_org_id CROSS JOIN r
+       LEFT JOIN LATERAL (
+         SELECT sum(h.cost_nanos) AS spent, sum(h.cost_nanos) FILTER (WHERE h.hour >= date_trunc('hour', r.recent_start)) AS recent
+         FROM usage_hourly h WHERE h.feature_id = f.id AND h.hour >= r.period_start AND h.hour < r.period_end
+       ) s ON true
+       ORDER BY f.slug`,
+      [tz],
+    );
+  }
+
   constructor(private readonly dataSource: DataSource) {}
 
   /** Every budget (or the given ones) with its spend in the current period. */

@@ -2,7 +2,7 @@
 // verdicts for the gateway, kept in memory and refreshed in the background so no call waits on them.
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { notFound } from '../http/openai-error.js';
-import type { BudgetStatus, CreateBudget, UpdateBudget } from '../contract/budgets.js';
+import type { BudgetStatus, CreateBudget, FeatureForecastList, UpdateBudget } from '../contract/budgets.js';
 import { decimalToScaled } from '../pricing/cost.js';
 import { BudgetsRepository, type BudgetRow } from './budgets.repository.js';
 
@@ -94,6 +94,30 @@ export class BudgetsService implements OnApplicationBootstrap, OnApplicationShut
     return (await this.repository.status()).map(toStatus);
   }
 
+  /** Per feature: month to date in `tz`, the month-end forecast and its method, and its budget. */
+  async featureForecasts(tz: string): Promise<FeatureForecastList> {
+    const [rows, budgets] = await Promise.all([this.repository.featureMonths(tz), this.list()]);
+    return {
+      tz,
+      features: rows.map((r) => {
+        const p = pace(r, null);
+        const own = budgets.filter((b) => b.featureId === r.id && b.period === 'monthly' && !b.scope);
+        return {
+          featureId: r.id,
+          featureSlug: r.slug,
+          featureName: r.name,
+          orgName: r.org_name,
+          monthStart: new Date(r.period_start).toISOString(),
+          monthEnd: new Date(r.period_end).toISOString(),
+          monthToDateNanos: r.spent_nanos,
+          forecastNanos: p.forecast.toString(),
+          forecastMethod: p.method,
+          budget: own.find((b) => b.origin === 'feature') ?? own[0] ?? null,
+        };
+      }),
+    };
+  }
+
   async get(id: string): Promise<BudgetStatus> {
     const [row] = await this.repository.status([id]);
     if (!row) throw notFound(`No budget ${id}.`);
@@ -139,25 +163,35 @@ export class BudgetsService implements OnApplicationBootstrap, OnApplicationShut
   }
 }
 
-/** Spent, forecast (linear on the recent pace) and when it runs out, all in integer nano-dollars. */
-export function toStatus(r: BudgetRow): BudgetStatus {
-  const amount = BigInt(r.amount_nanos);
+/**
+ * The forecast: what was spent, plus the recent pace (spend over the last min(7 days, elapsed period))
+ * for the rest of the period; and, given an amount, when it runs out at that pace. Integer nano-dollars.
+ */
+function pace(r: { spent_nanos: string; recent_nanos: string; recent_ms: string; now: Date; period_end: Date }, amount: bigint | null) {
   const spent = BigInt(r.spent_nanos);
   const recent = BigInt(r.recent_nanos);
   const recentMs = BigInt(r.recent_ms);
   const now = new Date(r.now).getTime();
-  const end = new Date(r.period_end).getTime();
-  const left = BigInt(Math.max(0, end - now));
+  const left = BigInt(Math.max(0, new Date(r.period_end).getTime() - now));
   const forecast = recentMs > 0n ? spent + (recent * left) / recentMs : spent;
   const days = Number(recentMs) / DAY_MS;
   const method =
     days >= 6.99 ? 'linear on the last 7 days' : days >= 1 ? `linear since the period began (${Math.floor(days)} days)` : 'linear since the period began (less than a day)';
   let runsOutAt: string | null = null;
-  if (spent >= amount) runsOutAt = 'exhausted';
-  else if (recent > 0n && recentMs > 0n) {
-    const msLeft = ((amount - spent) * recentMs) / recent;
-    if (msLeft <= left) runsOutAt = new Date(now + Number(msLeft)).toISOString();
+  if (amount !== null) {
+    if (spent >= amount) runsOutAt = 'exhausted';
+    else if (recent > 0n && recentMs > 0n) {
+      const msLeft = ((amount - spent) * recentMs) / recent;
+      if (msLeft <= left) runsOutAt = new Date(now + Number(msLeft)).toISOString();
+    }
   }
+  return { spent, forecast, method, runsOutAt };
+}
+
+/** Spent, forecast (linear on the recent pace) and when it runs out, all in integer nano-dollars. */
+export function toStatus(r: BudgetRow): BudgetStatus {
+  const amount = BigInt(r.amount_nanos);
+  const { spent, forecast, method, runsOutAt } = pace(r, amount);
   return {
     id: r.id,
     name: r.name,

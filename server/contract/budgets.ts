@@ -86,3 +86,23 @@ export const budgetStatusSchema = z.object({
 export type BudgetStatus = z.infer<typeof budgetStatusSchema>;
 export const budgetListSchema = z.object({ budgets: z.array(budgetStatusSchema) });
 export type BudgetList = z.infer<typeof budgetListSchema>;
+
+export const featureForecastQuerySchema = z.strictObject({ tz: timeZone.default('UTC') });
+
+/** Per feature, for finance: this month to date in the chosen zone, the month-end forecast (method stated), its budget. */
+export const featureForecastSchema = z.object({
+  featureId: z.string(),
+  featureSlug: z.string(),
+  featureName: z.string(),
+  orgName: z.string(),
+  monthStart: z.string(),
+  monthEnd: z.string(),
+  monthToDateNanos: z.string(),
+  forecastNanos: z.string(),
+  forecastMethod: z.string(),
+  /** The feature's monthly budget (its own or the first feature-scoped one), with where it stands in its own period and zone. */
+  budget: budgetStatusSchema.nullable(),
+});
+export type FeatureForecast = z.infer<typeof featureForecastSchema>;
+export const featureForecastListSchema = z.object({ tz: z.string(), features: z.array(featureForecastSchema) });
+export type FeatureForecastList = z.infer<typeof featureForecastListSchema>;
