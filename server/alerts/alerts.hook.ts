@@ -14,6 +14,6 @@ export class AlertsHook implements CallHook {
   onEvent(event: UsageEvent): void {
     if (event.errorKind === 'quota' || (event.errorKind === 'auth' && event.upstreamRequestId !== null)) this.evaluator.evaluateSoon();
     // The first success of an org with an open billing alert: it recovered, resolve soon.
-    else if (this.evaluator.billingOrgs.size > 0 && event.outcome === 'ok' && event.orgId && this.evaluator.billingOrgs.has(event.orgId)) this.evaluator.evaluateSoon();
+    else if (this.evaluator.billingOrgs.size > 0 && event.outcome === 'ok' && event.usageSource === 'reported' && event.orgId && this.evaluator.billingOrgs.has(event.orgId)) this.evaluator.evaluateSoon();
   }
 }

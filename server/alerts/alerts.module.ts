@@ -1,6 +1,10 @@
-import { Module } from '@nestjs/common';
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { Gauge } from 'prom-client';
 import { AuthModule } from '../auth/auth.module.js';
 import { BudgetsModule } from '../budgets/budgets.module.js';
+import { BudgetsService } from '../budgets/budgets.service.js';
+import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
+import { MetricsService } from '../ratelimits/metrics.service.js';
 import { ReconciliationModule } from '../reconciliation/reconciliation.module.js';
 import { AlertsController } from './alerts.controller.js';
 import { AlertsEvaluator } from './alerts.evaluator.js';
@@ -10,11 +14,74 @@ import { AlertsService } from './alerts.service.js';
 import { DeliveriesWorker } from './deliveries.worker.js';
 import { FeatureHealthService } from './feature-health.service.js';
 
+/** A scrape reads budgets and open alerts from Postgres at most this often. */
+const SCRAPE_CACHE_MS = 15_000;
+
 /** Alert rules, alerts, channels and feature health (docs/alerting.md). AlertsHook sees every call end. */
 @Module({
-  imports: [AuthModule, BudgetsModule, ReconciliationModule],
+  imports: [AuthModule, BudgetsModule, ReconciliationModule, RateLimitsModule],
   controllers: [AlertsController],
   providers: [AlertsRepository, AlertsService, AlertsEvaluator, DeliveriesWorker, FeatureHealthService, AlertsHook],
   exports: [AlertsHook, AlertsEvaluator, DeliveriesWorker],
 })
-export class AlertsModule {}
+export class AlertsModule implements OnModuleInit {
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly budgets: BudgetsService,
+    private readonly repository: AlertsRepository,
+  ) {}
+
+  onModuleInit(): void {
+    const cached = <T>(read: () => Promise<T>) => {
+      let entry: { at: number; value: Promise<T> } | undefined;
+      return () => {
+        if (!entry || Date.now() - entry.at > SCRAPE_CACHE_MS) {
+          entry = { at: Date.now(), value: read() };
+          entry.value.catch(() => (entry = undefined));
+        }
+        return entry.value;
+      };
+    };
+    const budgets = cached(() => this.budgets.list());
+    const open = cached(() => this.repository.openAlerts());
+    new Gauge({
+      name: 'tallygate_budget_used_ratio',
+      help: 'Spend in the current period over the budget (1 = used up), per budget; from the ledger shared by every replica.',
+      labelNames: ['budget', 'feature', 'org', 'enforcement'],
+      registers: [this.metrics.registry],
+      async collect() {
+        this.reset();
+        for (const b of await budgets()) {
+          if (b.percent !== null) this.set({ budget: b.name, feature: b.featureSlug ?? '', org: b.orgName ?? '', enforcement: b.enforcement }, b.percent / 100);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tallygate_budget_forecast_ratio',
+      help: "The period-end forecast over the budget, per budget (linear on the last 7 days).",
+      labelNames: ['budget', 'feature', 'org'],
+      registers: [this.metrics.registry],
+      async collect() {
+        this.reset();
+        for (const b of await budgets()) {
+          if (BigInt(b.amountNanos) > 0n) this.set({ budget: b.name, feature: b.featureSlug ?? '', org: b.orgName ?? '' }, Number((BigInt(b.forecastNanos) * 10_000n) / BigInt(b.amountNanos)) / 10_000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tallygate_alerts_firing',
+      help: "Tallygate's own alerts firing now, by rule and severity (the same episodes its channels are told about).",
+      labelNames: ['rule', 'severity'],
+      registers: [this.metrics.registry],
+      async collect() {
+        this.reset();
+        const counts = new Map<string, { rule: string; severity: string; n: number }>();
+        for (const a of await open()) {
+          const key = `${a.rule_kind}|${a.severity}`;
+          counts.set(key, { rule: a.rule_kind, severity: a.severity, n: (counts.get(key)?.n ?? 0) + 1 });
+        }
+        for (const c of counts.values()) this.set({ rule: c.rule, severity: c.severity }, c.n);
+      },
+    });
+  }
+}

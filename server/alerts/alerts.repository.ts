@@ -241,11 +241,15 @@ export class AlertsRepository {
   }
 
   // ---- what the rules read
-  /** Per org with a billing failure in the window: when, which features, and whether a call succeeded since the last one. */
+  /**
+   * Per org with a billing failure in the window: when, which features, and whether a billed call succeeded
+   * since the last one. Only a metered success counts as recovery: file and listing calls still succeed
+   * while an org is out of credit, and would make the alert flap.
+   */
   billingFailures(windowMinutes: number): Promise<Array<{ org_id: string; org_name: string; first_failure: Date; last_failure: Date; last_ok: Date | null; failures: number; calls: number; code: string | null; feature_ids: string[] | null; feature_slugs: string[] | null }>> {
     return this.dataSource.query(
       `SELECT e.org_id, o.name AS org_name, min(e.created_at) FILTER (WHERE ${BILLING_FAILURE_SQL}) AS first_failure,
-         max(e.created_at) FILTER (WHERE ${BILLING_FAILURE_SQL}) AS last_failure, max(e.created_at) FILTER (WHERE e.outcome = 'ok') AS last_ok,
+         max(e.created_at) FILTER (WHERE ${BILLING_FAILURE_SQL}) AS last_failure, max(e.created_at) FILTER (WHERE e.outcome = 'ok' AND e.usage_source IN ('reported', 'estimated')) AS last_ok,
          (count(*) FILTER (WHERE ${BILLING_FAILURE_SQL}))::int AS failures, count(*)::int AS calls,
          (array_agg(coalesce(e.error_code, e.error_type, e.status::text) ORDER BY e.created_at DESC) FILTER (WHERE ${BILLING_FAILURE_SQL}))[1] AS code,
          array_agg(DISTINCT e.feature_id) FILTER (WHERE ${BILLING_FAILURE_SQL} AND e.feature_id IS NOT NULL) AS feature_ids,

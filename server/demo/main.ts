@@ -7,6 +7,8 @@ import { resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createApp, shutdown } from '../app.js';
 import { seedDemoUsers } from './users.js';
+import { seedDemoAlerting, startMailSink } from './alerts.js';
+import { AlertsService } from '../alerts/alerts.service.js';
 import { UsersService } from '../auth/users.service.js';
 import { ConfigError, loadConfig, loadEnvFile } from '../config/config.js';
 import { openDatabase } from '../database/database.js';
@@ -33,8 +35,12 @@ async function main(): Promise<void> {
   loadEnvFile();
   const dataDir = resolve(process.env.DATA_DIR || './data');
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  // Alert emails go to an SMTP sink in this process (printed below as they arrive) unless SMTP_URL says otherwise.
+  const mailSink = process.env.SMTP_URL ? undefined : await startMailSink();
   const config = loadConfig({
     PORT: '8080',
+    ...(mailSink ? { SMTP_URL: mailSink.url, ALERTS_EVAL_INTERVAL_MS: '10000' } : {}),
+    ALERTS_DASHBOARD_URL: `http://127.0.0.1:${process.env.PORT || '8080'}`,
     ...process.env,
     // The demo prints passwords and an admin token: only this machine may reach it unless HOST says otherwise.
     HOST: process.env.HOST || '127.0.0.1',
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
   }
 
   const credentials = await seedDemoUsers(app.get(UsersService));
+  await seedDemoAlerting(app.get(AlertsService));
 
   // The simulator's bill lives in memory: bill it again with what earlier runs recorded, before any org has an
   // admin key this run could sync with (a sync of an empty bill would store empty hours past its watermark).
@@ -103,7 +110,8 @@ async function main(): Promise<void> {
     keys: { chatbot: keys['customer-service-chatbot'], recommender: keys['content-recommendation'], transcripts: keys['video-transcripts'] },
     rate: Number(process.env.DEMO_RATE ?? 3),
   });
-  // The recommender org's credit runs out every other 90 seconds: a billing problem to see.
+  // The recommender org's credit runs out every other 90 seconds: a billing problem to see (and an alert:
+  // the billing-failure rule fires within seconds of the first refused call, and resolves when credit is back).
   const recommender = DEMO_ORGS[1];
   let broke = false;
   const billing = setInterval(() => {
@@ -119,6 +127,7 @@ ${credentials.map((c) => `    ${c.role.padEnd(9)} ${c.email.padEnd(30)} ${c.pass
   OpenAI base URL:  ${gateway}/v1
   Admin API token:  ${config.ADMIN_TOKEN}   (Authorization: Bearer …, API docs at ${gateway}/api/docs)
   Upstream:         OpenAI simulator at ${simulator.url}
+  Alerts:           ${mailSink ? `emailed to an SMTP sink in this process (${mailSink.url}), printed as "[demo inbox]"` : `emailed through ${config.SMTP_URL}`}; the recommender's billing alert fires ~90 s after start (${gateway}/alerts)
   Database:         ${database.embedded ? 'embedded Postgres ' + (database.databaseDir ? 'in ' + database.databaseDir : 'already running on port ' + config.EMBEDDED_PG_PORT) : 'DATABASE_URL'}
   Gateway keys (also in ${resolve(dataDir, 'demo.env')}):
 ${DEMO_FEATURES.map((f) => `    ${f.slug.padEnd(26)} ${keys[f.slug]}`).join('\n')}
@@ -139,6 +148,7 @@ Ctrl-C stops everything and flushes the ledger.
     await stopTraffic();
     await shutdown(app, config.SHUTDOWN_GRACE_MS);
     await simulator.close();
+    await mailSink?.close();
     await database.stop();
     process.exit(0);
   };

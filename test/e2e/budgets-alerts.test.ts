@@ -11,6 +11,8 @@ import { createApp } from '../../server/app.js';
 import { BudgetsService } from '../../server/budgets/budgets.service.js';
 import { loadConfig } from '../../server/config/config.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
+import { UsersService } from '../../server/auth/users.service.js';
+import { moneyKeys } from '../support/money.js';
 import { eventually, startReceiver, type Receiver } from '../support/receiver.js';
 import { ADMIN_TOKEN, startStack, type Stack } from '../support/stack.js';
 
@@ -110,6 +112,19 @@ describe('budgets crossed by real traffic', () => {
     expect(alerts.every((a) => a.state === 'firing')).toBe(true);
     expect(alerts.find((a) => a.subject.includes(':100:'))!.summary).toMatch(/hard budget/);
 
+    // Engineers read alerts without money; finance also gets each alert's details (spend and amount).
+    const users = stack.app.get(UsersService);
+    const read = async (role: 'engineer' | 'finance') => {
+      await users.create({ email: `${role}@alerts.test`, password: `alerts password ${role}`, role });
+      const signIn = await fetch(`${stack.url}/api/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: `${role}@alerts.test`, password: `alerts password ${role}` }) });
+      const cookie = signIn.headers.get('set-cookie')!.split(';')[0];
+      return (await (await fetch(`${stack.url}/api/alerts`, { headers: { cookie } })).json()) as { alerts: unknown[] };
+    };
+    const engineerView = await read('engineer');
+    expect(engineerView.alerts.length).toBeGreaterThanOrEqual(3);
+    expect(moneyKeys(engineerView)).toEqual([]);
+    expect(moneyKeys(await read('finance'))).toEqual(expect.arrayContaining(['.alerts[0].details.spentNanos']));
+
     // Hard: both processes refuse the next call with 429 insufficient_quota, before it reaches OpenAI.
     for (const client of [stack.client(feature), replicaClient(feature)]) {
       const error = await chat(client).then(() => undefined, (e: unknown) => e);
@@ -171,6 +186,11 @@ describe('billing failure of one org', () => {
     expect(health.features.find((f) => f.featureSlug === broke.slug)).toMatchObject({ state: 'billing_failure', orgName: brokeOrg.name });
     expect(health.features.find((f) => f.featureSlug === broke.slug)!.since).not.toBeNull();
     expect(health.features.filter((f) => f.state === 'billing_failure')).toHaveLength(1);
+
+    // Calls OpenAI does not bill per call (files) still succeed while the org is out of credit: not a recovery.
+    await stack.client(broke).files.list();
+    await settle();
+    expect((await billing()).map((a) => a.state)).toEqual(['firing']);
 
     // The org gets credit again: its next call succeeds and the alert resolves (once, across both processes).
     stack.sim.setOrg({ id: brokeOrg.openaiOrgId, keys: [brokeOrg.upstreamKey], outOfCredit: false });
