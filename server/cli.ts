@@ -25,6 +25,12 @@ import { OrgsModule } from './orgs/orgs.module.js';
 import { OrgsService, type Actor } from './orgs/orgs.service.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { PricingService } from './pricing/pricing.service.js';
+import { ALERT_COMMANDS } from './alerts/alerts.commands.js';
+import { AlertsRepository } from './alerts/alerts.repository.js';
+import { AlertsService } from './alerts/alerts.service.js';
+import { BUDGET_COMMANDS } from './budgets/budgets.commands.js';
+import { BudgetsRepository } from './budgets/budgets.repository.js';
+import { BudgetsService } from './budgets/budgets.service.js';
 
 @Module({})
 class CliModule {
@@ -32,6 +38,8 @@ class CliModule {
     return {
       module: CliModule,
       imports: [ConfigModule.forRoot(config), TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule],
+      // Budgets and alerts without their schedulers: commands read and queue, the running gateway sends.
+      providers: [BudgetsRepository, BudgetsService, AlertsRepository, AlertsService],
     };
   }
 }
@@ -203,11 +211,13 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prices:sync                               load the shipped price list (keeps edited rows)',
     run: async (ctx) => ({ inserted: await ctx.get(PricingService).syncPriceList() }),
   },
+  ...BUDGET_COMMANDS,
+  ...ALERT_COMMANDS,
 };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'feature', 'amount-usd', 'enforcement', 'tz', 'state'].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );
