@@ -211,3 +211,31 @@ describe('billing failure of one org', () => {
     expect(events[0].alert.features).toEqual([broke.slug]);
   });
 });
+
+describe('traffic rules', () => {
+  it('429 share and upstream error rate fire per org and feature; a silenced rule opens its alert but sends nothing', async () => {
+    const alpha = stack.features[0];
+    await api('/api/alerts/rules/throttle_share', { method: 'PATCH', body: { params: { percent: 40, windowMinutes: 10, minRequests: 4 } } });
+    await api('/api/alerts/rules/error_rate', { method: 'PATCH', body: { params: { percent: 40, windowMinutes: 10, minRequests: 4 }, silencedUntil: new Date(Date.now() + 3_600_000).toISOString() } });
+    const faulty = (fault: string) => stack.client(alpha).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-sim-fault': fault } }).catch((e: unknown) => e);
+    for (let i = 0; i < 8; i++) await faulty('429-requests');
+    await settle();
+    const open = async (kind: string) => (await api<{ alerts: AlertView[] }>('/api/alerts?state=firing')).alerts.filter((a) => a.ruleKind === kind);
+    const throttled = await open('throttle_share');
+    expect(throttled).toHaveLength(1);
+    expect(throttled[0].orgName).toBe(stack.orgs[0].name);
+    expect(throttled[0].title).toMatch(/^Throttling: \d+(\.\d)?% of alpha's calls got 429$/);
+
+    for (let i = 0; i < 20; i++) await faulty('500');
+    await settle();
+    const errors = await open('error_rate');
+    expect(errors).toHaveLength(1);
+    expect(errors[0].featureSlugs).toEqual([alpha.slug]);
+    // 429s are now under 40% of alpha's calls: that episode resolved.
+    expect(await open('throttle_share')).toHaveLength(0);
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE alert_id = $1`, [errors[0].id]);
+    expect(rows[0].n).toBe(0);
+    const health = await api<{ features: Array<{ featureSlug: string; state: string }> }>('/api/alerts/feature-health');
+    expect(health.features.find((f) => f.featureSlug === alpha.slug)!.state).toBe('upstream_errors');
+  });
+});
