@@ -23,7 +23,7 @@ export interface BudgetRow {
   period_end: Date;
   now: Date;
   spent_nanos: string;
-  /** Spend over the last min(7 days, elapsed period), and that window's length in ms: the pace. */
+  /** Spend over the last 7 days (or since the first spend, if later), and that window's length in ms: the pace. */
   recent_nanos: string;
   recent_ms: string;
 }
@@ -51,20 +51,29 @@ const STATUS = `
     FROM budgets b LEFT JOIN orgs o ON o.id = b.org_id LEFT JOIN features f ON f.id = b.feature_id
     WHERE ($1::uuid[] IS NULL OR b.id = ANY($1))
   ), w AS (
-    SELECT b.*, greatest(b.period_start, least(now(), b.period_end) - interval '7 days') AS recent_start, least(now(), b.period_end) AS recent_end FROM b
+    SELECT b.*, least(now(), b.period_end) AS recent_end FROM b
   )
   SELECT w.id, w.name, w.org_id, w.org_name, w.feature_id, w.feature_slug, w.feature_name, w.scope, w.period, w.time_zone, w.origin,
     w.amount_nanos::text, w.thresholds, w.forecast_percent, w.enforcement, w.period_start, w.period_end, now() AS now,
-    coalesce(s.spent, 0)::text AS spent_nanos, coalesce(s.recent, 0)::text AS recent_nanos,
-    greatest(0, floor(extract(epoch FROM (w.recent_end - w.recent_start)) * 1000))::bigint::text AS recent_ms
+    coalesce(s.spent, 0)::text AS spent_nanos, coalesce(r.recent, 0)::text AS recent_nanos,
+    greatest(0, floor(extract(epoch FROM (w.recent_end - greatest(w.recent_end - interval '7 days', coalesce(r.first_hour, w.recent_end)))) * 1000))::bigint::text AS recent_ms
   FROM w
   LEFT JOIN LATERAL (
-    SELECT sum(h.cost_nanos) AS spent, sum(h.cost_nanos) FILTER (WHERE h.hour >= date_trunc('hour', w.recent_start)) AS recent
+    SELECT sum(h.cost_nanos) AS spent
     FROM usage_hourly h
     WHERE h.hour >= w.period_start AND h.hour < w.period_end
       AND (w.feature_id IS NULL OR h.feature_id = w.feature_id)
       AND (w.org_id IS NULL OR h.org_id = w.org_id)
   ) s ON true
+  -- The pace: the last 7 days before now (across the period's start: on the 1st the month so far says
+  -- little), or since the first spend when the history is shorter.
+  LEFT JOIN LATERAL (
+    SELECT sum(h.cost_nanos) AS recent, min(h.hour) AS first_hour
+    FROM usage_hourly h
+    WHERE h.hour >= date_trunc('hour', w.recent_end - interval '7 days') AND h.hour < w.recent_end
+      AND (w.feature_id IS NULL OR h.feature_id = w.feature_id)
+      AND (w.org_id IS NULL OR h.org_id = w.org_id)
+  ) r ON true
   ORDER BY coalesce(w.feature_slug, w.org_name), w.name`;
 
 export interface FeatureMonthRow {
@@ -82,21 +91,24 @@ export interface FeatureMonthRow {
 
 @Injectable()
 export class BudgetsRepository {
-  /** Every feature's month to date in `tz` and its pace over the last min(7 days, elapsed month). */
+  /** Every feature's month to date in `tz` and its pace over the last 7 days (or since its first spend). */
   featureMonths(tz: string): Promise<FeatureMonthRow[]> {
     return this.dataSource.query(
       `WITH w AS (
          SELECT date_trunc('month', now() AT TIME ZONE $1) AT TIME ZONE $1 AS period_start,
                 (date_trunc('month', now() AT TIME ZONE $1) + interval '1 month') AT TIME ZONE $1 AS period_end
-       ), r AS (SELECT w.*, greatest(w.period_start, now() - interval '7 days') AS recent_start FROM w)
-       SELECT f.id, f.slug, f.name, o.name AS org_name, r.period_start, r.period_end, now() AS now,
-         coalesce(s.spent, 0)::text AS spent_nanos, coalesce(s.recent, 0)::text AS recent_nanos,
-         greatest(0, floor(extract(epoch FROM (now() - r.recent_start)) * 1000))::bigint::text AS recent_ms
-       FROM features f JOIN orgs o ON o.id = f.default_org_id CROSS JOIN r
+       )
+       SELECT f.id, f.slug, f.name, o.name AS org_name, w.period_start, w.period_end, now() AS now,
+         coalesce(s.spent, 0)::text AS spent_nanos, coalesce(p.recent, 0)::text AS recent_nanos,
+         greatest(0, floor(extract(epoch FROM (now() - greatest(now() - interval '7 days', coalesce(p.first_hour, now())))) * 1000))::bigint::text AS recent_ms
+       FROM features f JOIN orgs o ON o.id = f.default_org_id CROSS JOIN w
        LEFT JOIN LATERAL (
-         SELECT sum(h.cost_nanos) AS spent, sum(h.cost_nanos) FILTER (WHERE h.hour >= date_trunc('hour', r.recent_start)) AS recent
-         FROM usage_hourly h WHERE h.feature_id = f.id AND h.hour >= r.period_start AND h.hour < r.period_end
+         SELECT sum(h.cost_nanos) AS spent FROM usage_hourly h WHERE h.feature_id = f.id AND h.hour >= w.period_start AND h.hour < w.period_end
        ) s ON true
+       LEFT JOIN LATERAL (
+         SELECT sum(h.cost_nanos) AS recent, min(h.hour) AS first_hour FROM usage_hourly h
+         WHERE h.feature_id = f.id AND h.hour >= date_trunc('hour', now() - interval '7 days') AND h.hour < now()
+       ) p ON true
        ORDER BY f.slug`,
       [tz],
     );

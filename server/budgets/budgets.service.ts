@@ -164,8 +164,8 @@ export class BudgetsService implements OnApplicationBootstrap, OnApplicationShut
 }
 
 /**
- * The forecast: what was spent, plus the recent pace (spend over the last min(7 days, elapsed period))
- * for the rest of the period; and, given an amount, when it runs out at that pace. Integer nano-dollars.
+ * The forecast: what was spent, plus the recent pace (spend over the last 7 days, or since the first
+ * spend when the history is shorter) for the rest of the period; and, given an amount, when it runs out at that pace. Integer nano-dollars.
  */
 function pace(r: { spent_nanos: string; recent_nanos: string; recent_ms: string; now: Date; period_end: Date }, amount: bigint | null) {
   const spent = BigInt(r.spent_nanos);
@@ -176,7 +176,7 @@ function pace(r: { spent_nanos: string; recent_nanos: string; recent_ms: string;
   const forecast = recentMs > 0n ? spent + (recent * left) / recentMs : spent;
   const days = Number(recentMs) / DAY_MS;
   const method =
-    days >= 6.99 ? 'linear on the last 7 days' : days >= 1 ? `linear since the period began (${Math.floor(days)} days)` : 'linear since the period began (less than a day)';
+    days >= 6.99 ? 'linear on the last 7 days' : days >= 1 ? `linear on the last ${Math.floor(days)} days (all the history there is)` : 'linear on the last hours (all the history there is)';
   let runsOutAt: string | null = null;
   if (amount !== null) {
     if (spent >= amount) runsOutAt = 'exhausted';

@@ -45,9 +45,9 @@ describe('budget forecast', () => {
     expect(s.exhausted).toBe(false);
   });
 
-  it('early in the period uses the days so far; no spend means no run-out', () => {
+  it('with less history than 7 days uses what there is and says so; no spend means no run-out', () => {
     const s = toStatus(row({ nowOffsetDays: 3, spent_nanos: '3000000000', recent_nanos: '3000000000' }));
-    expect(s.forecastMethod).toBe('linear since the period began (3 days)');
+    expect(s.forecastMethod).toBe('linear on the last 3 days (all the history there is)');
     expect(s.forecastNanos).toBe('30000000000');
     expect(toStatus(row({ nowOffsetDays: 3 })).runsOutAt).toBeNull();
   });
