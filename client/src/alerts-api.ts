@@ -39,5 +39,8 @@ export const alertsApi = {
   deliveries: (signal?: AbortSignal) => api.get<{ deliveries: Delivery[] }>('/api/alerts/deliveries', {}, signal).then((r) => r.deliveries),
   featureHealth: (signal?: AbortSignal) => api.get<FeatureHealthList>('/api/alerts/feature-health', {}, signal),
   featureForecasts: (tz: string, signal?: AbortSignal) => api.get<FeatureForecastList>('/api/budgets/features', { tz }, signal),
+  createBudget: (body: Record<string, unknown>) => api.post<BudgetStatus>('/api/budgets', body),
+  updateBudget: (id: string, patch: Record<string, unknown>) => api.patch<BudgetStatus>(`/api/budgets/${id}`, patch),
+  deleteBudget: (id: string) => api.delete<void>(`/api/budgets/${id}`),
   budgets: (signal?: AbortSignal) => api.get<BudgetList>('/api/budgets', {}, signal).then((r) => r.budgets),
 };

@@ -130,6 +130,27 @@ describe('alerting in the dashboard', () => {
     await page.screenshot({ path: join(SCREENSHOTS, 'alerts.png'), fullPage: true });
   });
 
+  it('an admin adds an org budget from the Alerts page; the API has it to the nano-dollar', async () => {
+    const { page } = await stack.signIn('admin', '/alerts');
+    await page.locator('[data-table="budgets"] [data-budget-name]').first().waitFor();
+    await page.getByRole('button', { name: 'Add budget' }).click();
+    const dialog = page.locator('dialog[open]');
+    await dialog.getByLabel('For', { exact: true }).selectOption({ label: `Org: ${stack.orgs[0].name}` });
+    await dialog.getByLabel('Name').fill('alpha org cap');
+    await dialog.getByLabel('Amount (USD, exact)').fill('1234.567890123');
+    await dialog.getByLabel('Enforcement').selectOption('hard');
+    await dialog.getByLabel('Alert thresholds (%)').fill('25, 75, 100');
+    await dialog.getByLabel('Time zone of the period').fill('America/New_York');
+    await dialog.getByRole('button', { name: 'Add' }).click();
+    await page.locator('[data-table="budgets"] [data-budget-name]', { hasText: 'alpha org cap' }).waitFor();
+    const created = (await api<{ budgets: Array<{ name: string; orgId: string | null; amountNanos: string; enforcement: string; thresholds: number[]; timeZone: string }> }>('/api/budgets')).budgets.find((b) => b.name === 'alpha org cap')!;
+    expect(created).toMatchObject({ orgId: stack.orgs[0].id, amountNanos: '1234567890123', enforcement: 'hard', thresholds: [25, 75, 100], timeZone: 'America/New_York' });
+    // Not left in force for the other tests.
+    await page.locator('[data-table="budgets"] tr', { hasText: 'alpha org cap' }).getByRole('button', { name: 'Delete' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Delete' }).click();
+    await eventually(async () => !(await api<{ budgets: Array<{ name: string }> }>('/api/budgets')).budgets.some((b) => b.name === 'alpha org cap'));
+  });
+
   it('engineers and finance read the Alerts page without edit actions', async () => {
     for (const role of ['engineer', 'finance'] as const) {
       const { page } = await stack.signIn(role, '/alerts');
@@ -138,12 +159,29 @@ describe('alerting in the dashboard', () => {
       expect(await page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
       expect(await page.getByRole('button', { name: 'Turn off' }).count()).toBe(0);
       expect(await page.getByRole('button', { name: 'Add channel' }).count()).toBe(0);
+      expect(await page.getByRole('button', { name: 'Add budget' }).count()).toBe(0);
+      // Budgets are money: finance reads them, engineers never get the card.
+      if (role === 'finance') await page.locator('[data-table="budgets"] [data-budget-name]').first().waitFor();
+      else expect(await page.locator('[data-section="budgets"]').count()).toBe(0);
     }
   });
 
   it("finance sees per feature the month to date, the forecast with its method, the budget and when it runs out", async () => {
-    const list = await api<{ features: Array<{ featureSlug: string; monthToDateNanos: string; forecastNanos: string; forecastMethod: string; budget: { amountNanos: string; enforcement: string; runsOutAt: string | null } | null }> }>('/api/budgets/features?tz=UTC');
-    const { page } = await stack.signIn('finance', '/finance?tz=UTC');
+    type Forecasts = { features: Array<{ featureSlug: string; monthToDateNanos: string; forecastNanos: string; forecastMethod: string; budget: { amountNanos: string; enforcement: string; runsOutAt: string | null } | null }> };
+    // The forecast moves with the clock (the pace's window grows): compare the page with the answer it was drawn from,
+    // and that answer with a fresh call to the API for what does not move.
+    const context = await stack.browser.newContext({ viewport: { width: 1360, height: 900 }, baseURL: stack.url });
+    // Live refresh off: the page keeps what it first drew.
+    await context.addInitScript("localStorage.setItem('tallygate.live', 'off')");
+    const page = await context.newPage();
+    await page.goto('/finance?tz=UTC');
+    await page.getByLabel('Email').fill(stack.users.finance.email);
+    await page.getByLabel('Password').fill(stack.users.finance.password);
+    const answer = page.waitForResponse((r) => r.url().includes('/api/budgets/features'));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const list = (await (await answer).json()) as Forecasts;
+    const fresh = await api<Forecasts>('/api/budgets/features?tz=UTC');
+    expect(fresh.features.map((f) => [f.featureSlug, f.monthToDateNanos, f.budget?.amountNanos])).toEqual(list.features.map((f) => [f.featureSlug, f.monthToDateNanos, f.budget?.amountNanos]));
     await page.locator('[data-table="finance-feature-forecast"] [data-mtd]').first().waitFor();
     for (const f of list.features) {
       expect(await page.locator(`[data-mtd="${f.featureSlug}"]`).textContent()).toBe(formatUsd(f.monthToDateNanos));
@@ -154,5 +192,6 @@ describe('alerting in the dashboard', () => {
     expect(list.features[0].forecastMethod).toMatch(/^linear/);
     expect(await page.locator('[data-runs-out="feature-beta"]').textContent()).toBe('used up: calls refused');
     expect(await page.locator('[data-runs-out="feature-broke"]').textContent()).toBe('—');
+    await context.close();
   });
 });

@@ -1,10 +1,11 @@
 // Alerts: what fires now, the rules (admins tune, disable and silence them), the channels alerts go to
 // (admins add, test and remove them), the delivery log and the history. Read-only for finance and engineers.
-import { alertsApi, RULE_LABELS, type Alert, type Channel, type Delivery, type Rule } from '../alerts-api.js';
+import { alertsApi, RULE_LABELS, type Alert, type BudgetStatus, type Channel, type Delivery, type Rule } from '../alerts-api.js';
+import { known } from '../catalog.js';
 import type { Me } from '../auth.js';
 import { DataTable } from '../charts.js';
 import { h } from '../dom.js';
-import { formatDateTime } from '../format.js';
+import { formatDateTime, formatUsd, nanosToDecimal } from '../format.js';
 import { act, confirmDialog, formDialog, type Field } from '../forms.js';
 import type { Page, PageDef } from '../page.js';
 import { load } from '../panels.js';
@@ -143,6 +144,62 @@ function create(me: Me): Page {
     { label: 'Features', value: (a) => a.featureSlugs.join(', ') || '—' },
   ]);
 
+  // Budgets are money: finance and admins see them here; engineers do not.
+  const seesBudgets = me.role !== 'engineer';
+  const budgets = new DataTable<BudgetStatus>('budgets', 'Budgets', [
+    { label: 'Budget', value: (b) => h('span', { 'data-budget-name': b.id }, b.name) },
+    { label: 'For', value: (b) => (b.featureSlug ? `feature ${b.featureSlug}` : `org ${b.orgName ?? ''}`) },
+    { label: 'Period', value: (b) => `${b.period === 'monthly' ? 'monthly' : `${formatDateTime(b.periodStart)} – ${formatDateTime(b.periodEnd)}`} (${b.timeZone})` },
+    { label: 'Amount', numeric: true, value: (b) => h('span', { 'data-cost-nanos': b.amountNanos }, formatUsd(b.amountNanos)) },
+    { label: 'Spent', numeric: true, value: (b) => h('span', { 'data-cost-nanos': b.spentNanos }, `${formatUsd(b.spentNanos)} (${b.percent === null ? '—' : `${b.percent.toFixed(1)}%`})`) },
+    { label: 'Forecast', numeric: true, value: (b) => h('span', { title: b.forecastMethod }, formatUsd(b.forecastNanos)) },
+    { label: 'Thresholds', value: (b) => `${b.thresholds.join(' / ')}%${b.forecastPercent ? `, forecast > ${b.forecastPercent}%` : ''}` },
+    { label: 'Enforcement', value: (b) => h('span', { class: `badge ${b.enforcement === 'hard' ? 'badge-warn' : 'badge-muted'}` }, b.enforcement === 'hard' ? 'hard (429)' : 'soft (alert)') },
+    ...(admin
+      ? [
+          {
+            label: 'Actions',
+            value: (b: BudgetStatus) =>
+              h(
+                'span',
+                { class: 'row-actions' },
+                button('Edit', () => editBudget(b)),
+                button('Delete', async () => (await confirmDialog('Delete budget', `Delete ${b.name}?${b.origin === 'feature' ? " This also clears the feature's monthly budget." : ''}`, 'Delete')) && act(() => alertsApi.deleteBudget(b.id), 'Budget deleted.'), 'btn btn-sm btn-danger'),
+              ),
+          },
+        ]
+      : []),
+  ]);
+  const thresholdList = (v: string | string[]) => String(v).split(/[\s,/]+/).filter(Boolean).map(Number);
+  const budgetFields = (b?: BudgetStatus): Field[] => [
+    { name: 'name', label: 'Name', required: true, value: b?.name ?? '' },
+    { name: 'amountUsd', label: 'Amount (USD, exact)', required: true, value: b ? nanosToDecimal(b.amountNanos) : '', placeholder: '250.00' },
+    { name: 'enforcement', label: 'Enforcement', type: 'select', value: b?.enforcement ?? 'soft', options: [{ value: 'soft', label: 'Soft: alert only' }, { value: 'hard', label: 'Hard: refuse calls (429) once used up' }] },
+    { name: 'thresholds', label: 'Alert thresholds (%)', value: (b?.thresholds ?? [50, 80, 100]).join(', ') },
+    { name: 'timeZone', label: 'Time zone of the period', value: b?.timeZone ?? 'UTC' },
+  ];
+  const editBudget = (b: BudgetStatus) =>
+    formDialog(`Edit budget: ${b.name}`, budgetFields(b), 'Save', (v) =>
+      alertsApi.updateBudget(b.id, { name: v.name, amountUsd: v.amountUsd, enforcement: v.enforcement, thresholds: thresholdList(v.thresholds), timeZone: v.timeZone }),
+    );
+  const addBudget = () =>
+    formDialog(
+      'Add a budget',
+      [
+        { name: 'target', label: 'For', type: 'select', options: [...known('feature').map((f) => ({ value: `feature:${f.id}`, label: `Feature: ${f.name}` })), ...known('org').map((o) => ({ value: `org:${o.id}`, label: `Org: ${o.name}` }))] },
+        ...budgetFields(),
+      ],
+      'Add',
+      (v) => {
+        const [kind, id] = String(v.target).split(':');
+        return alertsApi.createBudget({ name: v.name, [kind === 'org' ? 'orgId' : 'featureId']: id, amountUsd: v.amountUsd, enforcement: v.enforcement, thresholds: thresholdList(v.thresholds), timeZone: v.timeZone, period: 'monthly' });
+      },
+      'A monthly budget; thresholds fire alerts once each per month.',
+    ).then(() => reload());
+  const budgetsCard = seesBudgets
+    ? card('budgets', 'Budgets', 'Per org or feature, per month in its time zone. Hard budgets refuse calls once used up.', ...(admin ? [h('div', { class: 'card-actions' }, h('button', { type: 'button', class: 'btn btn-sm btn-primary', onclick: () => void addBudget() }, 'Add budget'))] : []), budgets.el)
+    : null;
+
   const add = admin ? h('button', { type: 'button', class: 'btn btn-sm btn-primary', onclick: () => void addChannel() }, 'Add channel') : null;
   const el = h(
     'div',
@@ -152,6 +209,7 @@ function create(me: Me): Page {
       'div',
       { class: 'grid grid-1' },
       card('firing', 'Firing now', 'Each alert fires once per episode and resolves when its condition ends.', firingNote, firing.el),
+      budgetsCard,
       card('rules', 'Rules', 'Evaluated every 30 s by default on every replica; Postgres makes each episode fire once.', rules.el),
       card('channels', 'Channels', 'Where firing and resolved alerts are sent.', ...(add ? [h('div', { class: 'card-actions' }, add)] : []), channels.el),
       card('deliveries', 'Deliveries', 'Each notification with its attempts (retried with backoff) and the response code.', deliveries.el),
@@ -168,6 +226,7 @@ function create(me: Me): Page {
         history.setRows(all, undefined, 'No alerts yet.');
       }),
       load(null, alertsApi.rules(signal)).then((r) => r && rules.setRows(r)),
+      seesBudgets && load(null, alertsApi.budgets(signal)).then((b) => b && budgets.setRows(b, undefined, 'No budgets yet.')),
       load(null, alertsApi.channels(signal)).then((c) => c && channels.setRows(c, undefined, admin ? 'No channels yet: add one so alerts reach someone.' : 'No channels yet.')),
       load(null, alertsApi.deliveries(signal)).then((d) => d && deliveries.setRows(d, undefined, 'Nothing sent yet.')),
     ]);
