@@ -239,3 +239,23 @@ describe('traffic rules', () => {
     expect(health.features.find((f) => f.featureSlug === alpha.slug)!.state).toBe('upstream_errors');
   });
 });
+
+describe('headroom rule', () => {
+  it('fires when an org and model stayed under X% of its limit for Y minutes, not for a single low minute', async () => {
+    const beta = stack.orgs[1];
+    const minute = (ago: number) => new Date(Math.floor(Date.now() / 60_000) * 60_000 - ago * 60_000);
+    const insert = (model: string, ago: number, remaining: number) =>
+      stack.db.query(
+        `INSERT INTO ratelimit_minutes (minute, org_id, model, observed_at, limit_requests, remaining_requests, min_remaining_requests, limit_tokens, remaining_tokens, min_remaining_tokens, observations)
+         VALUES ($1, $2, $3, $1, 1000, $4, $4, 1000000, 900000, 900000, 1)`,
+        [minute(ago), beta.id, model, remaining],
+      );
+    // gpt-4o: under 10% of its request limit for the last 6 minutes; gpt-4.1: low for one minute only.
+    for (let ago = 0; ago <= 5; ago++) await insert('gpt-4o', ago, 50);
+    for (let ago = 0; ago <= 5; ago++) await insert('gpt-4.1', ago, ago === 2 ? 30 : 600);
+    await settle();
+    const alerts = (await api<{ alerts: AlertView[] }>('/api/alerts?state=firing')).alerts.filter((a) => a.ruleKind === 'headroom_low');
+    expect(alerts.map((a) => a.subject)).toEqual([`org:${beta.id}:model:gpt-4o`]);
+    expect(alerts[0].summary).toContain('lowest 5%');
+  });
+});
