@@ -2,7 +2,6 @@ import { Module, type OnModuleInit } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { AuthModule } from '../auth/auth.module.js';
 import { BudgetsModule } from '../budgets/budgets.module.js';
-import { BudgetsService } from '../budgets/budgets.service.js';
 import { RateLimitsModule } from '../ratelimits/ratelimits.module.js';
 import { MetricsService } from '../ratelimits/metrics.service.js';
 import { ReconciliationModule } from '../reconciliation/reconciliation.module.js';
@@ -14,7 +13,10 @@ import { AlertsService } from './alerts.service.js';
 import { DeliveriesWorker } from './deliveries.worker.js';
 import { FeatureHealthService } from './feature-health.service.js';
 
-/** A scrape reads budgets and open alerts from Postgres at most this often. */
+/**
+ * A scrape reads the open alerts from Postgres at most this often. Budgets are not exported: /metrics is
+ * read by engineers, who see no money (budget alerts show as tallygate_alerts_firing{rule="budget_threshold"}).
+ */
 const SCRAPE_CACHE_MS = 15_000;
 
 /** Alert rules, alerts, channels and feature health (docs/alerting.md). AlertsHook sees every call end. */
@@ -27,7 +29,6 @@ const SCRAPE_CACHE_MS = 15_000;
 export class AlertsModule implements OnModuleInit {
   constructor(
     private readonly metrics: MetricsService,
-    private readonly budgets: BudgetsService,
     private readonly repository: AlertsRepository,
   ) {}
 
@@ -42,32 +43,7 @@ export class AlertsModule implements OnModuleInit {
         return entry.value;
       };
     };
-    const budgets = cached(() => this.budgets.list());
     const open = cached(() => this.repository.openAlerts());
-    new Gauge({
-      name: 'tallygate_budget_used_ratio',
-      help: 'Spend in the current period over the budget (1 = used up), per budget; from the ledger shared by every replica.',
-      labelNames: ['budget', 'feature', 'org', 'enforcement'],
-      registers: [this.metrics.registry],
-      async collect() {
-        this.reset();
-        for (const b of await budgets()) {
-          if (b.percent !== null) this.set({ budget: b.name, feature: b.featureSlug ?? '', org: b.orgName ?? '', enforcement: b.enforcement }, b.percent / 100);
-        }
-      },
-    });
-    new Gauge({
-      name: 'tallygate_budget_forecast_ratio',
-      help: "The period-end forecast over the budget, per budget (linear on the last 7 days).",
-      labelNames: ['budget', 'feature', 'org'],
-      registers: [this.metrics.registry],
-      async collect() {
-        this.reset();
-        for (const b of await budgets()) {
-          if (BigInt(b.amountNanos) > 0n) this.set({ budget: b.name, feature: b.featureSlug ?? '', org: b.orgName ?? '' }, Number((BigInt(b.forecastNanos) * 10_000n) / BigInt(b.amountNanos)) / 10_000);
-        }
-      },
-    });
     new Gauge({
       name: 'tallygate_alerts_firing',
       help: "Tallygate's own alerts firing now, by rule and severity (the same episodes its channels are told about).",
