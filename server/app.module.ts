@@ -4,6 +4,8 @@ import { AccessGuard } from './auth/access.guard.js';
 import { AnalyticsModule } from './analytics/analytics.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BatchesModule } from './batches/batches.module.js';
+import { AlertsModule } from './alerts/alerts.module.js';
+import { BudgetsModule } from './budgets/budgets.module.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Clock } from './config/clock.js';
 import type { AppConfig } from './config/config.js';
@@ -39,6 +41,8 @@ export class AppModule {
         ReconciliationModule,
         BatchesModule,
         RealtimeModule,
+        BudgetsModule,
+        AlertsModule,
       ],
       controllers: [HealthController],
       providers: [

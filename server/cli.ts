@@ -26,6 +26,12 @@ import { ORGS_COMMANDS } from './orgs/orgs.commands.js';
 import { OrgsModule } from './orgs/orgs.module.js';
 import { PRICING_COMMANDS } from './pricing/pricing.commands.js';
 import { PricingModule } from './pricing/pricing.module.js';
+import { ALERT_COMMANDS } from './alerts/alerts.commands.js';
+import { AlertsRepository } from './alerts/alerts.repository.js';
+import { AlertsService } from './alerts/alerts.service.js';
+import { BUDGET_COMMANDS } from './budgets/budgets.commands.js';
+import { BudgetsRepository } from './budgets/budgets.repository.js';
+import { BudgetsService } from './budgets/budgets.service.js';
 
 @Module({})
 class CliModule {
@@ -33,16 +39,18 @@ class CliModule {
     return {
       module: CliModule,
       imports: [ConfigModule.forRoot(config), SharedStateModule, TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule, BatchesCliModule],
+      // Budgets and alerts without their schedulers: commands read and queue, the running gateway sends.
+      providers: [BudgetsRepository, BudgetsService, AlertsRepository, AlertsService],
     };
   }
 }
 
 /** Every command, each module's kept beside it; the help lists them in this order. */
-const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS };
+const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS, ...BUDGET_COMMANDS, ...ALERT_COMMANDS };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'preset', 'threshold', 'guardrail', 'fail', 'timeout-ms', 'store-inputs', 'dry-run'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'preset', 'threshold', 'guardrail', 'fail', 'timeout-ms', 'store-inputs', 'dry-run', 'feature', 'amount-usd', 'enforcement', 'tz', 'state'].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );

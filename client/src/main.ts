@@ -6,15 +6,17 @@ import { idOf, known, loadCatalog, onCatalogChange } from './catalog.js';
 import { announce, clear, h } from './dom.js';
 import { browserTz, isTimeZone, onFiltersChange, RANGE_LABELS, readFilters, updateFilters, type Filters, type RangePreset } from './filters.js';
 import type { FilterName, Page, PageDef } from './page.js';
+import { alertsApi } from './alerts-api.js';
 import { adminPages } from './pages/admin.js';
 import { batchesPage } from './pages/batches.js';
+import { alertsPage } from './pages/alerts.js';
 import { financePage } from './pages/finance.js';
 import { overviewPage } from './pages/overview.js';
 import { rateLimitsPage } from './pages/ratelimits.js';
 import { reconciliationPage } from './pages/reconciliation.js';
 import { moderationPage } from './pages/moderation.js';
 
-const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, moderationPage, batchesPage, ...adminPages, reconciliationPage];
+const PAGES: PageDef[] = [overviewPage, financePage, rateLimitsPage, moderationPage, batchesPage, alertsPage, ...adminPages, reconciliationPage];
 const root = document.getElementById('app')!;
 
 let me: Me | null = null;
@@ -24,6 +26,28 @@ const mainEl = h('main', { id: 'main', tabindex: -1 });
 const filterBar = h('form', { class: 'filters', 'aria-label': 'Filters', onsubmit: (e: Event) => e.preventDefault() });
 const liveStatus = h('span', { class: 'live-status', role: 'status', 'aria-live': 'off' });
 const nav = h('nav', { class: 'nav', 'aria-label': 'Main' });
+const banner = h('div', { class: 'alert-banner', role: 'status', 'aria-live': 'polite', 'data-alert-banner': '', hidden: true });
+let bannerTimer: number | undefined;
+
+/** The banner on every page while an alert fires (silenced ones stay off it): polled, and after each navigation. */
+async function refreshBanner(): Promise<void> {
+  window.clearTimeout(bannerTimer);
+  if (!me) return;
+  try {
+    const firing = (await alertsApi.alerts('firing')).filter((a) => !a.silencedUntil || Date.parse(a.silencedUntil) <= Date.now());
+    banner.toggleAttribute('hidden', firing.length === 0);
+    banner.dataset.count = String(firing.length);
+    clear(
+      banner,
+      h('span', { 'aria-hidden': 'true' }, '⚠'),
+      h('span', { 'data-banner-text': '' }, firing.length === 1 ? `Firing: ${firing[0].title}` : `${firing.length} alerts firing: ${firing.slice(0, 2).map((a) => a.title).join('; ')}${firing.length > 2 ? '; …' : ''}`),
+      h('a', { href: '/alerts', 'data-link': true }, 'See alerts'),
+    );
+  } catch {
+    // The banner is a hint: a failed poll keeps what it showed.
+  }
+  if (me) bannerTimer = window.setTimeout(() => void refreshBanner(), 15_000);
+}
 
 function allowed(def: PageDef): boolean {
   return !!me && def.roles.includes(me.role);
@@ -96,6 +120,7 @@ function renderShell(): void {
     root,
     h('header', { class: 'topbar' }, h('a', { class: 'brand', href: '/overview', 'data-link': true }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), 'Tallygate'), nav, h('div', { class: 'topbar-right' }, liveStatus, liveToggle, user)),
     h('div', { class: 'toolbar' }, filterBar),
+    banner,
     mainEl,
     h('div', { id: 'toasts', class: 'toasts', 'aria-live': 'polite' }),
   );
@@ -109,6 +134,7 @@ function renderNav(active: PageDef | undefined): void {
     { label: 'Rate limits', path: '/rate-limits' },
     { label: 'Moderation', path: '/moderation' },
     { label: 'Batches', path: '/batches' },
+    { label: 'Alerts', path: '/alerts' },
     { label: 'Admin', path: '/admin/orgs', prefix: '/admin/' },
   ].filter((item) => {
     const def = item.prefix ? PAGES.find((p) => p.path.startsWith(item.prefix!)) : PAGES.find((p) => p.path === item.path);
@@ -237,12 +263,14 @@ export function navigate(path: string): void {
   const [pathname, search] = path.split('?');
   history.pushState(null, '', `${pathname}${search !== undefined ? `?${search}` : location.search}`);
   route();
+  void refreshBanner();
   mainEl.focus({ preventScroll: true });
 }
 
 function startApp(): void {
   renderShell();
   route();
+  void refreshBanner();
 }
 
 document.addEventListener('click', (e) => {

@@ -146,6 +146,20 @@ export const configSchema = z.object({
   BATCH_METER_CHUNK_LINES: z.coerce.number().int().min(1).max(100_000).default(1_000),
   /** A batch output line longer than this is recorded failed unread (OpenAI's lines are far smaller). */
   BATCH_MAX_LINE_BYTES: bytes(16 * 1024 * 1024),
+  /** How often each replica evaluates the alert rules (docs/alerting.md); 0 turns evaluation off on this replica. */
+  ALERTS_EVAL_INTERVAL_MS: ms(30_000),
+  /** First retry of a failed alert delivery after this; each next one waits twice as long (capped at 10 minutes). */
+  ALERTS_RETRY_BASE_MS: ms(5_000),
+  /** Attempts per delivery before it is marked failed. */
+  ALERTS_DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
+  /** Longest one webhook or Slack call may take. */
+  ALERTS_HTTP_TIMEOUT_MS: ms(10_000),
+  /** SMTP server for email channels, e.g. smtp://user:pass@mail.example.com:587 (smtps:// for TLS); email channels fail without it. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  /** The From: of alert emails. */
+  ALERTS_EMAIL_FROM: z.string().default('Tallygate <tallygate@localhost>'),
+  /** The dashboard's public URL, linked from notifications (e.g. https://tallygate.example.com). */
+  ALERTS_DASHBOARD_URL: z.string().url().optional(),
 });
 
 export type AppConfig = Readonly<z.infer<typeof configSchema>>;

@@ -8,6 +8,8 @@ import { DataSource } from 'typeorm';
 import { createApp, shutdown } from '../app.js';
 import { seedDemoUsers } from './users.js';
 import { ModerationService } from '../moderation/moderation.service.js';
+import { seedDemoAlerting, startMailSink } from './alerts.js';
+import { AlertsService } from '../alerts/alerts.service.js';
 import { UsersService } from '../auth/users.service.js';
 import { ConfigError, loadConfig, loadEnvFile } from '../config/config.js';
 import { openDatabase } from '../database/database.js';
@@ -34,11 +36,15 @@ async function main(): Promise<void> {
   loadEnvFile();
   const dataDir = resolve(process.env.DATA_DIR || './data');
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  // Alert emails go to an SMTP sink in this process (printed below as they arrive) unless SMTP_URL says otherwise.
+  const mailSink = process.env.SMTP_URL ? undefined : await startMailSink();
   const config = loadConfig({
     PORT: '8080',
     // The demo's batch finishes in seconds: poll it often enough to see it metered soon after.
     BATCH_POLL_MIN_MS: '3000',
     BATCH_POLL_MAX_MS: '15000',
+    ...(mailSink ? { SMTP_URL: mailSink.url, ALERTS_EVAL_INTERVAL_MS: '10000' } : {}),
+    ALERTS_DASHBOARD_URL: `http://127.0.0.1:${process.env.PORT || '8080'}`,
     ...process.env,
     // The demo prints passwords and an admin token: only this machine may reach it unless HOST says otherwise.
     HOST: process.env.HOST || '127.0.0.1',
@@ -81,6 +87,7 @@ async function main(): Promise<void> {
   }
 
   const credentials = await seedDemoUsers(app.get(UsersService));
+  await seedDemoAlerting(app.get(AlertsService));
 
   // The simulator's bill lives in memory: bill it again with what earlier runs recorded, before any org has an
   // admin key this run could sync with (a sync of an empty bill would store empty hours past its watermark).
@@ -118,7 +125,8 @@ async function main(): Promise<void> {
   });
   // A nightly-style batch of 200 lines, metered by the watcher once it completes (Batches page).
   const nightly = await runNightlyBatch(`${gateway}/v1`, keys['customer-service-chatbot']);
-  // The recommender org's credit runs out every other 90 seconds: a billing problem to see.
+  // The recommender org's credit runs out every other 90 seconds: a billing problem to see (and an alert:
+  // the billing-failure rule fires within seconds of the first refused call, and resolves when credit is back).
   const recommender = DEMO_ORGS[1];
   let broke = false;
   const billing = setInterval(() => {
@@ -135,6 +143,7 @@ ${credentials.map((c) => `    ${c.role.padEnd(9)} ${c.email.padEnd(30)} ${c.pass
   Admin API token:  ${config.ADMIN_TOKEN}   (Authorization: Bearer …, API docs at ${gateway}/api/docs)
   Upstream:         OpenAI simulator at ${simulator.url}
   Nightly batch:    ${nightly ? `${nightly} (200 lines; metered at batch prices when it completes: ${gateway}/batches)` : 'not created (see the warning above)'}
+  Alerts:           ${mailSink ? `emailed to an SMTP sink in this process (${mailSink.url}), printed as "[demo inbox]"` : `emailed through ${config.SMTP_URL}`}; the recommender's billing alert fires ~90 s after start (${gateway}/alerts)
   Database:         ${database.embedded ? 'embedded Postgres ' + (database.databaseDir ? 'in ' + database.databaseDir : 'already running on port ' + config.EMBEDDED_PG_PORT) : 'DATABASE_URL'}
   Gateway keys (also in ${resolve(dataDir, 'demo.env')}):
 ${DEMO_FEATURES.map((f) => `    ${f.slug.padEnd(26)} ${keys[f.slug]}`).join('\n')}
@@ -155,6 +164,7 @@ Ctrl-C stops everything and flushes the ledger.
     await stopTraffic();
     await shutdown(app, config.SHUTDOWN_GRACE_MS);
     await simulator.close();
+    await mailSink?.close();
     await database.stop();
     process.exit(0);
   };

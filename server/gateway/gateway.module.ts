@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { BatchesModule } from '../batches/batches.module.js';
+import { AlertsModule } from '../alerts/alerts.module.js';
+import { BudgetsModule } from '../budgets/budgets.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { ModerationModule } from '../moderation/moderation.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
@@ -12,7 +14,7 @@ import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule, BatchesModule],
+  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule, BatchesModule, BudgetsModule, AlertsModule],
   providers: [...GATEWAY_HOOKS, callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

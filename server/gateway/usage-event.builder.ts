@@ -166,7 +166,7 @@ export function header(headers: IncomingHttpHeaders | Record<string, string | st
 export function gatewayKind(error: OpenAIError): ErrorKind {
   if (error.status === 401 || error.status === 403) return 'auth';
   if (error.code === 'gateway_paced') return 'paced';
-  if (error.code === 'feature_budget_exceeded') return 'budget';
+  if (error.code === 'feature_budget_exceeded' || error.code === 'org_budget_exceeded') return 'budget';
   if (error.code === 'gateway_store_unavailable') return 'store_unavailable';
   if (error.code === 'gateway_shutting_down') return 'shutdown';
   if (error.code === 'gateway_concurrency_limit') return 'gateway';

@@ -34,7 +34,9 @@ const POLICY: Policy[] = [
   { prefix: '/api/admin/prices', optional: ['finance'], adminWrites: true },
   { prefix: '/api/admin/', required: [] },
   { prefix: '/api/analytics/', optional: ['finance', 'engineer'], noEngineerOn: MONEY },
-  { prefix: '/api/budgets', required: ['finance'], noEngineerOn: MONEY },
+  { prefix: '/api/budgets', required: ['finance'], adminWrites: true, noEngineerOn: MONEY },
+  // Everyone reads alerts, rules, channels, deliveries and feature health (no money in them for engineers); admins change them.
+  { prefix: '/api/alerts', required: ['finance', 'engineer'], adminWrites: true },
   { prefix: '/api/headroom/', required: ['engineer'] },
   { prefix: '/api/throttling/', required: ['engineer'] },
   { prefix: '/api/latency', required: ['engineer'], optional: ['finance'] },

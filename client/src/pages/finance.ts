@@ -1,11 +1,12 @@
 // Finance: spend by org, feature, model and endpoint family over the chosen range with a table under each chart,
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
+import { alertsApi, type FeatureForecast } from '../alerts-api.js';
 import { eventsCsv, spendBy, statement, statementCsv, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
 import { downloadCsv } from '../api.js';
 import { idOf, known } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { announce, clear, h } from '../dom.js';
-import { formatInt, formatUsd, nanosToDecimal } from '../format.js';
+import { formatDateTime, formatInt, formatUsd, nanosToDecimal } from '../format.js';
 import type { Filters } from '../filters.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, downloadRowsCsv, load } from '../panels.js';
@@ -195,10 +196,50 @@ function statementSection() {
   };
 }
 
+/** Per feature: month to date, the month-end forecast with its method, its budget and when it runs out at the current pace. */
+function forecastSection() {
+  const note = h('div', { class: 'note' });
+  const head = h('p', { class: 'card-desc' });
+  let tz = 'UTC';
+  const runsOut = (f: FeatureForecast): Node | string => {
+    const b = f.budget;
+    if (!b) return '—';
+    if (b.runsOutAt === 'exhausted') return h('span', { class: 'badge badge-danger' }, b.enforcement === 'hard' ? 'used up: calls refused' : 'used up');
+    return b.runsOutAt ? formatDateTime(b.runsOutAt, tz) : 'not this period';
+  };
+  const table = new DataTable<FeatureForecast>('finance-feature-forecast', 'Per feature: month to date, forecast and budget', [
+    { label: 'Feature', value: (f) => h('span', { 'data-forecast-feature': f.featureSlug }, f.featureName) },
+    { label: 'Org', value: (f) => f.orgName },
+    { label: 'Month to date', numeric: true, value: (f) => h('span', { 'data-cost-nanos': f.monthToDateNanos, 'data-mtd': f.featureSlug }, formatUsd(f.monthToDateNanos)) },
+    { label: 'Forecast (month end)', numeric: true, value: (f) => h('span', { 'data-cost-nanos': f.forecastNanos, 'data-forecast': f.featureSlug }, formatUsd(f.forecastNanos)) },
+    { label: 'Method', value: (f) => h('span', { 'data-forecast-method': f.featureSlug }, f.forecastMethod) },
+    { label: 'Budget', numeric: true, value: (f) => (f.budget ? h('span', { 'data-cost-nanos': f.budget.amountNanos, 'data-budget': f.featureSlug }, `${formatUsd(f.budget.amountNanos)} ${f.budget.enforcement}`) : h('span', { 'data-budget': f.featureSlug }, 'none')) },
+    { label: 'Used', numeric: true, value: (f) => (f.budget?.percent == null ? '—' : `${f.budget.percent.toFixed(1)}%`) },
+    { label: 'Runs out at current pace', value: (f) => h('span', { 'data-runs-out': f.featureSlug }, runsOut(f)) },
+  ]);
+  return {
+    el: h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'forecast-title', 'data-section': 'feature-forecast' },
+      h('header', { class: 'card-header' }, h('h2', { id: 'forecast-title' }, 'Budgets and forecasts per feature'), head),
+      note,
+      table.el,
+    ),
+    async refresh(f: Filters, signal: AbortSignal) {
+      tz = f.tz;
+      const list = await load(null, alertsApi.featureForecasts(f.tz, signal), note);
+      if (!list) return;
+      head.textContent = `This calendar month in ${list.tz}. The forecast extends the recent daily pace to the month end; the method is stated per row. Budgets are shown in their own period and zone.`;
+      table.setRows(list.features, undefined, 'No features yet.');
+    },
+  };
+}
+
 function create(): Page {
   const sections = [breakdown('org', 'Spend by org'), breakdown('feature', 'Spend by feature'), breakdown('model', 'Spend by model'), breakdown('family', 'Spend by endpoint family')];
   const st = statementSection();
   const voice = realtimeSection();
+  const forecasts = forecastSection();
   let filters: Filters | null = null;
   const events = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': 'events' }, 'Raw usage events (CSV)');
   events.addEventListener('click', () => {
@@ -207,10 +248,10 @@ function create(): Page {
     downloadCsv(path, query, 'usage-events.csv').catch((e: Error) => announce(e.message, 'error'));
   });
   return {
-    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, ...sections.map((s) => s.el), voice.el, st.el)),
+    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, forecasts.el, ...sections.map((s) => s.el), voice.el, st.el)),
     async refresh({ filters: f, signal }) {
       filters = f;
-      await Promise.all([...sections.map((s) => s.refresh(f, signal)), voice.refresh(f, signal)]);
+      await Promise.all([forecasts.refresh(f, signal), ...sections.map((s) => s.refresh(f, signal)), voice.refresh(f, signal)]);
       await st.refresh(f, signal);
     },
   };

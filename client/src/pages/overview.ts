@@ -1,11 +1,12 @@
 // Overview: the page people open every morning. Month-to-date spend and forecast, requests,
 // error rate and throttled share against the previous period; spend by feature over time; the
 // orgs closest to a rate limit right now.
+import { alertsApi, STATE_LABELS, type FeatureHealthList } from '../alerts-api.js';
 import { closestToLimit, monthToDate, spendBy, throttlingSummary, usage, type LatestHeadroom } from '../analytics.js';
 import { historySince } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
-import { h } from '../dom.js';
-import { formatChange, formatDuration, formatInt, formatPct, formatUsd } from '../format.js';
+import { clear, h } from '../dom.js';
+import { formatChange, formatDateTime, formatDuration, formatInt, formatPct, formatUsd } from '../format.js';
 import type { Me } from '../auth.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, failureText, load } from '../panels.js';
@@ -62,11 +63,39 @@ function create(me: Me): Page {
     { label: 'Resets in', numeric: true, value: (r) => formatDuration(Math.max(r.requests?.resetMs ?? 0, r.tokens?.resetMs ?? 0) / 1000) },
   ]);
 
+  // Feature health: each feature's state now, its org and since when (a billing failure in one org is one feature down).
+  const healthNote = h('div', { class: 'note' });
+  const board = h('div', { class: 'health-board', 'data-feature-health-board': '' });
+  const renderBoard = (list: FeatureHealthList) =>
+    clear(
+      board,
+      ...list.features.map((f) =>
+        h(
+          'article',
+          { class: 'health-tile', 'data-feature-health': f.featureSlug, 'data-state': f.state },
+          h('h3', {}, f.featureName),
+          h('p', {}, h('span', { class: `badge ${f.state === 'ok' ? 'badge-ok' : f.state === 'throttled' || f.state === 'budget_exhausted' ? 'badge-warn' : 'badge-danger'}`, 'data-health-state': '' }, STATE_LABELS[f.state])),
+          h('p', { 'data-health-org': '' }, `Org: ${f.orgName}`),
+          h('p', { 'data-health-since': f.since ?? '' }, f.since ? `Since ${formatDateTime(f.since)}` : 'No trouble in the last minutes'),
+          h('p', { class: 'card-desc' }, f.reason),
+        ),
+      ),
+      list.features.length ? null : h('p', { class: 'state-msg state-empty' }, 'No features yet.'),
+    );
+  const health = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'health-title', 'data-section': 'feature-health' },
+    h('header', { class: 'card-header' }, h('h2', { id: 'health-title' }, 'Feature health'), h('p', { class: 'card-desc' }, 'Each feature now, from its last 5 minutes of calls and its budgets.')),
+    healthNote,
+    board,
+  );
+
   return {
     el: h(
       'div',
       { class: 'page' },
       h('h1', { class: 'page-title' }, 'Overview'),
+      health,
       h('div', { class: 'kpis' }, ...(seesSpend ? [spend.el] : []), requests.el, errors.el, throttled.el),
       h(
         'div',
@@ -77,6 +106,7 @@ function create(me: Me): Page {
     ),
     async refresh({ filters, signal }) {
       await Promise.all([
+        load(null, alertsApi.featureHealth(signal), healthNote).then((list) => list && renderBoard(list)),
         seesSpend &&
           monthToDate(filters, signal).then(
             (m) => spend.set(formatUsd(m.totals.spendNanos), pctChange(m.totals.changePct), `Forecast for the month: ${formatUsd(m.totals.forecastNanos)}`),

@@ -8,7 +8,8 @@
 //     A hook with onEvent after the ledger is refused at boot.
 import type { FactoryProvider, Type } from '@nestjs/common';
 import { ModerationHook } from '../../moderation/moderation.hook.js';
-import { BudgetHook } from './budget.hook.js';
+import { BudgetHook } from '../../budgets/budget.hook.js';
+import { AlertsHook } from '../../alerts/alerts.hook.js';
 import { BatchCreatorHook } from '../../batches/batch.hook.js';
 import { CALL_HOOKS, type CallHook } from './call-hook.js';
 import { ConcurrencyHook } from './concurrency.hook.js';
@@ -19,7 +20,9 @@ import { PacingHook } from './pacing.hook.js';
 
 const HOOKS: Type<CallHook>[] = [
   BudgetHook,
-  // before-forward policies go here (alert-driven blocks...)
+  // before-forward policies go here. Budgets (org, feature; soft alerts, hard 429s) come first.
+  // Alerts: sees every call as it ends (billing failures, 429s, errors), adds nothing to the event.
+  AlertsHook,
   // Moderation: the guardrail before model calls; the verdict header and the verdicts on the events.
   ModerationHook,
   PacingHook,
@@ -33,7 +36,7 @@ const HOOKS: Type<CallHook>[] = [
 ];
 
 /** The gateway's own hooks, provided by GatewayModule (other modules provide theirs). */
-export const GATEWAY_HOOKS: Type<CallHook>[] = [BudgetHook, PacingHook, ConcurrencyHook, HeadroomHook, MetricsHook, LedgerHook];
+export const GATEWAY_HOOKS: Type<CallHook>[] = [PacingHook, ConcurrencyHook, HeadroomHook, MetricsHook, LedgerHook];
 
 export const callHooksProvider: FactoryProvider<CallHook[]> = {
   provide: CALL_HOOKS,
