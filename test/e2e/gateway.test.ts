@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
+import { BudgetsService } from '../../server/budgets/budgets.service.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MonthToDateSpend } from '../../server/ledger/month-to-date.service.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -195,8 +195,8 @@ describe('monthly budgets', () => {
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: key, maxRetries: 2 });
     await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'spend it all' }] });
     await stack.ledger.flush(); // the spend reaches the rollups
-    // The spend is cached for 5 s: forget it so the next call reads the rollup.
-    stack.app.get(MonthToDateSpend).invalidate(feature.id);
+    // Budgets and their spend are refreshed in the background: refresh now so the next call sees both.
+    await stack.app.get(BudgetsService).refresh();
     const error = (await client.chat.completions
       .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'one more' }] })
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;

@@ -13,6 +13,7 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../../server/config/config.js';
 import { AuditService } from '../../server/auth/audit.service.js';
 import { OpenAIError } from '../../server/http/openai-error.js';
+import { LedgerRepository } from '../../server/ledger/ledger.repository.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
 import { RetentionRepository } from '../../server/ledger/retention.repository.js';
 import { LedgerRetention, retentionHorizon } from '../../server/ledger/retention.js';
@@ -116,7 +117,7 @@ describe('ledger retention', () => {
   it('sets aside an event for a removed month rather than re-creating it', async () => {
     const removed = monthStart(15);
     // A replica with retention on (as every replica would be once it is configured).
-    const writer = new LedgerWriter(stack.app.get(DataSource), retained);
+    const writer = new LedgerWriter(stack.app.get(LedgerRepository), retained);
     writer.record(usageEvent({ createdAt: new Date(removed.getTime() + 60_000), orgId: stack.orgs[0].id }));
     writer.record(usageEvent({ createdAt: new Date(), orgId: stack.orgs[0].id }));
     await writer.flush();
