@@ -5,7 +5,16 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { AuditService } from '../auth/audit.service.js';
 import { CurrentCaller, type Caller } from '../auth/principal.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
-import { alertListQuerySchema, createChannelSchema, silenceSchema, updateChannelSchema, updateRuleSchema, type FeatureHealthList } from '../contract/alerts.js';
+import {
+  alertListQuerySchema,
+  createChannelSchema,
+  deliveryListQuerySchema,
+  silenceSchema,
+  updateChannelSchema,
+  updateRuleSchema,
+  type AlertList,
+  type FeatureHealthList,
+} from '../contract/alerts.js';
 import { validate } from '../http/validate.js';
 import { AlertsEvaluator } from './alerts.evaluator.js';
 import { AlertsService } from './alerts.service.js';
@@ -27,7 +36,7 @@ export class AlertsController {
   /** Alerts, newest first: ?state=firing for what fires now (the dashboard's banner), resolved, or all. */
   @Get()
   @Roles('finance', 'engineer')
-  async list(@Query() query: unknown, @CurrentCaller() caller: Caller) {
+  async list(@Query() query: unknown, @CurrentCaller() caller: Caller): Promise<AlertList> {
     const q = validate(alertListQuerySchema, query);
     return { alerts: await this.alerts.alerts(q.state, q.limit, caller.principal.role !== 'engineer') };
   }
@@ -54,7 +63,7 @@ export class AlertsController {
   @Post('evaluate')
   @Roles('admin')
   @HttpCode(200)
-  async evaluate() {
+  async evaluate(): Promise<AlertList> {
     await this.evaluator.evaluate();
     return { alerts: await this.alerts.alerts('firing', 500, true) };
   }
@@ -124,7 +133,7 @@ export class AlertsController {
 
   @Get('deliveries')
   @Roles('finance', 'engineer')
-  async deliveries(@Query('channel') channel?: string) {
-    return { deliveries: await this.alerts.deliveries(200, channel && /^[0-9a-f-]{36}$/i.test(channel) ? channel : undefined) };
+  async deliveries(@Query() query: unknown) {
+    return { deliveries: await this.alerts.deliveries(200, validate(deliveryListQuerySchema, query).channel) };
   }
 }

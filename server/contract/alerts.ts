@@ -2,6 +2,7 @@
 // health. Validated by the server, imported by the dashboard. No money here: budget alerts speak in
 // percentages, so every role may read alerts (engineers never see money).
 import { z } from 'zod';
+import { defineRoutes } from './route.js';
 
 export const RULE_KINDS = [
   'budget_threshold',
@@ -153,3 +154,27 @@ export const featureHealthSchema = z.object({
 export type FeatureHealth = z.infer<typeof featureHealthSchema>;
 export const featureHealthListSchema = z.object({ windowMinutes: z.number(), features: z.array(featureHealthSchema) });
 export type FeatureHealthList = z.infer<typeof featureHealthListSchema>;
+
+/** Admins and finance also get each alert's details (spend and amount for budget alerts: money); engineers do not. */
+export const alertWithDetailsSchema = alertSchema.extend({ details: z.record(z.string(), z.unknown()).optional() });
+export const alertListSchema = z.object({ alerts: z.array(alertWithDetailsSchema) });
+export type AlertList = z.infer<typeof alertListSchema>;
+export const deliveryListQuerySchema = z.strictObject({ channel: z.string().uuid().optional() });
+
+const idParams = z.strictObject({ id: z.string().uuid() });
+
+export const alertRoutes = defineRoutes({
+  listAlerts: { method: 'GET', path: '/api/alerts', summary: 'Alerts, newest first: ?state=firing for what fires now, resolved, or all', roles: ['finance', 'engineer'], query: alertListQuerySchema, response: alertListSchema },
+  alertRules: { method: 'GET', path: '/api/alerts/rules', summary: 'Every alert rule with its parameters, on/off and silence', roles: ['finance', 'engineer'], response: z.object({ rules: z.array(ruleSchema) }) },
+  updateAlertRule: { method: 'PATCH', path: '/api/alerts/rules/:kind', summary: 'Turn a rule on or off, tune its parameters, silence it (audited)', roles: [], params: z.strictObject({ kind: ruleKindSchema }), body: updateRuleSchema, response: ruleSchema },
+  evaluateAlerts: { method: 'POST', path: '/api/alerts/evaluate', summary: 'Run every rule now; answers what fires', roles: [], response: alertListSchema },
+  acknowledgeAlert: { method: 'POST', path: '/api/alerts/:id/acknowledge', summary: 'Acknowledge an alert (audited)', roles: [], params: idParams, response: alertSchema },
+  silenceAlert: { method: 'POST', path: '/api/alerts/:id/silence', summary: "Hold an alert's notifications until a time (audited)", roles: [], params: idParams, body: silenceSchema, response: alertSchema },
+  featureHealth: { method: 'GET', path: '/api/alerts/feature-health', summary: 'Each feature now: OK, throttled, billing failure, upstream errors, budget exhausted or paused, and why', roles: ['finance', 'engineer'], response: featureHealthListSchema },
+  listAlertChannels: { method: 'GET', path: '/api/alerts/channels', summary: 'Notification channels (webhook, Slack, email), secrets masked', roles: ['finance', 'engineer'], response: z.object({ channels: z.array(channelSchema) }) },
+  createAlertChannel: { method: 'POST', path: '/api/alerts/channels', summary: 'Add a webhook, Slack or email channel (audited)', roles: [], body: createChannelSchema, response: channelSchema, status: 201 },
+  updateAlertChannel: { method: 'PATCH', path: '/api/alerts/channels/:id', summary: 'Rename a channel or turn it on or off (audited)', roles: [], params: idParams, body: updateChannelSchema, response: channelSchema },
+  deleteAlertChannel: { method: 'DELETE', path: '/api/alerts/channels/:id', summary: 'Delete a channel (audited)', roles: [], params: idParams, response: null, status: 204 },
+  testAlertChannel: { method: 'POST', path: '/api/alerts/channels/:id/test', summary: 'Queue a test notification to a channel', roles: [], params: idParams, response: z.object({ deliveryId: z.string() }), status: 202 },
+  listAlertDeliveries: { method: 'GET', path: '/api/alerts/deliveries', summary: 'The last 200 notification deliveries (?channel= for one channel), with status and attempts', roles: ['finance', 'engineer'], query: deliveryListQuerySchema, response: z.object({ deliveries: z.array(deliverySchema) }) },
+});

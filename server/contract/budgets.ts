@@ -1,6 +1,7 @@
 // The budgets API's shapes (/api/budgets): validated by the server, imported by the dashboard.
 // Money is integer nano-dollars as decimal strings; amounts come in as exact decimal USD strings.
 import { z } from 'zod';
+import { defineRoutes } from './route.js';
 
 const uuid = z.string().uuid();
 /** An exact amount in USD: "250", "12.5", "0.000000001" (at most 9 decimals, at most $1e12). */
@@ -106,3 +107,13 @@ export const featureForecastSchema = z.object({
 export type FeatureForecast = z.infer<typeof featureForecastSchema>;
 export const featureForecastListSchema = z.object({ tz: z.string(), features: z.array(featureForecastSchema) });
 export type FeatureForecastList = z.infer<typeof featureForecastListSchema>;
+
+const budgetParams = z.strictObject({ id: uuid });
+
+export const budgetRoutes = defineRoutes({
+  listBudgets: { method: 'GET', path: '/api/budgets', summary: 'Every budget with its spend, forecast and run-out time in its current period', roles: ['finance'], response: budgetListSchema },
+  budgetFeatures: { method: 'GET', path: '/api/budgets/features', summary: 'Per feature: month to date in ?tz=, the month-end forecast with its method, its budget', roles: ['finance'], query: featureForecastQuerySchema, response: featureForecastListSchema },
+  createBudget: { method: 'POST', path: '/api/budgets', summary: 'Create a budget for an org or a feature (audited)', roles: [], body: createBudgetSchema, response: budgetStatusSchema, status: 201 },
+  updateBudget: { method: 'PATCH', path: '/api/budgets/:id', summary: "Change a budget's name, amount, thresholds, forecast bound or enforcement (audited)", roles: [], params: budgetParams, body: updateBudgetSchema, response: budgetStatusSchema },
+  deleteBudget: { method: 'DELETE', path: '/api/budgets/:id', summary: 'Delete a budget (audited)', roles: [], params: budgetParams, response: null, status: 204 },
+});

@@ -4,7 +4,9 @@
 import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
 import { authRoutes } from './auth.js';
+import { alertRoutes } from './alerts.js';
 import { batchRoutes } from './batches.js';
+import { budgetRoutes } from './budgets.js';
 import { realtimeRoutes } from './realtime.js';
 import { moderationRoutes } from './moderation.js';
 import { orgRoutes } from './orgs.js';
@@ -14,11 +16,13 @@ import { reconciliationRoutes } from './reconciliation.js';
 import { statementRoutes } from './statements.js';
 import { userRoutes } from './users.js';
 
+export * from './alerts.js';
 export * from './analytics.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
 export * from './batches.js';
+export * from './budgets.js';
 export * from './realtime.js';
 export * from './moderation.js';
 export * from './orgs.js';
@@ -39,6 +43,8 @@ export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   moderation: moderationRoutes,
   batches: batchRoutes,
   realtime: realtimeRoutes,
+  budgets: budgetRoutes,
+  alerts: alertRoutes,
 };
 
 export const API_ROUTES: ReadonlyArray<ApiRoute & { tag: string; name: string }> = Object.entries(API_AREAS).flatMap(([tag, routes]) =>
