@@ -1,9 +1,11 @@
 // Query parameters of the analytics API. Strict: an unknown parameter is a 400 naming it.
 import { z } from 'zod';
+import { tagName, tagValue } from '../contract/attribution.js';
 import { ENDPOINT_FAMILIES } from './endpoint-family.js';
 
 /** `family`: the endpoint's family (chat, responses, embeddings, images, speech, transcription, other). */
-export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint', 'family'] as const;
+/** `tag`: the values of the tag named by `tag=` (top `top` + other + untagged); `endUser`: the request's `user` / `safety_identifier`. */
+export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint', 'family', 'tag', 'endUser'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 export const INTERVALS = ['hour', 'day', 'month'] as const;
 export type Interval = (typeof INTERVALS)[number];
@@ -37,6 +39,18 @@ export const filterParams = {
   family: list(z.enum(ENDPOINT_FAMILIES)).optional(),
 };
 
+/**
+ * Attribution (docs/attribution.md): `tag` names the tag that `groupBy=tag` groups by and
+ * `tagValue` filters on; `endUser` filters on end users. One of the two per query.
+ */
+export const attributionParams = {
+  tag: tagName.optional(),
+  tagValue: list(tagValue).optional(),
+  endUser: list(tagValue).optional(),
+  /** Grouped by a tag or end user: the `top` values by spend (by requests without money), the rest as "(other)". */
+  top: z.coerce.number().int().min(1).max(100).optional(),
+};
+
 export const usageQuerySchema = z.strictObject({
   from: timeParam,
   to: timeParam,
@@ -44,6 +58,7 @@ export const usageQuerySchema = z.strictObject({
   interval: z.enum(INTERVALS).optional(),
   groupBy: list(z.enum(DIMENSIONS)).pipe(z.array(z.enum(DIMENSIONS)).max(3)).optional(),
   ...filterParams,
+  ...attributionParams,
 });
 export type UsageQueryInput = z.infer<typeof usageQuerySchema>;
 
@@ -70,5 +85,8 @@ export const eventsExportQuerySchema = z.strictObject({
   to: timeParam,
   tz,
   ...filterParams,
+  tag: attributionParams.tag,
+  tagValue: attributionParams.tagValue,
+  endUser: attributionParams.endUser,
 });
 export type EventsExportQueryInput = z.infer<typeof eventsExportQuerySchema>;

@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { EventsExportQueryInput } from './analytics.dto.js';
-import { AnalyticsService } from './analytics.service.js';
+import { AnalyticsService, taggedQuery } from './analytics.service.js';
 import { csvRow } from './csv.js';
 import { endpointFamilySql } from './endpoint-family.js';
 
@@ -59,7 +59,12 @@ const COMPONENTS: ReadonlyArray<readonly [string, string]> = [
   ['web_search_preview_calls', 'e.web_search_preview_calls'],
   ['file_search_calls', 'e.file_search_calls'],
 ];
-export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0], ...COMPONENTS.map(([name]) => name)];
+/** Attribution (docs/attribution.md): the end user ('' is "other") and the tags as JSON (a null value is "other"); last, same reason. */
+const ATTRIBUTION: ReadonlyArray<readonly [string, string]> = [
+  ['end_user', 'e.end_user'],
+  ['tags', 'e.tags::text'],
+];
+export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0], ...COMPONENTS.map(([name]) => name), ...ATTRIBUTION.map(([name]) => name)];
 
 const FILTERS = {
   org: 'e.org_id = ANY($?::uuid[])',
@@ -88,7 +93,15 @@ export class EventsExportService {
       params.push(values);
       where += ` AND ${FILTERS[key].replace('$?', `$${params.length}`)}`;
     }
-    const sql = `SELECT ${[...COLUMNS, CLAMPED, ...COMPONENTS].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
+    const tagged = taggedQuery(input, []);
+    if (tagged?.tag === '') {
+      params.push(tagged.values);
+      where += ` AND e.end_user = ANY($${params.length}::text[])`;
+    } else if (tagged) {
+      params.push(tagged.tag, tagged.values);
+      where += ` AND e.tags->>$${params.length - 1} = ANY($${params.length}::text[])`;
+    }
+    const sql = `SELECT ${[...COLUMNS, CLAMPED, ...COMPONENTS, ...ATTRIBUTION].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
       FROM usage_events e LEFT JOIN orgs o ON o.id = e.org_id LEFT JOIN features f ON f.id = e.feature_id
       WHERE e.created_at >= $1 AND e.created_at < $2${where}
       ORDER BY e.created_at, e.id`;
@@ -100,7 +113,7 @@ export class EventsExportService {
     const toCsv = new Transform({
       writableObjectMode: true,
       transform(row: Record<string, unknown>, _encoding, done) {
-        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped, ...COMPONENTS.map(([name]) => row[name])]);
+        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped, ...COMPONENTS.map(([name]) => row[name]), ...ATTRIBUTION.map(([name]) => row[name])]);
         if (header) {
           header = false;
           done(null, csvRow(EVENTS_CSV_HEADER) + line);

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AttributionModule } from '../attribution/attribution.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
@@ -10,7 +11,7 @@ import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
+  imports: [AttributionModule, LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
   providers: [callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

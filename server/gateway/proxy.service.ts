@@ -169,12 +169,16 @@ export class ProxyService {
   private readonly beforeHooks: CallHook[];
   private readonly eventHooks: CallHook[];
 
-  /** Runs the before-forward hooks in order, awaiting only the ones that return a promise. */
-  private async runBeforeHooks(call: Call): Promise<void> {
-    for (let i = 0; i < this.beforeHooks.length; i++) {
+  /**
+   * Runs the before-forward hooks in order; a promise only from the first hook that returns one,
+   * so synchronous hooks (attribution) cost the call no await.
+   */
+  private runBeforeHooks(call: Call, from = 0): Promise<void> | undefined {
+    for (let i = from; i < this.beforeHooks.length; i++) {
       const pending = this.beforeHooks[i].beforeForward!(call);
-      if (pending) await pending;
+      if (pending) return pending.then(() => this.runBeforeHooks(call, i + 1));
     }
+    return undefined;
   }
 
   /**
@@ -208,7 +212,10 @@ export class ProxyService {
       if (call.route.monthlyBudgetNanos !== null) await this.checkBudget(call.route);
       const outgoing = this.prepareBody(endpoint, req, call);
       body = call.requestBody = outgoing.json;
-      if (this.beforeHooks.length > 0) await this.runBeforeHooks(call);
+      if (this.beforeHooks.length > 0) {
+        const pending = this.runBeforeHooks(call);
+        if (pending) await pending;
+      }
       // Gone during the key lookup or budget check: not sent, so not paced either.
       if (call.clientGone) throw new ClientGoneError();
       const ticket = this.pacing.admit(call.route.org, call.model, outgoing);

@@ -54,18 +54,22 @@ const COLUMNS: readonly Column[] = [
   ['web_search_calls', 'integer', (e) => e.webSearchCalls ?? 0],
   ['web_search_preview_calls', 'integer', (e) => e.webSearchPreviewCalls ?? 0],
   ['file_search_calls', 'integer', (e) => e.fileSearchCalls ?? 0],
+  ['end_user', 'text', (e) => e.endUser ?? null],
+  ['tags', 'jsonb', (e) => (e.tags ? JSON.stringify(e.tags) : null)],
 ];
 
 /**
  * Spend and usage per hour or UTC day x org x feature x model x endpoint x price: what the spend
  * dashboard and statements read. Rows are upserted in key order so concurrent writers lock in one order.
  */
-function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'): string {
+function usageRollup(table: string, time: 'hour' | 'day', source = 'ins', extraKeys: readonly string[] = []): string {
+  const keys = [time, 'org_id', 'feature_id', 'model', 'endpoint', 'price_id', ...extraKeys];
+  const positions = keys.map((_, i) => i + 1).join(', ');
   return `${table}_rollup AS (
-    INSERT INTO ${table} AS h (${time}, org_id, feature_id, model, endpoint, price_id, requests, errors,
+    INSERT INTO ${table} AS h (${keys.join(', ')}, requests, errors,
       input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_seconds, cost_nanos,
       estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum, not_metered_requests, ${COMPONENTS.join(', ')})
-    SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, price_id, count(*),
+    SELECT date_trunc('${time}', created_at, 'UTC'), ${keys.slice(1).join(', ')}, count(*),
       count(*) FILTER (WHERE outcome <> 'ok'),
       sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens), sum(audio_input_tokens),
       coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
@@ -73,8 +77,8 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
       count(*) FILTER (WHERE usage_source = 'estimated'),
       count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered'), sum(latency_ms),
       count(*) FILTER (WHERE usage_source = 'not_metered'), ${COMPONENT_SUMS}
-    FROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (${time}, org_id, feature_id, model, endpoint, price_id) DO UPDATE SET
+    FROM ${source} GROUP BY ${positions} ORDER BY ${positions}
+    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET
       requests = h.requests + excluded.requests,
       errors = h.errors + excluded.errors,
       input_tokens = h.input_tokens + excluded.input_tokens,
@@ -149,12 +153,30 @@ export const USAGE_HOURLY_ROLLUP = usageRollup('usage_hourly', 'hour');
 export const USAGE_DAILY_ROLLUP = usageRollup('usage_daily', 'day');
 
 /**
+ * The inserted events once per tag they carry, the end user as the tag '' (no tag name is empty;
+ * an end user past its cap is stored as '' and rolls up as NULL, "other", as tag values do):
+ * what the tag rollups sum. Empty, and the two upserts below write nothing, when no event of the
+ * batch is attributed.
+ */
+export const TAG_PAIRS = `ins_tags AS (
+    SELECT i.*, t.tag, t.value FROM ins i CROSS JOIN LATERAL (
+      SELECT key, value FROM jsonb_each_text(i.tags) UNION ALL SELECT '', nullif(i.end_user, '') WHERE i.end_user IS NOT NULL) AS t(tag, value)
+    WHERE i.tags IS NOT NULL OR i.end_user IS NOT NULL
+  )`;
+/** Spend and usage per hour or UTC day and tag value (plus the usage rollups' keys): spend by customer, env, end user. */
+export const USAGE_TAG_HOURLY_ROLLUP = usageRollup('usage_tag_hourly', 'hour', 'ins_tags', ['tag', 'value']);
+export const USAGE_TAG_DAILY_ROLLUP = usageRollup('usage_tag_daily', 'day', 'ins_tags', ['tag', 'value']);
+
+/**
  * Rollups fed from the rows the insert actually wrote (`ins`). Each is one data-modifying CTE;
  * add a rollup by adding an entry here (and its table in a migration).
  */
 export const ROLLUPS: readonly string[] = [
   USAGE_HOURLY_ROLLUP,
   USAGE_DAILY_ROLLUP,
+  TAG_PAIRS,
+  USAGE_TAG_HOURLY_ROLLUP,
+  USAGE_TAG_DAILY_ROLLUP,
   LATENCY_ROLLUP,
   ...RATELIMIT_ROLLUPS,
 ];
@@ -175,7 +197,7 @@ SELECT count(*)::int AS inserted FROM ins`;
  * timestamps cannot contain a quote, comma, brace or space.
  */
 export function batchParameters(events: readonly UsageEvent[]): string[] {
-  return COLUMNS.map(([, type, value]) => arrayLiteral(events.map(value), type === 'text'));
+  return COLUMNS.map(([, type, value]) => arrayLiteral(events.map(value), type === 'text' || type === 'jsonb'));
 }
 
 /** A Postgres array literal: `{a,NULL,"b \"c\""}`. Text is always quoted, so "NULL" stays text. */

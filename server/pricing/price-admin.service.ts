@@ -5,7 +5,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import type { Principal } from '../auth/access.guard.js';
 import { AuditService } from '../auth/audit.service.js';
 import { conflict } from '../http/openai-error.js';
-import { USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
+import { TAG_PAIRS, USAGE_DAILY_ROLLUP, USAGE_HOURLY_ROLLUP, USAGE_TAG_DAILY_ROLLUP, USAGE_TAG_HOURLY_ROLLUP } from '../ledger/ledger.sql.js';
 import { hasStoredUsage, STORED_USAGE_COLUMNS, storedUsage, type StoredUsageRow } from '../ledger/stored-usage.js';
 import { costNanos } from './cost.js';
 import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
@@ -152,7 +152,7 @@ export class PriceAdminService {
     const to = input.to ? new Date(input.to) : null;
     const result = await this.dataSource.transaction(async (manager) => {
       // Writers wait (events queue in memory) so no rollup row changes under the rebuild.
-      await manager.query(`LOCK TABLE prices, usage_hourly, usage_daily IN SHARE ROW EXCLUSIVE MODE`);
+      await manager.query(`LOCK TABLE prices, usage_hourly, usage_daily, usage_tag_hourly, usage_tag_daily IN SHARE ROW EXCLUSIVE MODE`);
       const repo = manager.getRepository(Price);
       const current = await repo
         .createQueryBuilder('p')
@@ -286,6 +286,9 @@ export class PriceAdminService {
     const spans = [
       { table: 'usage_hourly', time: 'hour', sql: USAGE_HOURLY_ROLLUP, lo: floor(first, HOUR_MS), hi: new Date(floor(last, HOUR_MS).getTime() + HOUR_MS) },
       { table: 'usage_daily', time: 'day', sql: USAGE_DAILY_ROLLUP, lo: floor(first, DAY_MS), hi: new Date(floor(last, DAY_MS).getTime() + DAY_MS) },
+      // Spend by tag value carries cost too (the end user and tags come from the same events).
+      { table: 'usage_tag_hourly', time: 'hour', sql: `${TAG_PAIRS}, ${USAGE_TAG_HOURLY_ROLLUP}`, lo: floor(first, HOUR_MS), hi: new Date(floor(last, HOUR_MS).getTime() + HOUR_MS) },
+      { table: 'usage_tag_daily', time: 'day', sql: `${TAG_PAIRS}, ${USAGE_TAG_DAILY_ROLLUP}`, lo: floor(first, DAY_MS), hi: new Date(floor(last, DAY_MS).getTime() + DAY_MS) },
     ];
     for (const span of spans) {
       const params = [span.lo.toISOString(), span.hi.toISOString(), models];

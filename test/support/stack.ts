@@ -113,7 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async resetUsage() {
       await ledger.flush();
       await db.query(
-        'TRUNCATE usage_events, usage_hourly, usage_daily, usage_latency_hourly, usage_latency_daily, ratelimit_minutes, throttle_minutes',
+        'TRUNCATE usage_events, usage_hourly, usage_daily, usage_tag_hourly, usage_tag_daily, usage_latency_hourly, usage_latency_daily, ratelimit_minutes, throttle_minutes',
       );
       sim.reset();
     },
