@@ -12,7 +12,7 @@ import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts 
 export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
 
 /** `family`: chat, responses, embeddings, images, speech, transcription, other (server/analytics/endpoint-family.ts). */
-export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family';
+export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family' | 'tag' | 'endUser';
 type Dim = 'org' | 'feature' | 'model';
 
 // ---------------------------------------------------------------- API shapes (as the server sends them)
@@ -41,6 +41,8 @@ export interface UsagePoint extends UsageTotals {
   label: string | null;
   group: Partial<Record<GroupBy, string | null>>;
   groupLabel: string | null;
+  /** Grouped by a tag or end user: a value, "(other)" or "(untagged)". */
+  tagKind?: 'value' | 'other' | 'untagged';
 }
 export interface UsageReport {
   meta: { from: string; to: string; tz: string; approximate: boolean; buckets?: Array<{ bucket: string; label: string }> };
@@ -90,12 +92,18 @@ function previousQuery(f: Filters, extra: Query): Query {
 }
 
 function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
-  if (groupBy.length !== 1 || groupBy[0] === 'endpoint' || groupBy[0] === 'family') return; // not filter choices in the catalog
+  if (groupBy.length !== 1 || !['org', 'feature', 'model'].includes(groupBy[0])) return; // not filter choices in the catalog
   for (const p of points) remember(groupBy[0] as Dim, p.group[groupBy[0]], p.groupLabel);
 }
 
-export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean }, signal?: AbortSignal): Promise<UsageReport> {
-  const extra = { interval: options.interval, groupBy: options.groupBy };
+/** Attribution parameters of a usage query (docs/attribution.md): the tag to group by, its top N. */
+export interface TagOptions {
+  tag?: string;
+  top?: number;
+}
+
+export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean } & TagOptions, signal?: AbortSignal): Promise<UsageReport> {
+  const extra = { interval: options.interval, groupBy: options.groupBy, tag: options.tag, top: options.top };
   const q = options.previous ? previousQuery(f, extra) : usageQuery(f, extra);
   const report = await api.get<UsageReport>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
   rememberPoints(report.series, options.groupBy ? [options.groupBy] : []);
@@ -116,15 +124,15 @@ export interface GroupedSeries {
 }
 
 /** Spend per bucket for each value of one dimension, from /api/analytics/spend. */
-export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal): Promise<GroupedSeries> {
-  const report = await usage(f, { interval: f.bucket, groupBy }, signal);
+export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal, tags: TagOptions = {}): Promise<GroupedSeries> {
+  const report = await usage(f, { interval: f.bucket, groupBy, ...tags }, signal);
   // Every bucket of the range from the server (empty ones drawn as zero, not closed up).
   const buckets = report.meta.buckets?.length ? report.meta.buckets.map((b) => b.bucket) : [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
   const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
   const index = new Map(buckets.map((b, i) => [b, i]));
   const groups = new Map<string, Group>();
   for (const p of report.series) {
-    const key = p.group[groupBy] ?? '';
+    const key = p.tagKind && p.tagKind !== 'value' ? `(${p.tagKind})` : (p.group[groupBy] ?? '');
     let g = groups.get(key);
     if (!g) {
       g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
@@ -153,6 +161,37 @@ export async function statement(orgId: string, month: string, tz: string, signal
   return api.get<Statement>('/api/analytics/statements', { org: orgId, month, tz }, signal);
 }
 export const statementCsv = (orgId: string, month: string, tz: string) => ({ path: '/api/analytics/statements', query: { org: orgId, month, tz, format: 'csv' } });
+export interface TagCatalog {
+  tags: Array<{ name: string; declared: boolean; values: string[] }>;
+  endUsers: boolean;
+}
+export async function tagCatalog(f: Filters, signal?: AbortSignal): Promise<TagCatalog> {
+  const { from, to, tz } = usageQuery(f);
+  return api.get<TagCatalog>('/api/analytics/tags', { from, to, tz }, signal);
+}
+
+export interface TagStatementLine {
+  value: string | null;
+  kind: 'value' | 'other' | 'untagged';
+  model: string | null;
+  requests: number;
+  costNanos: string;
+  unpricedRequests: number;
+}
+export interface TagStatement {
+  feature: { id: string; slug: string };
+  month: string;
+  tz: string;
+  tag: string;
+  lines: TagStatementLine[];
+  subtotals: Array<{ value: string | null; kind: TagStatementLine['kind']; costNanos: string; requests: number; unpricedRequests: number }>;
+  total: { costNanos: string; requests: number; unpricedRequests: number };
+}
+export const tagStatementQuery = (feature: string, month: string, tag: string, tz: string) => ({ feature, month, tag, tz });
+export async function tagStatement(feature: string, month: string, tag: string, tz: string, signal?: AbortSignal): Promise<TagStatement> {
+  return api.get<TagStatement>('/api/analytics/tag-statements', tagStatementQuery(feature, month, tag, tz), signal);
+}
+
 export const eventsCsv = (f: Filters) => ({ path: '/api/analytics/exports/usage-events.csv', query: usageQuery(f) });
 
 export interface LatencyByFeature {

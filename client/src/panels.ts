@@ -40,7 +40,11 @@ export function costSeries(data: GroupedSeries, stack = 'spend'): Series[] {
 
 /** An exact CSV built in the browser from what a table shows (amounts from nano-dollars, not floats). */
 export function downloadRowsCsv(filename: string, header: string[], rows: Array<Array<string | number>>): void {
-  const escape = (v: string | number) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  // Values from callers (model names, tag values) are data: one a spreadsheet would run as a formula gets a leading '.
+  const escape = (v: string | number) => {
+    const text = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
   const text = [header, ...rows].map((r) => r.map(escape).join(',')).join('\r\n') + '\r\n';
   const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
   const link = h('a', { href: url, download: filename });
