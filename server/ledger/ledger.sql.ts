@@ -174,9 +174,8 @@ export const USAGE_TAG_DAILY_ROLLUP = usageRollup('usage_tag_daily', 'day', 'ins
 export const ROLLUPS: readonly string[] = [
   USAGE_HOURLY_ROLLUP,
   USAGE_DAILY_ROLLUP,
-  TAG_PAIRS,
-  USAGE_TAG_HOURLY_ROLLUP,
-  USAGE_TAG_DAILY_ROLLUP,
+  // One entry, so it stands alone after `ins` as every entry does (the bench builds them one by one).
+  `${TAG_PAIRS}, ${USAGE_TAG_HOURLY_ROLLUP}, ${USAGE_TAG_DAILY_ROLLUP}`,
   LATENCY_ROLLUP,
   ...RATELIMIT_ROLLUPS,
 ];
