@@ -7,6 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { randomBytes } from 'node:crypto';
+import { ATTRIBUTION_COMMANDS, ATTRIBUTION_FLAGS } from './attribution/attribution.commands.js';
 import { ApiTokensService } from './auth/api-tokens.service.js';
 import { AuditService } from './auth/audit.service.js';
 import { createApiTokenSchema, createUserSchema, updateUserSchema } from './auth/auth.dto.js';
@@ -203,11 +204,13 @@ const COMMANDS: Record<string, Command> = {
     usage: 'prices:sync                               load the shipped price list (keeps edited rows)',
     run: async (ctx) => ({ inserted: await ctx.get(PricingService).syncPriceList() }),
   },
+  // Commands beside their module.
+  ...ATTRIBUTION_COMMANDS,
 };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', ...ATTRIBUTION_FLAGS].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );
