@@ -20,6 +20,14 @@ interface Attributed {
   cut: boolean;
 }
 
+/**
+ * The end user and tags decided for a call, for hooks after this one (a budget scoped to a tag):
+ * undefined when the call is not attributed. Tags with a null value are "other".
+ */
+export function attributionOf(call: HookedCall): Readonly<Pick<Attributed, 'endUser' | 'tags'>> | undefined {
+  return call.notes.attribution as Attributed | undefined;
+}
+
 @Injectable()
 export class AttributionHook implements CallHook {
   readonly name = 'attribution';

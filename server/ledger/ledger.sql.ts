@@ -152,6 +152,13 @@ const LATENCY_ROLLUP = `latency_hours AS (
 export const USAGE_HOURLY_ROLLUP = usageRollup('usage_hourly', 'hour');
 export const USAGE_DAILY_ROLLUP = usageRollup('usage_daily', 'day');
 
+/** The event columns the usage rollups read: what the tag pairs carry (not all ~50 columns of each event, once per tag). */
+const ROLLUP_SOURCE_COLUMNS = [
+  'created_at', 'org_id', 'feature_id', 'model', 'endpoint', 'price_id', 'outcome', 'usage_source', 'input_tokens', 'cached_tokens',
+  'output_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_seconds', 'cost_nanos', 'latency_ms', 'audio_output_tokens',
+  'image_input_tokens', 'image_output_tokens', 'characters', 'image_count', 'web_search_calls', 'web_search_preview_calls', 'file_search_calls',
+];
+
 /**
  * The inserted events once per tag they carry, the end user as the tag '' (no tag name is empty;
  * an end user past its cap is stored as '' and rolls up as NULL, "other", as tag values do):
@@ -159,7 +166,7 @@ export const USAGE_DAILY_ROLLUP = usageRollup('usage_daily', 'day');
  * batch is attributed.
  */
 export const TAG_PAIRS = `ins_tags AS (
-    SELECT i.*, t.tag, t.value FROM ins i CROSS JOIN LATERAL (
+    SELECT ${ROLLUP_SOURCE_COLUMNS.map((c) => `i.${c}`).join(', ')}, t.tag, t.value FROM ins i CROSS JOIN LATERAL (
       SELECT key, value FROM jsonb_each_text(i.tags) UNION ALL SELECT '', nullif(i.end_user, '') WHERE i.end_user IS NOT NULL) AS t(tag, value)
     WHERE i.tags IS NOT NULL OR i.end_user IS NOT NULL
   )`;

@@ -230,6 +230,39 @@ describe('spend by tag and statements per customer', () => {
     expect(rows[1][header.indexOf('end_user')]).toBe('u1');
   });
 
+  it('the tag rollups hold exactly what a full scan of the ledger gives, hourly and daily', async () => {
+    const scan = (time: 'hour' | 'day') =>
+      stack.db.query(
+        `SELECT date_trunc('${time}', created_at, 'UTC') AS t, tag, value, count(*)::int AS requests, coalesce(sum(cost_nanos), 0)::text AS cost,
+           count(*) FILTER (WHERE cost_nanos IS NULL)::int AS unpriced
+         FROM usage_events e CROSS JOIN LATERAL (SELECT key, value FROM jsonb_each_text(e.tags) UNION ALL SELECT '', nullif(e.end_user, '') WHERE e.end_user IS NOT NULL) AS p(tag, value)
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 NULLS LAST`,
+      );
+    const rollup = (table: string, time: 'hour' | 'day') =>
+      stack.db.query(
+        `SELECT ${time} AS t, tag, value, sum(requests)::int AS requests, sum(cost_nanos)::text AS cost, sum(unpriced_requests)::int AS unpriced
+         FROM ${table} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 NULLS LAST`,
+      );
+    for (const [table, time] of [['usage_tag_hourly', 'hour'], ['usage_tag_daily', 'day']] as const) {
+      const [expected, actual] = await Promise.all([scan(time), rollup(table, time)]);
+      expect(expected.rows.length).toBeGreaterThan(5);
+      expect(actual.rows).toEqual(expected.rows);
+    }
+  });
+
+  it('a price correction re-costs the tag rollups too: the statement per customer follows and still adds up', async () => {
+    const correction = { model: 'gpt-4o', from: '2025-11-01T00:00:00Z', to: '2025-12-01T00:00:00Z', reason: 'test: re-cost November', prices: { inputPerMtok: '100', outputPerMtok: '100' } };
+    const response = await api(stack, '/api/admin/prices/corrections', { method: 'POST', body: JSON.stringify(correction) });
+    expect(response.status).toBe(200);
+    const { rows } = await stack.db.query(`SELECT cost_nanos FROM usage_events WHERE model = 'gpt-4o' AND feature_id = $1 AND created_at < '2025-12-01'`, [feature.id]);
+    const recosted = BigInt(rows[0].cost_nanos as string);
+    expect(recosted).toBe(150n * 100_000n); // (100 + 50 tokens) x $100 per 1M tokens
+    const s = await getJson<TagStatement>(stack, `/api/analytics/tag-statements?feature=${feature.slug}&month=2025-11&tag=customer`);
+    expect(s.subtotals.find((x) => x.value === 'acme')?.costNanos).toBe(String(1000n + recosted));
+    expect(s.total.costNanos).toBe(String(8550n - 2500n + recosted));
+    expect(s.lines.reduce((sum, l) => sum + BigInt(l.costNanos), 0n)).toBe(BigInt(s.total.costNanos));
+  });
+
   it('engineers see usage by tag, not money; the tag list offers names and values', async () => {
     await stack.app.get(UsersService).create({ email: 'eng@attribution.test', password: 'attribution engineer pw', role: 'engineer' });
     const signIn = await fetch(`${stack.url}/api/auth/sign-in`, {
