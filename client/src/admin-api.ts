@@ -2,6 +2,9 @@
 import { api } from './api.js';
 import type { Role } from './auth.js';
 import { remember } from './catalog.js';
+import type { FeatureAttribution, TagDeclaration } from '../../server/contract/attribution.js';
+
+export type { FeatureAttribution, TagDeclaration };
 
 export interface UpstreamKey {
   id: string;
@@ -97,5 +100,11 @@ export const admin = {
   apiTokens: (signal?: AbortSignal) => api.get<ApiToken[]>('/api/admin/api-tokens', undefined, signal),
   createApiToken: (body: Record<string, unknown>) => api.post<{ token: string; record: ApiToken }>('/api/admin/api-tokens', body),
   revokeApiToken: (id: string) => api.delete<ApiToken>(`/api/admin/api-tokens/${id}`),
+  tags: (signal?: AbortSignal) => api.get<TagDeclaration[]>('/api/admin/tags', undefined, signal),
+  declareTag: (body: Record<string, unknown>) => api.post<TagDeclaration>('/api/admin/tags', body),
+  updateTag: (name: string, body: Record<string, unknown>) => api.patch<TagDeclaration>(`/api/admin/tags/${encodeURIComponent(name)}`, body),
+  removeTag: (name: string) => api.delete<{ removed: string }>(`/api/admin/tags/${encodeURIComponent(name)}`),
+  featureAttribution: (id: string) => api.get<FeatureAttribution>(`/api/admin/features/${id}/attribution`),
+  setFeatureAttribution: (id: string, body: { defaultTags: Record<string, string>; requiredTags: string[] }) => api.put<FeatureAttribution>(`/api/admin/features/${id}/attribution`, body),
   audit: (limit: number, before?: string, signal?: AbortSignal) => api.get<AuditRecord[]>('/api/admin/audit', { limit, before }, signal),
 };

@@ -7,6 +7,9 @@ import { resolveRange, type Bucket, type Filters } from './filters.js';
 import { formatBucket } from './format.js';
 // The server's own response types (type-only: nothing of the server is bundled).
 import type { Statement, StatementLine } from '../../server/analytics/statement.types.js';
+import type { TagCatalog, TagStatement } from '../../server/contract/attribution.js';
+
+export type { TagCatalog, TagStatement };
 import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts } from '../../server/ratelimits/headroom.types.js';
 
 export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
@@ -161,32 +164,11 @@ export async function statement(orgId: string, month: string, tz: string, signal
   return api.get<Statement>('/api/analytics/statements', { org: orgId, month, tz }, signal);
 }
 export const statementCsv = (orgId: string, month: string, tz: string) => ({ path: '/api/analytics/statements', query: { org: orgId, month, tz, format: 'csv' } });
-export interface TagCatalog {
-  tags: Array<{ name: string; declared: boolean; values: string[] }>;
-  endUsers: boolean;
-}
 export async function tagCatalog(f: Filters, signal?: AbortSignal): Promise<TagCatalog> {
   const { from, to, tz } = usageQuery(f);
   return api.get<TagCatalog>('/api/analytics/tags', { from, to, tz }, signal);
 }
 
-export interface TagStatementLine {
-  value: string | null;
-  kind: 'value' | 'other' | 'untagged';
-  model: string | null;
-  requests: number;
-  costNanos: string;
-  unpricedRequests: number;
-}
-export interface TagStatement {
-  feature: { id: string; slug: string };
-  month: string;
-  tz: string;
-  tag: string;
-  lines: TagStatementLine[];
-  subtotals: Array<{ value: string | null; kind: TagStatementLine['kind']; costNanos: string; requests: number; unpricedRequests: number }>;
-  total: { costNanos: string; requests: number; unpricedRequests: number };
-}
 export const tagStatementQuery = (feature: string, month: string, tag: string, tz: string) => ({ feature, month, tag, tz });
 export async function tagStatement(feature: string, month: string, tag: string, tz: string, signal?: AbortSignal): Promise<TagStatement> {
   return api.get<TagStatement>('/api/analytics/tag-statements', tagStatementQuery(feature, month, tag, tz), signal);
