@@ -6,7 +6,7 @@ import { nanosToUsd } from '../pricing/cost.js';
 import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from './analytics.dto.js';
 import type { Catalog } from './catalog.types.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
-import { addUsage, queryBuckets, queryHistograms, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
+import { addUsage, queryBuckets, queryHistograms, queryTopValues, queryUsage, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollup-query.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -70,6 +70,8 @@ type KindedRow = UsageRow & { kind?: TagKind };
 export interface TaggedQuery {
   tag: string;
   values?: string[];
+  /** Grouped by it: the top values, found first; the others are read as "other". */
+  keep?: string[];
   /** Set when the query groups by it. */
   dimension?: 'tag' | 'endUser';
 }
@@ -349,6 +351,11 @@ export class AnalyticsService {
     const groupBy = [...new Set(input.groupBy ?? [])];
     const tagged = taggedQuery(input, groupBy);
     const filters = await this.resolveFilters(input);
+    const top = input.top ?? 10;
+    if (tagged?.dimension) {
+      const ranked = { from: range.from, to: range.to, tz: input.tz, groupBy, filters, tagged };
+      tagged.keep = await queryTopValues(this.dataSource, ranked, top, options.money);
+    }
     const query: RollupRange = { from: range.from, to: range.to, tz: input.tz, interval, groupBy, filters, tagged };
     // Latency histograms are not kept per tag: a tagged query has no percentiles.
     const withLatency = options.latency && !tagged;
@@ -359,7 +366,7 @@ export class AnalyticsService {
       withLatency ? queryHistograms(this.dataSource, query) : Promise.resolve([]),
       queryBuckets(this.dataSource, query),
     ]);
-    const rows: KindedRow[] = dimension ? topTagValues(found, untagged, dimension, groupBy, input.top ?? 10, options.money) : found;
+    const rows: KindedRow[] = dimension ? topTagValues(found, untagged, dimension, groupBy, top, options.money) : found;
     const labels = groupBy.length ? await this.labels() : new Map<string, string>();
 
     const keyOf = (bucket: Date | null, groups: Partial<Record<string, string | null>>) =>

@@ -33,7 +33,7 @@ export interface RollupRange {
    * Read the tag rollups: only the events that carry this tag ('' is the end user), optionally
    * only these values. The dimension `tag` / `endUser` is then the value (null: "other").
    */
-  tagged?: { tag: string; values?: string[] };
+  tagged?: { tag: string; values?: string[]; keep?: string[] };
 }
 
 /** The UsageRow sums of price components other than text tokens (statements show them; the usage API does not yet). */
@@ -176,9 +176,9 @@ const USAGE_SUMS = [
  * One lateral read per part: Postgres runs each as an index range scan on the rollup's time
  * column, so the plan stays a handful of small scans however long the range is.
  */
-function lateralSql(dims: readonly RollupDimension[], sums: string, daily: string, hourly: string, where: string, extraGroup = ''): string {
-  const groupCols = [...dims.map((d) => COLUMN[d]), ...(extraGroup ? [`r.${extraGroup}`] : [])];
-  const select = [...dims.map((d) => `${COLUMN[d]} AS "g_${d}"`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
+function lateralSql(dims: readonly RollupDimension[], sums: string, daily: string, hourly: string, where: string, extraGroup = '', columns = COLUMN): string {
+  const groupCols = [...dims.map((d) => columns[d]), ...(extraGroup ? [`r.${extraGroup}`] : [])];
+  const select = [...dims.map((d) => `${columns[d]} AS "g_${d}"`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
   const groupBy = groupCols.length ? `GROUP BY ${groupCols.join(', ')}` : '';
   const one = (table: string, time: string, daySide: boolean) =>
     `SELECT ${[...select, sums].join(', ')} FROM ${table} r
@@ -225,12 +225,19 @@ export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRan
   const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), range.tz];
   const where = filterSql(range.filters, params) + taggedSql(range.tagged, params);
   const [daily, hourly] = range.tagged ? ['usage_tag_daily', 'usage_tag_hourly'] : ['usage_daily', 'usage_hourly'];
+  let columns = COLUMN;
+  if (range.tagged?.keep) {
+    // Values outside the top ones fold into NULL ("other") in Postgres: a handful of groups per bucket instead of every value.
+    params.push(range.tagged.keep);
+    const kept = `CASE WHEN r.value = ANY($${params.length}::text[]) THEN r.value END`;
+    columns = { ...COLUMN, tag: kept, endUser: kept };
+  }
   const dims = range.groupBy;
   const inner = USAGE_SUMS.map((c) => `sum(r.${c}) AS ${c}`).join(', ');
   const outerGroups = dims.map((d) => `x."g_${d}"`);
   const sql = `WITH ${partsSql(range.interval)}
     SELECT p.bucket, p.label, ${[...outerGroups, ...USAGE_SUMS.map((c) => `sum(p.sign * x.${c})::text AS ${c}`)].join(', ')}
-    FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, daily, hourly, where)}
+    FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, daily, hourly, where, '', columns)}
     GROUP BY ${['p.bucket', 'p.label', ...outerGroups].join(', ')}
     HAVING sum(p.sign * x.requests) <> 0 -- a group seen only in subtracted hours is not in the bucket
     ORDER BY ${['p.bucket', ...outerGroups].join(', ')}`;
@@ -261,6 +268,23 @@ export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRan
     unpricedRequests: BigInt(r.unpriced_requests as string),
     notMeteredRequests: BigInt(r.not_metered_requests as string),
   }));
+}
+
+/**
+ * The `n` values of a tagged range with the most spend (then requests, then by name), from the daily
+ * tag rollup over the whole UTC days the range touches: a ranking, so its edges need no hours.
+ */
+export async function queryTopValues(db: Pick<DataSource, 'query'>, range: RollupRange, n: number, money: boolean): Promise<string[]> {
+  const params: unknown[] = [range.from.toISOString(), range.to.toISOString()];
+  const where = filterSql(range.filters, params) + taggedSql(range.tagged, params);
+  params.push(n);
+  const rows = (await db.query(
+    `SELECT r.value FROM usage_tag_daily r
+     WHERE r.day >= date_trunc('day', $1::timestamptz, 'UTC') AND r.day < $2::timestamptz AND r.value IS NOT NULL${where}
+     GROUP BY r.value ORDER BY ${money ? 'sum(r.cost_nanos) DESC, ' : ''}sum(r.requests) DESC, r.value LIMIT $${params.length}`,
+    params,
+  )) as Array<{ value: string }>;
+  return rows.map((r) => r.value);
 }
 
 /** The UsageRow fields that are counts (bigint), for adding and subtracting rows. */
