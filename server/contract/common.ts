@@ -1,5 +1,6 @@
 // Primitives every area's contract uses. Only zod: the dashboard imports these files too.
 import { z } from 'zod';
+import { TAG_NAME, TAG_NAME_MAX, TAG_VALUE_MAX } from '../ledger/bounds.js';
 
 export const ROLES = ['admin', 'finance', 'engineer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -26,3 +27,11 @@ export const openAIErrorSchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
 });
 export type OpenAIErrorBody = z.infer<typeof openAIErrorSchema>;
+
+/** A tag's name (docs/attribution.md): customer, env, team-id. */
+export const tagName = z
+  .string()
+  .max(TAG_NAME_MAX, `a tag name has at most ${TAG_NAME_MAX} characters`)
+  .regex(TAG_NAME, 'a tag name is lower-case letters, digits, "_", "-" or ".", starting with a letter or digit (customer, env, team-id)');
+/** A tag's value or an end user, as callers send it. */
+export const tagValue = z.string().min(1).max(TAG_VALUE_MAX);

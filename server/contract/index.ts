@@ -3,6 +3,7 @@
 // Adding a route: docs/architecture.md, "API contract".
 import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
+import { attributionAdminRoutes, attributionAnalyticsRoutes } from './attribution.js';
 import { authRoutes } from './auth.js';
 import { batchRoutes } from './batches.js';
 import { realtimeRoutes } from './realtime.js';
@@ -15,6 +16,7 @@ import { statementRoutes } from './statements.js';
 import { userRoutes } from './users.js';
 
 export * from './analytics.js';
+export * from './attribution.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
@@ -32,8 +34,8 @@ export * from './users.js';
 /** Every /api route, by area (the tag /api/docs groups them under). A new area adds its line here. */
 export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   auth: authRoutes,
-  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes },
-  analytics: { ...analyticsRoutes, ...statementRoutes },
+  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes, ...attributionAdminRoutes },
+  analytics: { ...analyticsRoutes, ...statementRoutes, ...attributionAnalyticsRoutes },
   reconciliation: reconciliationRoutes,
   'rate limits': rateLimitRoutes,
   moderation: moderationRoutes,
