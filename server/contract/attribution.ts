@@ -1,9 +1,8 @@
 // The attribution API's shapes (docs/attribution.md): tag declarations, a feature's default and
 // required tags, and statements per tag value. Shared by the server's validation and the dashboard.
 import { z } from 'zod';
-import { TAG_VALUE_MAX, TAGS_MAX } from '../ledger/bounds.js';
 import { timeParam, tz } from './analytics.js';
-import { count, instant, nanos, tagName, tagValue, usd, uuid } from './common.js';
+import { count, instant, nanos, TAG_VALUE_MAX, TAGS_MAX, tagName, tagValue, usd, uuid } from './common.js';
 import { defineRoutes } from './route.js';
 
 export { tagName, tagValue } from './common.js';

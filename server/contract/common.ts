@@ -1,6 +1,5 @@
 // Primitives every area's contract uses. Only zod: the dashboard imports these files too.
 import { z } from 'zod';
-import { TAG_NAME, TAG_NAME_MAX, TAG_VALUE_MAX } from '../ledger/bounds.js';
 
 export const ROLES = ['admin', 'finance', 'engineer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -27,6 +26,16 @@ export const openAIErrorSchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
 });
 export type OpenAIErrorBody = z.infer<typeof openAIErrorSchema>;
+
+/**
+ * Attribution bounds (server/ledger/bounds.ts enforces them on every event): at most TAGS_MAX tags
+ * per event, names of TAG_NAME_MAX characters from TAG_NAME, values of TAG_VALUE_MAX characters.
+ */
+export const TAGS_MAX = 10;
+export const TAG_NAME_MAX = 40;
+export const TAG_VALUE_MAX = 128;
+/** Lower-case letters, digits, `_`, `-` and `.`, starting with a letter or digit (as in HTTP header names). */
+export const TAG_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 
 /** A tag's name (docs/attribution.md): customer, env, team-id. */
 export const tagName = z

@@ -3,6 +3,7 @@
 // read (usage JSON, x-ratelimit-* headers, audio duration), so pricing sees bounded numbers; then
 // boundUsageEvent() checks every event once more as it is queued (the demo's, the benchmarks' and
 // replayed ones too). A value it had to change is stored changed and named in `clamped`.
+import { TAG_NAME, TAG_NAME_MAX, TAG_VALUE_MAX, TAGS_MAX } from '../contract/common.js';
 import type { RateLimitSnapshot } from './rate-limit-snapshot.js';
 import type { UsageEvent } from './usage-event.js';
 
@@ -32,11 +33,8 @@ export const TEXT_MAX = 256;
  * value) stays far below the index's ~2,700-byte row limit. The number of values per tag is capped
  * per month by the attribution hook (its tag's max_values), the rest stored as null: "other".
  */
-export const TAGS_MAX = 10;
-export const TAG_NAME_MAX = 40;
-export const TAG_VALUE_MAX = 128;
-/** Lower-case letters, digits, `_`, `-` and `.`, starting with a letter or digit (as in HTTP header names). */
-export const TAG_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+// Defined in the API contract (the dashboard validates the same names), enforced here.
+export { TAG_NAME, TAG_NAME_MAX, TAG_VALUE_MAX, TAGS_MAX };
 
 /** bigint's largest value, as the decimal string cost_nanos is carried in. */
 const BIGINT_MAX = '9223372036854775807';

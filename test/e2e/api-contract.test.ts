@@ -234,7 +234,7 @@ describe('every answer is what the contract says, as each role', () => {
       ['moderationSummary', { query: range() }],
       ['listBatches'],
       ['realtimeActivity', { query: { from: today(), to: today() } }],
-      ['tagCatalog', { query: { from: today(), to: today() } }],
+      ['tagCatalog', { query: range() }],
       ['tagStatement', { query: { feature: stack.features[0].slug, month, tag: 'customer' } }],
       ['tagStatement', { query: { feature: stack.features[0].slug, month, tag: 'endUser', format: 'csv' }, csv: true }],
       ['listTags'],
