@@ -15,6 +15,7 @@ import { DataSource } from 'typeorm';
 import { AnalyticsService } from '../server/analytics/analytics.service.js';
 import { EventsExportService } from '../server/analytics/events-export.service.js';
 import { StatementService } from '../server/analytics/statement.service.js';
+import { TagStatementService } from '../server/attribution/tag-statement.service.js';
 import { createApp } from '../server/app.js';
 import { loadConfig } from '../server/config/config.js';
 import { ensureDatabase, startScratchPostgres } from '../server/database/embedded-postgres.js';
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
              CASE WHEN m.model = 'whisper-1' THEN round((random() * 120)::numeric, 3) END AS audio_seconds
            FROM raw JOIN models m ON m.n = raw.mi)
          INSERT INTO usage_events (id, created_at, org_id, feature_id, endpoint, model, status, outcome, input_tokens, cached_tokens,
-           output_tokens, reasoning_tokens, audio_seconds, usage_source, cost_nanos, price_id, latency_ms, ttfb_ms)
+           output_tokens, reasoning_tokens, audio_seconds, usage_source, cost_nanos, price_id, latency_ms, ttfb_ms, tags, end_user)
          SELECT gen_random_uuid(), created_at, ($5::uuid[])[f % 3 + 1], ($6::uuid[])[f + 1],
            CASE model WHEN 'whisper-1' THEN 'audio.transcriptions' WHEN 'text-embedding-3-small' THEN 'embeddings' ELSE 'chat.completions' END,
            model, CASE WHEN failed THEN 500 ELSE 200 END, CASE WHEN failed THEN 'error' ELSE 'ok' END,
@@ -117,7 +118,11 @@ async function main(): Promise<void> {
              ELSE round(((input_tokens - input_tokens / 4) * coalesce(input_per_mtok, 0) + (input_tokens / 4) * coalesce(cached_per_mtok, 0)
                + output_tokens * coalesce(output_per_mtok, 0)) * 1000 + coalesce(ceil(audio_seconds) * per_audio_minute * 1e9 / 60, 0))::bigint END,
            CASE WHEN unpriced THEN NULL ELSE price_id END,
-           (150 * exp(random() * 3))::int, CASE WHEN r2 < 0.3 THEN NULL ELSE (40 * exp(random() * 2.5))::int END
+           (150 * exp(random() * 3))::int, CASE WHEN r2 < 0.3 THEN NULL ELSE (40 * exp(random() * 2.5))::int END,
+           -- Attribution: 80% of calls tagged with one of 50 customers of their feature (500 in all) and an env; 30% name one of 2,000 end users.
+           CASE WHEN r < 0.8 THEN jsonb_build_object('customer', 'cust-' || (f * 50 + (hashint4(g + 104729) & 2147483647) % 50),
+             'env', CASE WHEN r < 0.7 THEN 'prod' ELSE 'staging' END) END,
+           CASE WHEN r2 > 0.7 THEN 'user-' || (hashint4(g + 1299709) & 2147483647) % 2000 END
          FROM shaped`,
         [lo.toISOString(), hi.toISOString(), count, MODELS, orgs, features],
       );
@@ -140,7 +145,7 @@ async function main(): Promise<void> {
     log(`built rollups in ${seconds(rollupMs)}: ${Math.round(seeded / (rollupMs / 1000)).toLocaleString('en')} events/s`);
     await db.query(`VACUUM ANALYZE`);
     const sizes = (await db.query(
-      `SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname IN ('usage_hourly', 'usage_daily', 'usage_latency_hourly', 'usage_latency_daily') ORDER BY 1`,
+      `SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname IN ('usage_hourly', 'usage_daily', 'usage_tag_hourly', 'usage_tag_daily', 'usage_latency_hourly', 'usage_latency_daily') ORDER BY 1`,
     )) as Array<{ relname: string; n_live_tup: string }>;
     log(`rollup rows: ${sizes.map((s) => `${s.relname} ${Number(s.n_live_tup).toLocaleString('en')}`).join(', ')}`);
     // Storage per million events: the ledger's partitions (heap and indexes apart) and every rollup.
@@ -156,7 +161,8 @@ async function main(): Promise<void> {
     const writer = app.get(LedgerWriter);
     const writerStart = performance.now();
     for (let i = 0; i < WRITER_EVENTS; i++) {
-      writer.record(benchEvent(orgs[i % 3], features[i % 10], MODELS[i % 8]));
+      // Half of them attributed (a customer and an env), as the seeded history is.
+      writer.record({ ...benchEvent(orgs[i % 3], features[i % 10], MODELS[i % 8]), ...(i % 2 ? { tags: { customer: `cust-${i % 500}`, env: 'prod' } } : {}) });
       if (i % 5_000 === 4_999) await writer.flush();
     }
     await writer.flush();
@@ -165,6 +171,7 @@ async function main(): Promise<void> {
 
     const analytics = app.get(AnalyticsService);
     const statements = app.get(StatementService);
+    const tagStatements = app.get(TagStatementService);
     const exporter = app.get(EventsExportService);
     const today = new Date(Math.floor(now.getTime() / DAY) * DAY);
     const date = (d: Date) => d.toISOString().slice(0, 10);
@@ -184,6 +191,14 @@ async function main(): Promise<void> {
         analytics.usage({ from: date(start), to: date(end), tz: 'Europe/Paris', interval: 'month', groupBy: ['org'] }, { latency: false })],
       ['latency + ttfb percentiles per feature, 30 days', await rangeRows(new Date(today.getTime() - 30 * DAY), today), () =>
         analytics.usage({ from: date(new Date(today.getTime() - 30 * DAY)), to: date(today), tz: 'UTC', groupBy: ['feature'] })],
+      ['spend by customer tag by day, 90 days (top 10 + other + untagged)', await rangeRows(new Date(today.getTime() - 90 * DAY), today), () =>
+        analytics.usage({ from: date(new Date(today.getTime() - 90 * DAY)), to: date(today), tz: 'UTC', interval: 'day', groupBy: ['tag'], tag: 'customer' }, { latency: false })],
+      ['spend by customer tag, 90 days (America/New_York, no buckets)', await rangeRows(new Date(today.getTime() - 90 * DAY), today), () =>
+        analytics.usage({ from: date(new Date(today.getTime() - 90 * DAY)), to: date(today), tz: 'America/New_York', groupBy: ['tag'], tag: 'customer' }, { latency: false })],
+      ['spend of one customer by model, 90 days', await rangeRows(new Date(today.getTime() - 90 * DAY), today), () =>
+        analytics.usage({ from: date(new Date(today.getTime() - 90 * DAY)), to: date(today), tz: 'UTC', groupBy: ['model'], tag: 'customer', tagValue: ['cust-7'] }, { latency: false })],
+      ['month statement per customer, one feature', Math.round(seeded / MONTHS / 10), () =>
+        tagStatements.statement({ feature: features[0], month, tag: 'customer', tz: 'UTC', format: 'json' })],
       ['month to date per feature (3 range reads)', 0, () => analytics.monthToDate({ tz: 'UTC', groupBy: 'feature' })],
       ['monthly statement, one org', Math.round(seeded / MONTHS / 3), () => statements.statement({ org: orgs[0], month, tz: 'UTC', format: 'json' })],
     ];

@@ -26,6 +26,13 @@ const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const UPSTREAM_KEY = 'sk-bench-0123456789abcdef';
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Benchmark: say something short.' }], max_tokens: 16 });
+/**
+ * BENCH_TAGS=1: every round also runs "gateway+tags", the same calls attributed (docs/attribution.md):
+ * two x-tallygate-tag-* headers (one of 500 customers, an env) and the body's `user` (one of 2,000).
+ */
+const TAGS = process.env.BENCH_TAGS === '1' || process.argv.includes('--tags');
+const TAGGED_BODY = (i: number) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Benchmark: say something short.' }], max_tokens: 16, user: `user-${i % 2000}` });
+const tagHeaders = (i: number): Record<string, string> => ({ 'x-tallygate-tag-customer': `cust-${i % 500}`, 'x-tallygate-tag-env': 'prod' });
 
 /** CPU time (ms) a process has used so far, from /proc (Linux); 0 when it cannot be read. */
 function cpuMs(pid: number): number {
@@ -75,12 +82,24 @@ async function withCpu<T extends { requests: { total: number } }>(processes: Rec
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
-async function closedLoop(url: string, key: string) {
-  return autocannon({ url, connections: CONNECTIONS, duration: SECONDS, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY });
+async function closedLoop(url: string, key: string, tagged = false) {
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  if (!tagged) return autocannon({ url, connections: CONNECTIONS, duration: SECONDS, method: 'POST', headers, body: BODY });
+  // Tagged: a different customer and end user per request (the cardinality caps' bookkeeping is exercised).
+  let i = 0;
+  return autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    method: 'POST',
+    headers,
+    body: BODY,
+    requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, headers: { ...headers, ...tagHeaders(i) }, body: TAGGED_BODY(i++) }) }],
+  });
 }
 
 /** Sends request i at t0 + i/rate for `seconds`, timing each from when it was due. */
-async function openLoop(origin: string, key: string, rate: number, seconds: number): Promise<number[]> {
+async function openLoop(origin: string, key: string, rate: number, seconds: number, tagged = false): Promise<number[]> {
   const pool = new Pool(origin, { connections: 64 });
   const latencies: number[] = [];
   const total = rate * seconds;
@@ -92,7 +111,12 @@ async function openLoop(origin: string, key: string, rate: number, seconds: numb
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     inflight.push(
       pool
-        .request({ path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: BODY })
+        .request({
+          path: '/v1/chat/completions',
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(tagged ? tagHeaders(i) : {}) },
+          body: tagged ? TAGGED_BODY(i) : BODY,
+        })
         .then(async (res) => {
           await res.body.dump();
           latencies.push(performance.now() - due);
@@ -138,18 +162,27 @@ async function main(): Promise<void> {
     console.log('1. Max throughput (closed loop, alternating)');
     const directRuns: number[] = [];
     const gatewayRuns: number[] = [];
+    const taggedRuns: number[] = [];
     let answered = 0;
+    type Contender = readonly [name: string, url: string, key: string, runs: number[], tagged: boolean];
+    const contenders: Contender[] = [
+      ['direct ', `${sim}/v1/chat/completions`, UPSTREAM_KEY, directRuns, false],
+      ['gateway', `${gw}/v1/chat/completions`, key, gatewayRuns, false],
+      ...(TAGS ? [['gateway+tags', `${gw}/v1/chat/completions`, key, taggedRuns, true] as const] : []),
+    ];
     for (const round of [1, 2]) {
-      for (const [name, url, k, runs] of [['direct ', `${sim}/v1/chat/completions`, UPSTREAM_KEY, directRuns], ['gateway', `${gw}/v1/chat/completions`, key, gatewayRuns]] as const) {
-        const { result: r, cpu } = await withCpu(processes, () => closedLoop(url, k));
+      for (const [name, url, k, runs, tagged] of contenders) {
+        const { result: r, cpu } = await withCpu(processes, () => closedLoop(url, k, tagged));
         runs.push(r.requests.average);
-        if (name === 'gateway') answered += r['2xx'] + r.non2xx;
+        if (name.startsWith('gateway')) answered += r['2xx'] + r.non2xx;
         console.log(`   round ${round} ${name}: ${fmt(r.requests.average, 0).padStart(6)} req/s   p50 ${r.latency.p50} ms   p99 ${r.latency.p99} ms   non-2xx ${r.non2xx}   errors ${r.errors}`);
         console.log(`                  CPU per request: ${cpu}`);
       }
     }
     const best = (runs: number[]) => Math.max(...runs);
-    console.log(`   best run: gateway ${fmt(best(gatewayRuns), 0)} req/s, direct ${fmt(best(directRuns), 0)} req/s, ratio ${fmt(best(gatewayRuns) / best(directRuns))}   (target: >= 5,000 req/s through the gateway)\n`);
+    console.log(`   best run: gateway ${fmt(best(gatewayRuns), 0)} req/s, direct ${fmt(best(directRuns), 0)} req/s, ratio ${fmt(best(gatewayRuns) / best(directRuns))}   (target: >= 5,000 req/s through the gateway)`);
+    if (TAGS) console.log(`   with tags: best ${fmt(best(taggedRuns), 0)} req/s (${fmt(best(taggedRuns) / best(gatewayRuns))} of untagged)`);
+    console.log('');
 
     // 3. Ledger: every request the gateway answered during the measured runs is exactly one row.
     let written = 0;
@@ -163,23 +196,25 @@ async function main(): Promise<void> {
     console.log(`2. Added latency at ${RATE} req/s (open loop, ${SECONDS} s per run, alternating)`);
     const runs: Array<{ name: string; p50: number; p99: number }> = [];
     for (const round of [1, 2]) {
-      for (const [name, origin, k] of [['direct ', sim, UPSTREAM_KEY], ['gateway', gw, key]] as const) {
-        const l = await openLoop(origin, k, RATE, SECONDS);
+      for (const [name, origin, k, tagged] of [['direct ', sim, UPSTREAM_KEY, false], ['gateway', gw, key, false], ...(TAGS ? [['gateway+tags', gw, key, true] as const] : [])] as const) {
+        const l = await openLoop(origin, k, RATE, SECONDS, tagged);
         runs.push({ name, p50: percentile(l, 50), p99: percentile(l, 99) });
         console.log(`   round ${round} ${name}: p50 ${fmt(percentile(l, 50))} ms   p99 ${fmt(percentile(l, 99))} ms   (${l.length} requests)`);
       }
     }
     const med = (name: string, k: 'p50' | 'p99') => runs.filter((r) => r.name.trim() === name).reduce((s, r) => s + r[k], 0) / 2;
-    console.log(`   added by the gateway: p50 ${fmt(med('gateway', 'p50') - med('direct', 'p50'))} ms   p99 ${fmt(med('gateway', 'p99') - med('direct', 'p99'))} ms   (target: p50 < 1 ms)\n`);
+    console.log(`   added by the gateway: p50 ${fmt(med('gateway', 'p50') - med('direct', 'p50'))} ms   p99 ${fmt(med('gateway', 'p99') - med('direct', 'p99'))} ms   (target: p50 < 1 ms)`);
+    if (TAGS) console.log(`   added with tags: p50 ${fmt(med('gateway+tags', 'p50') - med('direct', 'p50'))} ms   p99 ${fmt(med('gateway+tags', 'p99') - med('direct', 'p99'))} ms`);
+    console.log('');
 
-    const openLoopAnswered = 2 * RATE * SECONDS;
+    const openLoopAnswered = (TAGS ? 4 : 2) * RATE * SECONDS;
     for (let i = 0; i < 60 && (await rows()) - before < answered + openLoopAnswered; i++) await new Promise((r) => setTimeout(r, 250));
     const total = (await rows()) - before;
     console.log('3. Ledger');
     // Requests still in flight when autocannon stops are cut off: the gateway records those too
     // (outcome client_aborted), so rows = answered + cut off, at most one per connection and run.
     const cutOff = written - answered;
-    const ok = cutOff >= 0 && cutOff <= 2 * CONNECTIONS;
+    const ok = cutOff >= 0 && cutOff <= (TAGS ? 4 : 2) * CONNECTIONS; // one per connection and gateway run at most
     console.log(`   closed-loop runs: ${answered} requests answered + ${cutOff} cut off by the load generator = ${written} ledger rows (${ok ? 'one each' : 'MISMATCH'})`);
     console.log(`   with the open-loop runs: ${answered + openLoopAnswered} requests, ${total} rows; duplicate ids: ${duplicates}\n`);
 

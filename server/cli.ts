@@ -6,6 +6,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { ATTRIBUTION_COMMANDS, ATTRIBUTION_FLAGS } from './attribution/attribution.commands.js';
 import { AUTH_COMMANDS } from './auth/auth.commands.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BATCH_COMMANDS } from './batches/batches.commands.js';
@@ -46,11 +47,11 @@ class CliModule {
 }
 
 /** Every command, each module's kept beside it; the help lists them in this order. */
-const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS, ...BUDGET_COMMANDS, ...ALERT_COMMANDS };
+const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS, ...BUDGET_COMMANDS, ...ALERT_COMMANDS, ...ATTRIBUTION_COMMANDS };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(
-  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'preset', 'threshold', 'guardrail', 'fail', 'timeout-ms', 'store-inputs', 'dry-run', 'feature', 'amount-usd', 'enforcement', 'tz', 'state'].map(
+  ['name', 'org-id', 'project', 'base-url', 'api-key', 'label', 'slug', 'org', 'grant', 'budget-usd', 'email', 'role', 'password', 'days', 'limit', 'openai-key-id', 'preset', 'threshold', 'guardrail', 'fail', 'timeout-ms', 'store-inputs', 'dry-run', 'feature', 'amount-usd', 'enforcement', 'tz', 'state', ...ATTRIBUTION_FLAGS].map(
     (o) => [o, { type: 'string' as const }],
   ),
 );

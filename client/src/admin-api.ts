@@ -13,9 +13,13 @@ import type {
   ResponseOf,
   UpstreamKeyView,
   UserView,
+  attributionAdminRoutes,
   orgRoutes,
   userRoutes,
 } from '../../server/contract/index.js';
+import type { FeatureAttribution, TagDeclaration } from '../../server/contract/attribution.js';
+
+export type { FeatureAttribution, TagDeclaration };
 
 // The shapes are the API contract's (server/contract): what the server validates and answers.
 export type UpstreamKey = UpstreamKeyView;
@@ -26,7 +30,7 @@ export type User = UserView;
 export type ApiToken = ApiTokenView;
 export type AuditRecord = AuditRecordView;
 type Answer<R extends ApiRoute> = ResponseOf<R>;
-type Routes = typeof orgRoutes & typeof userRoutes;
+type Routes = typeof orgRoutes & typeof userRoutes & typeof attributionAdminRoutes;
 type Body<K extends keyof Routes> = RequestBody<Routes[K]>;
 
 export const admin = {
@@ -56,6 +60,12 @@ export const admin = {
   apiTokens: (signal?: AbortSignal) => api.get<Answer<Routes['listApiTokens']>>('/api/admin/api-tokens', undefined, signal),
   createApiToken: (body: Body<'createApiToken'>) => api.post<Answer<Routes['createApiToken']>>('/api/admin/api-tokens', body),
   revokeApiToken: (id: string) => api.delete<Answer<Routes['revokeApiToken']>>(`/api/admin/api-tokens/${id}`),
+  tags: (signal?: AbortSignal) => api.get<Answer<Routes['listTags']>>('/api/admin/tags', undefined, signal),
+  declareTag: (body: Body<'declareTag'>) => api.post<Answer<Routes['declareTag']>>('/api/admin/tags', body),
+  updateTag: (name: string, body: Body<'updateTag'>) => api.patch<Answer<Routes['updateTag']>>(`/api/admin/tags/${encodeURIComponent(name)}`, body),
+  removeTag: (name: string) => api.delete<Answer<Routes['removeTag']>>(`/api/admin/tags/${encodeURIComponent(name)}`),
+  featureAttribution: (id: string) => api.get<Answer<Routes['featureAttribution']>>(`/api/admin/features/${id}/attribution`),
+  setFeatureAttribution: (id: string, body: Body<'setFeatureAttribution'>) => api.put<Answer<Routes['setFeatureAttribution']>>(`/api/admin/features/${id}/attribution`, body),
   audit: (limit: number, before?: string, signal?: AbortSignal) =>
     api.get<Answer<Routes['listAudit']>>('/api/admin/audit', { limit, before } satisfies QueryOf<Routes['listAudit']>, signal),
 };

@@ -23,14 +23,18 @@ import type {
   UsageReport,
   UsageTotals,
   analyticsRoutes,
+  attributionAnalyticsRoutes,
   rateLimitRoutes,
   statementRoutes,
 } from '../../server/contract/index.js';
+import type { TagCatalog, TagStatement } from '../../server/contract/attribution.js';
+
+export type { TagCatalog, TagStatement };
 
 export type { AnonymousMinute, LatestHeadroom, Percentiles, Statement, StatementLine, ThrottleCounts, ThrottlingSummaryRow, UsagePoint, UsageReport, UsageTotals };
 export type MonthToDate = MonthToDateReport;
 
-/** `family`: chat, responses, embeddings, images, speech, transcription, batch, realtime, other (server/analytics/endpoint-family.ts). */
+/** `family`: chat, responses, embeddings, images, speech, transcription, batch, realtime, other (server/analytics/endpoint-family.ts); `tag`, `endUser`: attribution. */
 export type GroupBy = Dimension;
 type Dim = 'org' | 'feature' | 'model';
 type RateLimitAnswer<K extends keyof typeof rateLimitRoutes> = ResponseOf<(typeof rateLimitRoutes)[K]>;
@@ -73,12 +77,18 @@ function previousQuery(f: Filters, extra: Query): Query {
 }
 
 function rememberPoints(points: UsagePoint[], groupBy: GroupBy[]): void {
-  if (groupBy.length !== 1 || groupBy[0] === 'endpoint' || groupBy[0] === 'family') return; // not filter choices in the catalog
+  if (groupBy.length !== 1 || !['org', 'feature', 'model'].includes(groupBy[0])) return; // not filter choices in the catalog
   for (const p of points) remember(groupBy[0] as Dim, p.group[groupBy[0]], p.groupLabel);
 }
 
-export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean }, signal?: AbortSignal): Promise<UsageReport> {
-  const extra = { interval: options.interval, groupBy: options.groupBy };
+/** Attribution parameters of a usage query (docs/attribution.md): the tag to group by, its top N. */
+export interface TagOptions {
+  tag?: string;
+  top?: number;
+}
+
+export async function usage(f: Filters, options: { interval?: Bucket; groupBy?: GroupBy; latency?: boolean; previous?: boolean } & TagOptions, signal?: AbortSignal): Promise<UsageReport> {
+  const extra = { interval: options.interval, groupBy: options.groupBy, tag: options.tag, top: options.top };
   const q = options.previous ? previousQuery(f, extra) : usageQuery(f, extra);
   const report = await api.get<ResponseOf<typeof analyticsRoutes.usage>>(options.latency ? '/api/analytics/usage' : '/api/analytics/spend', q, signal);
   rememberPoints(report.series, options.groupBy ? [options.groupBy] : []);
@@ -99,15 +109,15 @@ export interface GroupedSeries {
 }
 
 /** Spend per bucket for each value of one dimension, from /api/analytics/spend. */
-export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal): Promise<GroupedSeries> {
-  const report = await usage(f, { interval: f.bucket, groupBy }, signal);
+export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal, tags: TagOptions = {}): Promise<GroupedSeries> {
+  const report = await usage(f, { interval: f.bucket, groupBy, ...tags }, signal);
   // Every bucket of the range from the server (empty ones drawn as zero, not closed up).
   const buckets = report.meta.buckets?.length ? report.meta.buckets.map((b) => b.bucket) : [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
   const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
   const index = new Map(buckets.map((b, i) => [b, i]));
   const groups = new Map<string, Group>();
   for (const p of report.series) {
-    const key = p.group[groupBy] ?? '';
+    const key = p.tagKind && p.tagKind !== 'value' ? `(${p.tagKind})` : (p.group[groupBy] ?? '');
     let g = groups.get(key);
     if (!g) {
       g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
@@ -137,6 +147,18 @@ export async function statement(orgId: string, month: string, tz: string, signal
   return api.get<ResponseOf<typeof statementRoutes.statement>>('/api/analytics/statements', { org: orgId, month, tz } satisfies QueryOf<typeof statementRoutes.statement>, signal);
 }
 export const statementCsv = (orgId: string, month: string, tz: string) => ({ path: '/api/analytics/statements', query: { org: orgId, month, tz, format: 'csv' } });
+type AttributionAnswer<K extends keyof typeof attributionAnalyticsRoutes> = ResponseOf<(typeof attributionAnalyticsRoutes)[K]>;
+
+export async function tagCatalog(f: Filters, signal?: AbortSignal): Promise<AttributionAnswer<'tagCatalog'>> {
+  const { from, to, tz } = usageQuery(f);
+  return api.get<AttributionAnswer<'tagCatalog'>>('/api/analytics/tags', { from, to, tz }, signal);
+}
+
+export const tagStatementQuery = (feature: string, month: string, tag: string, tz: string) => ({ feature, month, tag, tz });
+export async function tagStatement(feature: string, month: string, tag: string, tz: string, signal?: AbortSignal): Promise<AttributionAnswer<'tagStatement'>> {
+  return api.get<AttributionAnswer<'tagStatement'>>('/api/analytics/tag-statements', tagStatementQuery(feature, month, tag, tz), signal);
+}
+
 export const eventsCsv = (f: Filters) => ({ path: '/api/analytics/exports/usage-events.csv', query: usageQuery(f) });
 
 export interface LatencyByFeature {

@@ -6,8 +6,8 @@ import type { Dimension, Interval, MonthToDateQueryInput, UsageQueryInput } from
 import { AnalyticsRepository, type MonthBounds } from './analytics.repository.js';
 import type { Catalog } from './catalog.types.js';
 import { mergeInto, percentiles, type Histogram, type Percentiles } from './percentiles.js';
-import { RollupsRepository, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollups.repository.js';
-import type { MonthToDateLine, MonthToDateReport, UsagePoint, UsageReport, UsageTotals } from '../contract/analytics.js';
+import { addUsage, RollupsRepository, type ComponentSums, type RollupFilters, type RollupRange, type UsageRow } from './rollups.repository.js';
+import type { MonthToDateLine, MonthToDateReport, TagKind, UsagePoint, UsageReport, UsageTotals } from '../contract/analytics.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -27,6 +27,95 @@ export interface ResolvedRange {
 export type { MonthToDateLine, MonthToDateReport, UsageReport } from '../contract/analytics.js';
 export type Totals = UsageTotals;
 export type SeriesPoint = UsagePoint;
+
+export type { TagKind } from '../contract/analytics.js';
+type KindedRow = UsageRow & { kind?: TagKind };
+
+/** Which tag rollup a query reads: one attribution key per query ('' is the end user). */
+export interface TaggedQuery {
+  tag: string;
+  values?: string[];
+  /** Grouped by it: the top values, found first; the others are read as "other". */
+  keep?: string[];
+  /** Set when the query groups by it. */
+  dimension?: 'tag' | 'endUser';
+}
+
+export function taggedQuery(input: Pick<UsageQueryInput, 'tag' | 'tagValue' | 'endUser'>, groupBy: readonly Dimension[]): TaggedQuery | undefined {
+  const byTag = groupBy.includes('tag');
+  const byUser = groupBy.includes('endUser');
+  if (byTag && !input.tag) throw badRequest('groupBy=tag needs the tag to group by: add tag=<name> (e.g. tag=customer).', 'tag', 'missing_tag');
+  if (input.tagValue?.length && !input.tag) throw badRequest('tagValue needs the tag it is a value of: add tag=<name>.', 'tag', 'missing_tag');
+  const tagUsed = byTag || !!input.tagValue?.length;
+  const userUsed = byUser || !!input.endUser?.length;
+  if (tagUsed && userUsed) {
+    throw badRequest('A query may group or filter by one tag or by end user, not both: drop one of tag/tagValue and endUser.', 'endUser', 'too_many_tags');
+  }
+  if (tagUsed) return { tag: input.tag!, values: input.tagValue?.length ? input.tagValue : undefined, dimension: byTag ? 'tag' : undefined };
+  if (userUsed) return { tag: '', values: input.endUser?.length ? input.endUser : undefined, dimension: byUser ? 'endUser' : undefined };
+  return undefined;
+}
+
+const rowKey = (bucket: Date | null, groups: Partial<Record<string, string | null>>, dims: readonly string[], kind = '') =>
+  `${bucket?.getTime() ?? ''}|${dims.map((d) => groups[d] ?? '').join('|')}|${kind}`;
+
+/**
+ * Rows grouped by a tag's values, made into what finance reads: the `top` values (by spend, or
+ * requests without money), the rest and the values recorded past the cap as "other", and, when no
+ * value filter was given, the calls without the tag as "untagged" (the untagged query's rows minus
+ * the tagged ones: exact, both rollups come from the same inserts), so the groups add up to the
+ * same totals as the query without the tag.
+ */
+export function topTagValues(tagged: KindedRow[], untagged: UsageRow[] | undefined, dimension: 'tag' | 'endUser', groupBy: readonly Dimension[], top: number, money: boolean): KindedRow[] {
+  const weight = new Map<string, bigint>();
+  for (const row of tagged) {
+    const value = row.groups[dimension];
+    if (value !== null && value !== undefined) weight.set(value, (weight.get(value) ?? 0n) + (money ? row.costNanos : row.requests));
+  }
+  const kept = new Set(
+    [...weight.entries()]
+      .sort((a, b) => (a[1] === b[1] ? (a[0] < b[0] ? -1 : 1) : a[1] > b[1] ? -1 : 1))
+      .slice(0, top)
+      .map(([value]) => value),
+  );
+  const merged = new Map<string, KindedRow>();
+  const add = (row: UsageRow, kind: TagKind, sign: 1 | -1 = 1) => {
+    const groups = { ...row.groups, [dimension]: kind === 'value' ? row.groups[dimension] : null };
+    const key = rowKey(row.bucket, groups, groupBy, kind);
+    let target = merged.get(key);
+    if (!target) {
+      merged.set(key, (target = { ...row, groups, kind, audioSeconds: '0.000', ...ZERO_COUNTS }));
+    }
+    addUsage(target, row, sign);
+  };
+  for (const row of tagged) {
+    const value = row.groups[dimension];
+    add(row, value !== null && value !== undefined && kept.has(value) ? 'value' : 'other');
+  }
+  if (untagged) {
+    for (const row of untagged) add({ ...row, groups: { ...row.groups, [dimension]: null } }, 'untagged');
+    for (const row of tagged) add({ ...row, groups: { ...row.groups, [dimension]: null } }, 'untagged', -1);
+  }
+  const order: Record<TagKind, number> = { value: 0, other: 1, untagged: 2 };
+  return [...merged.values()]
+    .filter((r) => r.requests !== 0n || r.costNanos !== 0n)
+    .sort(
+      (a, b) =>
+        (a.bucket?.getTime() ?? 0) - (b.bucket?.getTime() ?? 0) ||
+        order[a.kind!] - order[b.kind!] ||
+        rowKey(null, a.groups, groupBy).localeCompare(rowKey(null, b.groups, groupBy)),
+    );
+}
+
+const ZERO_COUNTS = {
+  requests: 0n, errors: 0n, inputTokens: 0n, cachedTokens: 0n, outputTokens: 0n, reasoningTokens: 0n, audioInputTokens: 0n,
+  audioOutputTokens: 0n, imageInputTokens: 0n, imageOutputTokens: 0n, characters: 0n, images: 0n, webSearchCalls: 0n,
+  webSearchPreviewCalls: 0n, fileSearchCalls: 0n, costNanos: 0n, estimatedCostNanos: 0n, estimatedRequests: 0n, unpricedRequests: 0n,
+  notMeteredRequests: 0n,
+} satisfies Partial<UsageRow>;
+
+const TAG_LABEL: Record<TagKind, string | null> = { value: null, other: '(other)', untagged: '(untagged)' };
+
 
 interface Accumulator {
   row: Omit<UsageRow, 'bucket' | 'label' | 'groups' | ComponentSums>;
@@ -172,13 +261,24 @@ export class AnalyticsService {
       }
     }
     const groupBy = [...new Set(input.groupBy ?? [])];
+    const tagged = taggedQuery(input, groupBy);
     const filters = await this.resolveFilters(input);
-    const query: RollupRange = { from: range.from, to: range.to, tz: input.tz, interval, groupBy, filters };
-    const [rows, histograms, buckets] = await Promise.all([
+    const top = input.top ?? 10;
+    if (tagged?.dimension) {
+      const ranked = { from: range.from, to: range.to, tz: input.tz, groupBy, filters, tagged };
+      tagged.keep = await this.rollups.topValues(ranked, top, options.money);
+    }
+    const query: RollupRange = { from: range.from, to: range.to, tz: input.tz, interval, groupBy, filters, tagged };
+    // Latency histograms are not kept per tag: a tagged query has no percentiles.
+    const withLatency = options.latency && !tagged;
+    const dimension = tagged?.dimension;
+    const [found, untagged, histograms, buckets] = await Promise.all([
       this.rollups.usage(query),
-      options.latency ? this.rollups.histograms(query) : Promise.resolve([]),
+      dimension && !tagged.values ? this.rollups.usage({ ...query, tagged: undefined, groupBy: groupBy.filter((d) => d !== dimension) }) : undefined,
+      withLatency ? this.rollups.histograms(query) : Promise.resolve([]),
       this.rollups.buckets(query),
     ]);
+    const rows: KindedRow[] = dimension ? topTagValues(found, untagged, dimension, groupBy, top, options.money) : found;
     const labels = groupBy.length ? await this.labels() : new Map<string, string>();
 
     const keyOf = (bucket: Date | null, groups: Partial<Record<string, string | null>>) =>
@@ -193,12 +293,14 @@ export class AnalyticsService {
       addRow(total.row, row);
       const h = histogramByKey.get(keyOf(row.bucket, row.groups));
       const empty: Histogram = new Map();
+      const label = (d: Dimension) => (d === dimension && row.kind !== 'value' ? TAG_LABEL[row.kind!]! : labelOf(labels, d, row.groups[d] ?? null));
       return {
         bucket: row.bucket?.toISOString() ?? null,
         label: row.label,
         group: row.groups as Partial<Record<Dimension, string | null>>,
-        groupLabel: groupBy.length ? groupBy.map((d) => labelOf(labels, d, row.groups[d] ?? null)).join(' / ') : null,
-        ...totalsOf(row, options.money, options.latency ? (h?.latency ?? empty) : undefined, options.latency ? (h?.ttfb ?? empty) : undefined),
+        groupLabel: groupBy.length ? groupBy.map(label).join(' / ') : null,
+        ...(row.kind ? { tagKind: row.kind } : {}),
+        ...totalsOf(row, options.money, withLatency ? (h?.latency ?? empty) : undefined, withLatency ? (h?.ttfb ?? empty) : undefined),
       };
     });
     return {
@@ -209,11 +311,12 @@ export class AnalyticsService {
         interval: interval ?? null,
         groupBy,
         filters,
+        ...(tagged ? { tag: tagged.tag === '' ? null : tagged.tag, tagValues: tagged.tag === '' ? null : (tagged.values ?? null), endUsers: tagged.tag === '' ? (tagged.values ?? null) : null } : {}),
         approximate: range.approximate,
         buckets: buckets.map((b) => ({ bucket: b.bucket.toISOString(), label: b.label })),
       },
       series,
-      totals: totalsOf(total.row, options.money, options.latency ? total.latency : undefined, options.latency ? total.ttfb : undefined),
+      totals: totalsOf(total.row, options.money, withLatency ? total.latency : undefined, withLatency ? total.ttfb : undefined),
     };
   }
 

@@ -4,11 +4,11 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { nanosToUsd } from '../pricing/cost.js';
 import type { EventsExportQueryInput } from './analytics.dto.js';
-import { AnalyticsService } from './analytics.service.js';
-import { csvRow } from './csv.js';
-import { CLAMPED, COLUMNS, COMPONENTS, EventsRepository } from './events.repository.js';
+import { AnalyticsService, taggedQuery } from './analytics.service.js';
+import { csvRow } from '../contract/csv.js';
+import { ATTRIBUTION, CLAMPED, COLUMNS, COMPONENTS, EventsRepository } from './events.repository.js';
 
-export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0], ...COMPONENTS.map(([name]) => name)];
+export const EVENTS_CSV_HEADER = [...COLUMNS.map(([name]) => name), 'cost_usd', CLAMPED[0], ...COMPONENTS.map(([name]) => name), ...ATTRIBUTION.map(([name]) => name)];
 
 @Injectable()
 export class EventsExportService {
@@ -21,12 +21,12 @@ export class EventsExportService {
   async stream(input: EventsExportQueryInput): Promise<{ body: Readable; filename: string }> {
     const range = await this.analytics.resolveRange(input.from, input.to, input.tz, { wholeHours: false });
     const filters = await this.analytics.resolveFilters(input);
-    const { rows, release } = await this.events.cursor(range.from, range.to, input.tz, filters);
+    const { rows, release } = await this.events.cursor(range.from, range.to, input.tz, filters, taggedQuery(input, []));
     let header = true;
     const toCsv = new Transform({
       writableObjectMode: true,
       transform(row: Record<string, unknown>, _encoding, done) {
-        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped, ...COMPONENTS.map(([name]) => row[name])]);
+        const line = csvRow([...COLUMNS.map(([name]) => row[name]), row.cost_nanos === null ? null : nanosToUsd(row.cost_nanos as string), row.clamped, ...COMPONENTS.map(([name]) => row[name]), ...ATTRIBUTION.map(([name]) => row[name])]);
         if (header) {
           header = false;
           done(null, csvRow(EVENTS_CSV_HEADER) + line);

@@ -56,6 +56,11 @@ export const COMPONENTS: ReadonlyArray<readonly [string, string]> = [
   ['web_search_preview_calls', 'e.web_search_preview_calls'],
   ['file_search_calls', 'e.file_search_calls'],
 ];
+/** Attribution (docs/attribution.md): the end user ('' is "other") and the tags as JSON (a null value is "other"); last, same reason. */
+export const ATTRIBUTION: ReadonlyArray<readonly [string, string]> = [
+  ['end_user', 'e.end_user'],
+  ['tags', 'e.tags::text'],
+];
 
 const FILTERS = {
   org: 'e.org_id = ANY($?::uuid[])',
@@ -77,7 +82,8 @@ export class EventsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /** Events of [from, to) matching the filters, oldest first; `tz` is the time zone of created_at_local. */
-  async cursor(from: Date, to: Date, tz: string, filters: RollupFilters): Promise<EventsCursor> {
+  /** `tagged`: only events with one of these values of a tag ('' is the end user). */
+  async cursor(from: Date, to: Date, tz: string, filters: RollupFilters, tagged?: { tag: string; values?: string[] }): Promise<EventsCursor> {
     const params: unknown[] = [from.toISOString(), to.toISOString(), tz];
     let where = '';
     for (const key of Object.keys(FILTERS) as (keyof typeof FILTERS)[]) {
@@ -86,7 +92,14 @@ export class EventsRepository {
       params.push(values);
       where += ` AND ${FILTERS[key].replace('$?', `$${params.length}`)}`;
     }
-    const sql = `SELECT ${[...COLUMNS, CLAMPED, ...COMPONENTS].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
+    if (tagged?.tag === '') {
+      params.push(tagged.values);
+      where += ` AND e.end_user = ANY($${params.length}::text[])`;
+    } else if (tagged) {
+      params.push(tagged.tag, tagged.values);
+      where += ` AND e.tags->>$${params.length - 1} = ANY($${params.length}::text[])`;
+    }
+    const sql = `SELECT ${[...COLUMNS, CLAMPED, ...COMPONENTS, ...ATTRIBUTION].map(([name, expr]) => `${expr} AS ${name}`).join(', ')}
       FROM usage_events e LEFT JOIN orgs o ON o.id = e.org_id LEFT JOIN features f ON f.id = e.feature_id
       WHERE e.created_at >= $1 AND e.created_at < $2${where}
       ORDER BY e.created_at, e.id`;

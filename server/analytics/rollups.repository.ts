@@ -30,6 +30,11 @@ export interface RollupRange {
   interval?: Interval;
   groupBy: readonly RollupDimension[];
   filters: RollupFilters;
+  /**
+   * Read the tag rollups: only the events that carry this tag ('' is the end user), optionally
+   * only these values. The dimension `tag` / `endUser` is then the value (null: "other").
+   */
+  tagged?: { tag: string; values?: string[]; keep?: string[] };
 }
 
 /** The UsageRow sums of price components other than text tokens (statements show them; the usage API does not yet). */
@@ -83,6 +88,8 @@ const COLUMN: Record<RollupDimension, string> = {
   endpoint: 'r.endpoint',
   family: endpointFamilySql('r.endpoint'),
   price: 'r.price_id',
+  tag: 'r.value',
+  endUser: 'r.value',
 };
 
 const FILTER: Record<keyof RollupFilters, string> = {
@@ -170,9 +177,9 @@ const USAGE_SUMS = [
  * One lateral read per part: Postgres runs each as an index range scan on the rollup's time
  * column, so the plan stays a handful of small scans however long the range is.
  */
-function lateralSql(dims: readonly RollupDimension[], sums: string, daily: string, hourly: string, where: string, extraGroup = ''): string {
-  const groupCols = [...dims.map((d) => COLUMN[d]), ...(extraGroup ? [`r.${extraGroup}`] : [])];
-  const select = [...dims.map((d) => `${COLUMN[d]} AS g_${d}`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
+function lateralSql(dims: readonly RollupDimension[], sums: string, daily: string, hourly: string, where: string, extraGroup = '', columns = COLUMN): string {
+  const groupCols = [...dims.map((d) => columns[d]), ...(extraGroup ? [`r.${extraGroup}`] : [])];
+  const select = [...dims.map((d) => `${columns[d]} AS "g_${d}"`), ...(extraGroup ? [`r.${extraGroup} AS ${extraGroup}`] : [])];
   const groupBy = groupCols.length ? `GROUP BY ${groupCols.join(', ')}` : '';
   const one = (table: string, time: string, daySide: boolean) =>
     `SELECT ${[...select, sums].join(', ')} FROM ${table} r
@@ -203,15 +210,35 @@ export async function queryBuckets(db: Pick<DataSource, 'query'>, range: Pick<Ro
   return rows;
 }
 
+/** The tag filter of a tagged read (its tag, and values when given). */
+function taggedSql(tagged: RollupRange['tagged'], params: unknown[]): string {
+  if (!tagged) return '';
+  params.push(tagged.tag);
+  let sql = ` AND r.tag = $${params.length}`;
+  if (tagged.values?.length) {
+    params.push(tagged.values);
+    sql += ` AND r.value = ANY($${params.length}::text[])`;
+  }
+  return sql;
+}
+
 export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRange): Promise<UsageRow[]> {
   const params: unknown[] = [range.from.toISOString(), range.to.toISOString(), range.tz];
-  const where = filterSql(range.filters, params);
+  const where = filterSql(range.filters, params) + taggedSql(range.tagged, params);
+  const [daily, hourly] = range.tagged ? ['usage_tag_daily', 'usage_tag_hourly'] : ['usage_daily', 'usage_hourly'];
+  let columns = COLUMN;
+  if (range.tagged?.keep) {
+    // Values outside the top ones fold into NULL ("other") in Postgres: a handful of groups per bucket instead of every value.
+    params.push(range.tagged.keep);
+    const kept = `CASE WHEN r.value = ANY($${params.length}::text[]) THEN r.value END`;
+    columns = { ...COLUMN, tag: kept, endUser: kept };
+  }
   const dims = range.groupBy;
   const inner = USAGE_SUMS.map((c) => `sum(r.${c}) AS ${c}`).join(', ');
-  const outerGroups = dims.map((d) => `x.g_${d}`);
+  const outerGroups = dims.map((d) => `x."g_${d}"`);
   const sql = `WITH ${partsSql(range.interval)}
     SELECT p.bucket, p.label, ${[...outerGroups, ...USAGE_SUMS.map((c) => `sum(p.sign * x.${c})::text AS ${c}`)].join(', ')}
-    FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, 'usage_daily', 'usage_hourly', where)}
+    FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, daily, hourly, where, '', columns)}
     GROUP BY ${['p.bucket', 'p.label', ...outerGroups].join(', ')}
     HAVING sum(p.sign * x.requests) <> 0 -- a group seen only in subtracted hours is not in the bucket
     ORDER BY ${['p.bucket', ...outerGroups].join(', ')}`;
@@ -244,6 +271,40 @@ export async function queryUsage(db: Pick<DataSource, 'query'>, range: RollupRan
   }));
 }
 
+/**
+ * The `n` values of a tagged range with the most spend (then requests, then by name), from the daily
+ * tag rollup over the whole UTC days the range touches: a ranking, so its edges need no hours.
+ */
+export async function queryTopValues(db: Pick<DataSource, 'query'>, range: RollupRange, n: number, money: boolean): Promise<string[]> {
+  const params: unknown[] = [range.from.toISOString(), range.to.toISOString()];
+  const where = filterSql(range.filters, params) + taggedSql(range.tagged, params);
+  params.push(n);
+  const rows = (await db.query(
+    `SELECT r.value FROM usage_tag_daily r
+     WHERE r.day >= date_trunc('day', $1::timestamptz, 'UTC') AND r.day < $2::timestamptz AND r.value IS NOT NULL${where}
+     GROUP BY r.value ORDER BY ${money ? 'sum(r.cost_nanos) DESC, ' : ''}sum(r.requests) DESC, r.value LIMIT $${params.length}`,
+    params,
+  )) as Array<{ value: string }>;
+  return rows.map((r) => r.value);
+}
+
+/** The UsageRow fields that are counts (bigint), for adding and subtracting rows. */
+const COUNT_FIELDS = [
+  'requests', 'errors', 'inputTokens', 'cachedTokens', 'outputTokens', 'reasoningTokens', 'audioInputTokens', 'audioOutputTokens',
+  'imageInputTokens', 'imageOutputTokens', 'characters', 'images', 'webSearchCalls', 'webSearchPreviewCalls', 'fileSearchCalls',
+  'costNanos', 'estimatedCostNanos', 'estimatedRequests', 'unpricedRequests', 'notMeteredRequests',
+] as const satisfies ReadonlyArray<keyof UsageRow>;
+
+/** Adds `source` (times sign: -1 subtracts) into `target`, exactly. */
+export function addUsage(target: UsageRow, source: UsageRow, sign: 1 | -1 = 1): void {
+  for (const field of COUNT_FIELDS) target[field] += sign === 1 ? source[field] : -source[field];
+  const millis = (text: string) => BigInt(text.replace('.', ''));
+  const sum = millis(target.audioSeconds) + BigInt(sign) * millis(source.audioSeconds);
+  const negative = sum < 0n;
+  const abs = negative ? -sum : sum;
+  target.audioSeconds = `${negative ? '-' : ''}${abs / 1000n}.${(abs % 1000n).toString().padStart(3, '0')}`;
+}
+
 /** numeric sums come back as exact decimal text; normalise to 3 places without going through a float. */
 function fixed3(text: string): string {
   const [whole, fraction = ''] = text.split('.');
@@ -255,7 +316,7 @@ export async function queryHistograms(db: Pick<DataSource, 'query'>, range: Roll
   const where = filterSql(range.filters, params);
   const dims = range.groupBy.filter((d) => d !== 'price');
   const inner = 'sum(r.latency_count) AS latency_count, sum(r.ttfb_count) AS ttfb_count';
-  const outerGroups = dims.map((d) => `x.g_${d}`);
+  const outerGroups = dims.map((d) => `x."g_${d}"`);
   const sql = `WITH ${partsSql(range.interval)}
     SELECT p.bucket, p.label, ${[...outerGroups, 'x.bucket AS histogram_bucket', 'sum(p.sign * x.latency_count)::int8 AS latency_count', 'sum(p.sign * x.ttfb_count)::int8 AS ttfb_count'].join(', ')}
     FROM parts p CROSS JOIN LATERAL ${lateralSql(dims, inner, 'usage_latency_daily', 'usage_latency_hourly', where, 'bucket')}
@@ -289,6 +350,11 @@ export class RollupsRepository {
 
   histograms(range: RollupRange): Promise<HistogramRow[]> {
     return queryHistograms(this.dataSource, range);
+  }
+
+  /** Grouped by a tag or end user: its top `n` values by spend (by requests without money). */
+  topValues(range: RollupRange, n: number, money: boolean): Promise<string[]> {
+    return queryTopValues(this.dataSource, range, n, money);
   }
 
   buckets(range: Pick<RollupRange, 'from' | 'to' | 'tz' | 'interval'>): Promise<Array<{ bucket: Date; label: string }>> {

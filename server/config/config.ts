@@ -75,6 +75,14 @@ export const configSchema = z.object({
   LEDGER_RETENTION_EXPORT_DIR: z.string().min(1).optional(),
   LEDGER_MAX_QUEUE: z.coerce.number().int().positive().default(100_000),
   SHUTDOWN_GRACE_MS: ms(30_000),
+  /** Distinct values a tag keeps per UTC month unless its declaration says otherwise; later ones are "other" (docs/attribution.md). */
+  ATTRIBUTION_MAX_VALUES: z.coerce.number().int().min(1).max(100_000).default(1_000),
+  /** Distinct end users (request `user` / `safety_identifier`) kept per UTC month; later ones are "other". */
+  ATTRIBUTION_MAX_END_USERS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Distinct tag names accepted (declared or not); a call's tags past it are dropped. */
+  ATTRIBUTION_MAX_TAG_NAMES: z.coerce.number().int().min(1).max(1_000).default(50),
+  /** How often each replica rereads tag declarations, feature tag settings and the values admitted this month. */
+  ATTRIBUTION_REFRESH_MS: ms(30_000),
   /** Hold requests an org has no rate-limit room for until its window resets, for every org (docs/operations.md, "Pacing"). */
   PACING_ENABLED: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Pace only these orgs (comma-separated OpenAI org ids, `org-…`), even when PACING_ENABLED is false. */

@@ -1,14 +1,15 @@
 // /api/analytics usage, spend, the filter catalog, month-to-date and the raw events export
 // (docs/api-analytics.md). Query schemas are strict: an unknown parameter is a 400 naming it.
 import { z } from 'zod';
-import { count, instant, nanos, usd } from './common.js';
+import { count, instant, nanos, tagName, tagValue, usd } from './common.js';
 import { defineRoutes } from './route.js';
 
 /** The endpoint families spend breaks down by (server/analytics/endpoint-family.ts maps endpoints to them). */
 export const ENDPOINT_FAMILIES = ['chat', 'responses', 'embeddings', 'images', 'speech', 'transcription', 'batch', 'realtime', 'other'] as const;
 export type EndpointFamily = (typeof ENDPOINT_FAMILIES)[number];
 /** `family`: the endpoint's family (chat, responses, embeddings, images, speech, transcription, other). */
-export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint', 'family'] as const;
+/** `tag`: the values of the tag named by `tag=` (top `top` + other + untagged); `endUser`: the request's `user` / `safety_identifier`. */
+export const DIMENSIONS = ['org', 'feature', 'model', 'endpoint', 'family', 'tag', 'endUser'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 export const INTERVALS = ['hour', 'day', 'month'] as const;
 export type Interval = (typeof INTERVALS)[number];
@@ -44,6 +45,18 @@ export const filterParams = {
   family: list(z.enum(ENDPOINT_FAMILIES)).optional().describe(`Endpoint families: ${ENDPOINT_FAMILIES.join(', ')}; ${several}`),
 };
 
+/**
+ * Attribution (docs/attribution.md): `tag` names the tag that `groupBy=tag` groups by and
+ * `tagValue` filters on; `endUser` filters on end users. One of the two per query.
+ */
+export const attributionParams = {
+  tag: tagName.optional().describe('The tag groupBy=tag groups by and tagValue filters on (customer, env…)'),
+  tagValue: list(tagValue).optional().describe(`Values of the tag named by tag; ${several}`),
+  endUser: list(tagValue).optional().describe(`End users (the request's user / safety_identifier); ${several}`),
+  /** Grouped by a tag or end user: the `top` values by spend (by requests without money), the rest as "(other)". */
+  top: z.coerce.number().int().min(1).max(100).optional().describe('Grouped by tag or endUser: the top N values, the rest as (other)'),
+};
+
 export const usageQuerySchema = z.strictObject({
   from: timeParam,
   to: timeParam,
@@ -51,6 +64,7 @@ export const usageQuerySchema = z.strictObject({
   interval: z.enum(INTERVALS).optional().describe('Bucket the series by hour, day or month (in tz); omitted: one total per group'),
   groupBy: list(z.enum(DIMENSIONS)).pipe(z.array(z.enum(DIMENSIONS)).max(3)).optional().describe(`Up to 3 of ${DIMENSIONS.join(', ')}; ${several}`),
   ...filterParams,
+  ...attributionParams,
 });
 export type UsageQueryInput = z.infer<typeof usageQuerySchema>;
 
@@ -69,6 +83,9 @@ export const eventsExportQuerySchema = z.strictObject({
   to: timeParam,
   tz,
   ...filterParams,
+  tag: attributionParams.tag,
+  tagValue: attributionParams.tagValue,
+  endUser: attributionParams.endUser,
 });
 export type EventsExportQueryInput = z.infer<typeof eventsExportQuerySchema>;
 
@@ -107,11 +124,17 @@ export const usageTotalsSchema = z.object({
 });
 export type UsageTotals = z.infer<typeof usageTotalsSchema>;
 
+/** A tag's group: `value`, `other` (past the tag's cap, or beyond the top N asked for) or `untagged` (calls without the tag). */
+export const TAG_KINDS = ['value', 'other', 'untagged'] as const;
+export type TagKind = (typeof TAG_KINDS)[number];
+
 export const usagePointSchema = usageTotalsSchema.extend({
   bucket: instant.nullable(),
   label: z.string().nullable(),
   group: z.partialRecord(z.enum(DIMENSIONS), z.string().nullable()),
   groupLabel: z.string().nullable(),
+  /** Grouped by a tag or end user: which kind of group this is (other and untagged have a null value). */
+  tagKind: z.enum(TAG_KINDS).optional(),
 });
 export type UsagePoint = z.infer<typeof usagePointSchema>;
 
@@ -124,6 +147,10 @@ export const usageReportSchema = z.object({
     groupBy: z.array(z.enum(DIMENSIONS)),
     /** The filters as ids. */
     filters: z.partialRecord(z.enum(DIMENSIONS), z.array(z.string())),
+    /** A tagged query: its tag (null for end users) and the values it was filtered on. */
+    tag: z.string().nullable().optional(),
+    tagValues: z.array(z.string()).nullable().optional(),
+    endUsers: z.array(z.string()).nullable().optional(),
     /** A boundary in the time zone was not a whole UTC hour (half-hour zones): it took effect at the next hour. */
     approximate: z.boolean(),
     /** With an interval: every bucket of the range in order, also those with no rows in `series`. */

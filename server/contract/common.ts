@@ -26,3 +26,21 @@ export const openAIErrorSchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
 });
 export type OpenAIErrorBody = z.infer<typeof openAIErrorSchema>;
+
+/**
+ * Attribution bounds (server/ledger/bounds.ts enforces them on every event): at most TAGS_MAX tags
+ * per event, names of TAG_NAME_MAX characters from TAG_NAME, values of TAG_VALUE_MAX characters.
+ */
+export const TAGS_MAX = 10;
+export const TAG_NAME_MAX = 40;
+export const TAG_VALUE_MAX = 128;
+/** Lower-case letters, digits, `_`, `-` and `.`, starting with a letter or digit (as in HTTP header names). */
+export const TAG_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+
+/** A tag's name (docs/attribution.md): customer, env, team-id. */
+export const tagName = z
+  .string()
+  .max(TAG_NAME_MAX, `a tag name has at most ${TAG_NAME_MAX} characters`)
+  .regex(TAG_NAME, 'a tag name is lower-case letters, digits, "_", "-" or ".", starting with a letter or digit (customer, env, team-id)');
+/** A tag's value or an end user, as callers send it. */
+export const tagValue = z.string().min(1).max(TAG_VALUE_MAX);

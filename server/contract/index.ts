@@ -3,6 +3,7 @@
 // Adding a route: docs/architecture.md, "API contract".
 import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
+import { attributionAdminRoutes, attributionAnalyticsRoutes } from './attribution.js';
 import { authRoutes } from './auth.js';
 import { alertRoutes } from './alerts.js';
 import { batchRoutes } from './batches.js';
@@ -18,6 +19,7 @@ import { userRoutes } from './users.js';
 
 export * from './alerts.js';
 export * from './analytics.js';
+export * from './attribution.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
@@ -36,8 +38,8 @@ export * from './users.js';
 /** Every /api route, by area (the tag /api/docs groups them under). A new area adds its line here. */
 export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   auth: authRoutes,
-  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes },
-  analytics: { ...analyticsRoutes, ...statementRoutes },
+  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes, ...attributionAdminRoutes },
+  analytics: { ...analyticsRoutes, ...statementRoutes, ...attributionAnalyticsRoutes },
   reconciliation: reconciliationRoutes,
   'rate limits': rateLimitRoutes,
   moderation: moderationRoutes,

@@ -123,5 +123,15 @@ function historicalEvent(
     latencyMs,
     ttfbMs: Math.round(latencyMs * 0.3),
     retryCount: throttled ? 1 : 0,
+    // Attribution (docs/attribution.md): most calls name the customer they were for, the chatbot its end user.
+    ...demoAttribution(endpoint),
   });
+}
+
+/** Customers with a realistic skew (a few large, a long tail), an env, and end users for chat. */
+const CUSTOMERS = ['acme', 'acme', 'acme', 'globex', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne'];
+function demoAttribution(endpoint: string): Pick<UsageEvent, 'tags' | 'endUser'> {
+  if (Math.random() < 0.15) return {}; // untagged: internal jobs
+  const tags = { customer: CUSTOMERS[Math.floor(Math.random() * CUSTOMERS.length)], env: Math.random() < 0.9 ? 'prod' : 'staging' };
+  return { tags, endUser: endpoint.startsWith('chat') ? `user-${Math.floor(Math.random() * 40)}` : null };
 }

@@ -103,15 +103,18 @@ export interface TrafficOptions {
 
 /** Starts sending; returns a function that stops and waits for calls in flight. */
 export function startTraffic(options: TrafficOptions): () => Promise<void> {
+  // Calls attributed to a customer with the x-tallygate-tag-* headers (docs/attribution.md).
+  const customer = (name: string) => ({ 'x-tallygate-tag-customer': name, 'x-tallygate-tag-env': 'prod' });
   const clients = {
-    chatbot: new OpenAI({ baseURL: options.baseURL, apiKey: options.keys.chatbot, maxRetries: 2 }),
-    recommender: new OpenAI({ baseURL: options.baseURL, apiKey: options.keys.recommender, maxRetries: 1 }),
+    chatbot: new OpenAI({ baseURL: options.baseURL, apiKey: options.keys.chatbot, maxRetries: 2, defaultHeaders: customer('acme') }),
+    chatbotGlobex: new OpenAI({ baseURL: options.baseURL, apiKey: options.keys.chatbot, maxRetries: 2, defaultHeaders: customer('globex') }),
+    recommender: new OpenAI({ baseURL: options.baseURL, apiKey: options.keys.recommender, maxRetries: 1, defaultHeaders: customer('initech') }),
     transcripts: new OpenAI({ baseURL: options.baseURL, apiKey: options.keys.transcripts, maxRetries: 1 }),
   };
   const mix: Array<[OpenAI, Call[]]> = [
     [clients.chatbot, CHATBOT],
     [clients.chatbot, CHATBOT],
-    [clients.chatbot, CHATBOT],
+    [clients.chatbotGlobex, CHATBOT],
     [clients.recommender, RECOMMENDER],
     [clients.recommender, RECOMMENDER],
     [clients.transcripts, TRANSCRIPTS],

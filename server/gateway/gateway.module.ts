@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AttributionModule } from '../attribution/attribution.module.js';
 import { BatchesModule } from '../batches/batches.module.js';
 import { AlertsModule } from '../alerts/alerts.module.js';
 import { BudgetsModule } from '../budgets/budgets.module.js';
@@ -14,7 +15,7 @@ import { ProxyService } from './proxy.service.js';
 import { UpstreamClient } from './upstream.client.js';
 
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule, BatchesModule, BudgetsModule, AlertsModule],
+  imports: [AttributionModule, LedgerModule, OrgsModule, PricingModule, RateLimitsModule, ModerationModule, BatchesModule, BudgetsModule, AlertsModule],
   providers: [...GATEWAY_HOOKS, callHooksProvider, ProxyService, UpstreamClient, GatewayRoutes, BackgroundResponses],
 })
 export class GatewayModule {}

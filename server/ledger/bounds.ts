@@ -3,6 +3,7 @@
 // read (usage JSON, x-ratelimit-* headers, audio duration), so pricing sees bounded numbers; then
 // boundUsageEvent() checks every event once more as it is queued (the demo's, the benchmarks' and
 // replayed ones too). A value it had to change is stored changed and named in `clamped`.
+import { TAG_NAME, TAG_NAME_MAX, TAG_VALUE_MAX, TAGS_MAX } from '../contract/common.js';
 import type { RateLimitSnapshot } from './rate-limit-snapshot.js';
 import type { UsageEvent } from './usage-event.js';
 
@@ -25,6 +26,16 @@ export const AUDIO_SECONDS_MAX = 9_999_999.999;
  * 1 KB of UTF-8.
  */
 export const TEXT_MAX = 256;
+/**
+ * Attribution (usage_events.end_user, tags and the tag rollups' keys): at most TAGS_MAX tags per
+ * event, names of TAG_NAME_MAX characters from TAG_NAME, values of TAG_VALUE_MAX characters. Ten
+ * 128-character values are ~1.4 KB of JSON per event at worst, and a rollup key (model + name +
+ * value) stays far below the index's ~2,700-byte row limit. The number of values per tag is capped
+ * per month by the attribution hook (its tag's max_values), the rest stored as null: "other".
+ */
+// Defined in the API contract (the dashboard validates the same names), enforced here.
+export { TAG_NAME, TAG_NAME_MAX, TAG_VALUE_MAX, TAGS_MAX };
+
 /** bigint's largest value, as the decimal string cost_nanos is carried in. */
 const BIGINT_MAX = '9223372036854775807';
 
@@ -91,6 +102,8 @@ export function boundUsageEvent(event: UsageEvent): UsageEvent {
   const limits: unknown = event.rateLimits;
   if (typeof limits !== 'object' || limits === null) event.rateLimits = {};
   else boundRateLimits(event.rateLimits);
+  if (event.endUser != null) event.endUser = text(event.endUser, 'end_user', TAG_VALUE_MAX);
+  if (event.tags != null) boundTags(event);
   if (clamped) event.clamped = clamped;
   return event;
 }
@@ -114,11 +127,43 @@ function maybeCount(value: unknown, max: number, field: string): number | null {
   return value === null || value === undefined ? null : count(value, max, field);
 }
 
-function text(value: unknown, field: string): string | null {
+function text(value: unknown, field: string, max = TEXT_MAX): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string' && value.length <= TEXT_MAX) return value;
+  if (typeof value === 'string' && value.length <= max) return value;
   flag(field);
-  return typeof value === 'string' ? truncate(value) : null;
+  return typeof value === 'string' ? truncate(value, max) : null;
+}
+
+/**
+ * Tags as the hook builds them already fit; replayed or hand-made events may not. Names that are
+ * not tag names are dropped, values cut to TAG_VALUE_MAX, NUL removed (jsonb refuses \u0000).
+ */
+function boundTags(event: UsageEvent): void {
+  const tags: unknown = event.tags;
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) {
+    flag('tags');
+    event.tags = null;
+    return;
+  }
+  let kept = 0;
+  let changed = false;
+  const bounded: Record<string, string | null> = {};
+  for (const [name, value] of Object.entries(tags as Record<string, unknown>)) {
+    if (kept === TAGS_MAX || name.length > TAG_NAME_MAX || !TAG_NAME.test(name) || (value !== null && typeof value !== 'string')) {
+      changed = true;
+      continue;
+    }
+    let v = value;
+    if (v !== null && (v.length > TAG_VALUE_MAX || v.includes('\0'))) {
+      v = truncate(v.replace(/\0/g, ''), TAG_VALUE_MAX);
+      changed = true;
+    }
+    bounded[name] = v;
+    kept++;
+  }
+  if (!changed) return;
+  flag('tags');
+  event.tags = kept ? bounded : null;
 }
 
 function boundRateLimits(limits: RateLimitSnapshot): void {
@@ -136,9 +181,10 @@ function boundRateLimits(limits: RateLimitSnapshot): void {
 /** An ordinary cost: up to 18 digits is always below bigint's maximum (19 digits). */
 const COST = /^\d{1,18}$/;
 
-/** At most TEXT_MAX UTF-16 units, never splitting a surrogate pair (half of one is not valid UTF-8). */
-function truncate(value: string): string {
-  const end = TEXT_MAX - (isHighSurrogate(value.charCodeAt(TEXT_MAX - 1)) ? 1 : 0);
+/** At most `max` UTF-16 units, never splitting a surrogate pair (half of one is not valid UTF-8). */
+function truncate(value: string, max = TEXT_MAX): string {
+  if (value.length <= max) return value;
+  const end = max - (isHighSurrogate(value.charCodeAt(max - 1)) ? 1 : 0);
   return value.slice(0, end);
 }
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;

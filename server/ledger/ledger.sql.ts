@@ -61,6 +61,8 @@ const COLUMNS: readonly Column[] = [
   ['moderation_input', 'text', (e) => e.moderation?.input ?? null],
   ['guardrail', 'text', (e) => e.guardrail ?? null],
   ['linked_event_id', 'uuid', (e) => e.linkedEventId ?? null],
+  ['end_user', 'text', (e) => e.endUser ?? null],
+  ['tags', 'jsonb', (e) => (e.tags ? JSON.stringify(e.tags) : null)],
 ];
 
 /** `violence=0.9312,hate=0.51`: the policy's flagged categories with their scores (4 decimals). */
@@ -86,7 +88,7 @@ SELECT count(*)::int AS inserted FROM ins`;
  * timestamps cannot contain a quote, comma, brace or space.
  */
 export function batchParameters(events: readonly UsageEvent[]): string[] {
-  return COLUMNS.map(([, type, value]) => arrayLiteral(events.map(value), type === 'text'));
+  return COLUMNS.map(([, type, value]) => arrayLiteral(events.map(value), type === 'text' || type === 'jsonb'));
 }
 
 /** A Postgres array literal: `{a,NULL,"b \"c\""}`. Text is always quoted, so "NULL" stays text. */

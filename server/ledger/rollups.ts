@@ -11,12 +11,14 @@ export type { Rollup } from './rollup.js';
  * Spend and usage per hour or UTC day x org x feature x model x endpoint x price: what the spend
  * dashboard and statements read. Rows are upserted in key order so concurrent writers lock in one order.
  */
-function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'): Rollup {
+function usageRollup(table: string, time: 'hour' | 'day', source = 'ins', extraKeys: readonly string[] = [], needs?: string[]): Rollup {
+  const keys = [time, 'org_id', 'feature_id', 'model', 'endpoint', 'price_id', ...extraKeys];
+  const positions = keys.map((_, i) => i + 1).join(', ');
   const upsert = `${table}_rollup AS (
-    INSERT INTO ${table} AS h (${time}, org_id, feature_id, model, endpoint, price_id, requests, errors,
+    INSERT INTO ${table} AS h (${keys.join(', ')}, requests, errors,
       input_tokens, cached_tokens, output_tokens, reasoning_tokens, audio_input_tokens, audio_seconds, cost_nanos,
       estimated_cost_nanos, estimated_requests, unpriced_requests, latency_ms_sum, not_metered_requests, ${COMPONENTS.join(', ')})
-    SELECT date_trunc('${time}', created_at, 'UTC'), org_id, feature_id, model, endpoint, price_id, count(*),
+    SELECT date_trunc('${time}', created_at, 'UTC'), ${keys.slice(1).join(', ')}, count(*),
       count(*) FILTER (WHERE outcome <> 'ok'),
       sum(input_tokens), sum(cached_tokens), sum(output_tokens), sum(reasoning_tokens), sum(audio_input_tokens),
       coalesce(sum(audio_seconds), 0), coalesce(sum(cost_nanos), 0),
@@ -24,8 +26,8 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
       count(*) FILTER (WHERE usage_source = 'estimated'),
       count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered'), sum(latency_ms),
       count(*) FILTER (WHERE usage_source = 'not_metered'), ${COMPONENT_SUMS}
-    FROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (${time}, org_id, feature_id, model, endpoint, price_id) DO UPDATE SET
+    FROM ${source} GROUP BY ${positions} ORDER BY ${positions}
+    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET
       requests = h.requests + excluded.requests,
       errors = h.errors + excluded.errors,
       input_tokens = h.input_tokens + excluded.input_tokens,
@@ -42,7 +44,7 @@ function usageRollup(table: 'usage_hourly' | 'usage_daily', time: 'hour' | 'day'
       not_metered_requests = h.not_metered_requests + excluded.not_metered_requests,
       ${COMPONENTS.map((c) => `${c} = h.${c} + excluded.${c}`).join(',\n      ')}
   )`;
-  return { table, upsert, cost: { time } };
+  return { table, upsert, cost: { time }, ...(needs ? { needs } : {}) };
 }
 
 /** Price components beyond text tokens, summed per rollup row so statements can show them per line. */
@@ -108,10 +110,32 @@ const LATENCY_DAILY: Rollup = {
   )`,
 };
 
+/** The event columns the usage rollups read: what the tag pairs carry (not all ~50 columns of each event, once per tag). */
+const ROLLUP_SOURCE_COLUMNS = [
+  'created_at', 'org_id', 'feature_id', 'model', 'endpoint', 'price_id', 'outcome', 'usage_source', 'input_tokens', 'cached_tokens',
+  'output_tokens', 'reasoning_tokens', 'audio_input_tokens', 'audio_seconds', 'cost_nanos', 'latency_ms', 'audio_output_tokens',
+  'image_input_tokens', 'image_output_tokens', 'characters', 'image_count', 'web_search_calls', 'web_search_preview_calls', 'file_search_calls',
+];
+
+/**
+ * The inserted events once per tag they carry, the end user as the tag '' (no tag name is empty;
+ * an end user past its cap is stored as '' and rolls up as NULL, "other", as tag values do):
+ * what the tag rollups sum. Empty, and the two upserts write nothing, when no event of the
+ * batch is attributed.
+ */
+const TAG_PAIRS = `ins_tags AS (
+    SELECT ${ROLLUP_SOURCE_COLUMNS.map((c) => `i.${c}`).join(', ')}, t.tag, t.value FROM ins i CROSS JOIN LATERAL (
+      SELECT key, value FROM jsonb_each_text(i.tags) UNION ALL SELECT '', nullif(i.end_user, '') WHERE i.end_user IS NOT NULL) AS t(tag, value)
+    WHERE i.tags IS NOT NULL OR i.end_user IS NOT NULL
+  )`;
+
 /** Every rollup, in the order their CTEs run (rows lock in this order across concurrent writers). */
 export const ROLLUPS: readonly Rollup[] = [
   usageRollup('usage_hourly', 'hour'),
   usageRollup('usage_daily', 'day'),
+  // Spend and usage per tag value (plus the usage rollups' keys): spend by customer, env, end user.
+  usageRollup('usage_tag_hourly', 'hour', 'ins_tags', ['tag', 'value'], [TAG_PAIRS]),
+  usageRollup('usage_tag_daily', 'day', 'ins_tags', ['tag', 'value'], [TAG_PAIRS]),
   LATENCY_HOURLY,
   LATENCY_DAILY,
   HEADROOM_ROLLUP,

@@ -68,6 +68,13 @@ export interface UsageEvent {
    * clamped), comma-separated column names: `model,input_tokens`. Set by boundUsageEvent().
    */
   clamped?: string;
+  /** Who the call was for: the request's `user` / `safety_identifier` (attribution hook); absent or null when not given. */
+  endUser?: string | null;
+  /**
+   * Tags (`customer: acme`), from `x-tallygate-tag-*` headers, the body's `metadata` and the feature's
+   * defaults. A null value is "other": the tag's value was past its cardinality cap for the period.
+   */
+  tags?: Record<string, string | null> | null;
 }
 
 /** What a moderation answer said, bounded: never the text unless the feature stores inputs. */

@@ -55,6 +55,10 @@ function dataset(pricing: PricingService): UsageEvent[] {
       priceId: priced.priceId,
       latencyMs: Math.round(80 * Math.exp(rand() * 4)),
       ttfbMs: rand() < 0.2 ? null : Math.round(20 * Math.exp(rand() * 3)),
+      // Attribution (no rand() call, so the rest of the dataset stays as it was): tags, a value past
+      // its cap (null) and end users, one past its cap (''), for the tag rollups' scans.
+      tags: i % 3 === 0 ? { customer: i % 33 === 0 ? null : ['acme', 'globex'][i % 2], ...(i % 6 === 0 ? { env: 'prod' } : {}) } : null,
+      endUser: i % 4 === 0 ? (i % 40 === 0 ? '' : `user-${i % 7}`) : null,
     });
   });
 }
@@ -192,6 +196,17 @@ describe('rollups', () => {
     stored: `SELECT ${unit}, org_id, feature_id, model, endpoint, price_id, sum(requests), sum(errors), sum(input_tokens), sum(cached_tokens), sum(output_tokens),
         sum(audio_input_tokens), sum(audio_seconds), sum(cost_nanos), sum(estimated_cost_nanos), sum(unpriced_requests) FROM usage_${unit === 'hour' ? 'hourly' : 'daily'} GROUP BY 1, 2, 3, 4, 5, 6`,
   });
+  // The events once per tag they carry and once as their end user (tag ''; '' as a value is "other", NULL).
+  const tagged = (unit: string) => ({
+    scan: `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, org_id, feature_id, model, endpoint, price_id, t.tag, t.value, count(*) AS requests,
+        count(*) FILTER (WHERE outcome <> 'ok') AS errors, sum(input_tokens) AS i, sum(cached_tokens) AS c, sum(output_tokens) AS o,
+        coalesce(sum(audio_seconds), 0) AS s, coalesce(sum(cost_nanos), 0) AS cost, count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered') AS unpriced
+      FROM usage_events e CROSS JOIN LATERAL (
+        SELECT key, value FROM jsonb_each_text(e.tags) UNION ALL SELECT '', nullif(e.end_user, '') WHERE e.end_user IS NOT NULL) AS t(tag, value)
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
+    stored: `SELECT ${unit}, org_id, feature_id, model, endpoint, price_id, tag, value, sum(requests), sum(errors), sum(input_tokens), sum(cached_tokens), sum(output_tokens),
+        sum(audio_seconds), sum(cost_nanos), sum(unpriced_requests) FROM usage_tag_${unit === 'hour' ? 'hourly' : 'daily'} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
+  });
   const latency = (unit: string) => ({
     scan: `SELECT date_trunc('${unit}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
       FROM usage_events CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, l, t)
@@ -202,6 +217,8 @@ describe('rollups', () => {
   const SCANS: Record<string, { scan: string; stored: string }> = {
     usage_hourly: usage('hour'),
     usage_daily: usage('day'),
+    usage_tag_hourly: tagged('hour'),
+    usage_tag_daily: tagged('day'),
     usage_latency_hourly: latency('hour'),
     usage_latency_daily: latency('day'),
     ratelimit_minutes: {

@@ -257,6 +257,11 @@ describe('every answer is what the contract says, as each role', () => {
       ['featureHealth'],
       ['listAlertChannels'],
       ['listAlertDeliveries'],
+      ['tagCatalog', { query: range() }],
+      ['tagStatement', { query: { feature: stack.features[0].slug, month, tag: 'customer' } }],
+      ['tagStatement', { query: { feature: stack.features[0].slug, month, tag: 'endUser', format: 'csv' }, csv: true }],
+      ['listTags'],
+      ['featureAttribution', { params: { id: stack.features[0].id } }],
     ];
     for (const [name, options] of reads) {
       const route = routeNamed(name);
@@ -300,6 +305,11 @@ describe('every answer is what the contract says, as each role', () => {
     await call('sync', 'admin', { body: { orgId: alpha.id } });
     await call('setModerationPolicy', 'admin', { params: { feature: stack.features[0].slug }, body: { preset: 'strict', thresholds: { violence: 0.3 }, guardrail: 'monitor' } });
     await call('removeModerationPolicy', 'admin', { params: { feature: stack.features[0].slug } });
+    await call('declareTag', 'admin', { body: { name: 'customer', description: 'Who the call is for', maxValues: 500 } });
+    await call('updateTag', 'admin', { params: { name: 'customer' }, body: { maxLength: 64 } });
+    await call('setFeatureAttribution', 'admin', { params: { id: stack.features[0].slug }, body: { defaultTags: { customer: 'contract' }, requiredTags: ['customer'] } });
+    await call('setFeatureAttribution', 'admin', { params: { id: stack.features[0].id }, body: {} });
+    await call('removeTag', 'admin', { params: { name: 'customer' } });
     await call('listAudit', 'admin');
     // Sign-in's answer, then sign-out as each role (last: it ends the sessions the other calls used).
     for (const role of ['finance', 'engineer', 'admin'] as const) {

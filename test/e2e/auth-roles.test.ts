@@ -155,6 +155,7 @@ const QUERY: Record<string, Record<string, string>> = {
   '/api/analytics/usage': { from: '', to: '', interval: 'hour', groupBy: 'feature,model' },
   '/api/moderation/summary': { from: '', to: '' },
   '/api/analytics/realtime': { from: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10), to: new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) },
+  '/api/analytics/tags': { from: '2025-01-01', to: '2025-02-01' },
 };
 
 describe('engineers see usage, not money', () => {
@@ -190,7 +191,7 @@ describe('engineers see usage, not money', () => {
     }
     expect(problems).toEqual([]);
     // Not vacuous: the routes an engineer reads data from were called, and the same answer has money for finance.
-    expect(engineerRoutes.map((r) => r.path)).toEqual(expect.arrayContaining(['/api/analytics/usage', '/api/headroom/latest', '/api/throttling/summary']));
+    expect(engineerRoutes.map((r) => r.path)).toEqual(expect.arrayContaining(['/api/analytics/usage', '/api/analytics/tags', '/api/headroom/latest', '/api/throttling/summary']));
     const forFinance = await call('finance', '/api/analytics/usage');
     expect(forFinance.found).toEqual(expect.arrayContaining(['.totals.spendNanos']));
     const engineer = JSON.parse((await call('engineer', '/api/analytics/usage')).text) as { totals: { requests: number }; series: unknown[] };

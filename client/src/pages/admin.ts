@@ -1,7 +1,7 @@
 // Admin pages: orgs and their upstream keys, features, gateway keys, users and API tokens, audit log.
 // Secrets go in through forms and come back only masked; new gateway keys and API tokens are
 // shown once, in a dialog with a copy button.
-import { admin, type ApiToken, type AuditRecord, type Feature, type GatewayKey, type Org, type User } from '../admin-api.js';
+import { admin, type ApiToken, type AuditRecord, type Feature, type GatewayKey, type Org, type TagDeclaration, type User } from '../admin-api.js';
 import { ApiError } from '../api.js';
 import { DataTable } from '../charts.js';
 import { h } from '../dom.js';
@@ -14,6 +14,7 @@ const TABS = [
   { path: '/admin/orgs', label: 'Organizations' },
   { path: '/admin/features', label: 'Features' },
   { path: '/admin/gateway-keys', label: 'Gateway keys' },
+  { path: '/admin/tags', label: 'Tags' },
   { path: '/admin/users', label: 'Users & roles' },
   { path: '/admin/audit', label: 'Audit log' },
 ];
@@ -181,7 +182,7 @@ function featuresPage(): Page {
     { label: 'Default org', value: (f) => orgName(f.defaultOrgId) },
     { label: 'Also may use', value: (f) => (f.grantedOrgIds.length ? f.grantedOrgIds.map(orgName).join(', ') : '—') },
     { label: 'Monthly budget', numeric: true, value: (f) => (f.monthlyBudgetNanos === null ? 'none' : formatUsd(f.monthlyBudgetNanos, 2)) },
-    { label: 'Actions', value: (f) => h('div', { class: 'row-actions' }, btn('Edit', () => edit(f), '', { 'aria-label': `Edit ${f.name}` }), h('a', { class: 'btn btn-sm', href: `/admin/gateway-keys?feature=${f.id}`, 'data-link': true }, 'Keys')) },
+    { label: 'Actions', value: (f) => h('div', { class: 'row-actions' }, btn('Edit', () => edit(f), '', { 'aria-label': `Edit ${f.name}` }), btn('Tags', () => void editTags(f), '', { 'aria-label': `Tags of ${f.name}` }), h('a', { class: 'btn btn-sm', href: `/admin/gateway-keys?feature=${f.id}`, 'data-link': true }, 'Keys')) },
   ]);
   const orgOptions = () => orgs.map((o) => ({ value: o.id, label: `${o.name} (${o.openaiOrgId})${o.status === 'suspended' ? ' — suspended' : ''}` }));
   const budget = (v: string) => (v === '' ? null : Number(v));
@@ -216,6 +217,27 @@ function featuresPage(): Page {
     if (saved) await reload();
   }
 
+  /** Default tags (`env=prod, customer=house`) and required tags (`customer`) of a feature (docs/attribution.md). */
+  async function editTags(f: Feature) {
+    const current = await admin.featureAttribution(f.id).catch((e: Error) => (statusNote(note, e.message, 'error'), null));
+    if (!current) return;
+    const list = (v: string | string[]) => String(v).split(',').map((s) => s.trim()).filter(Boolean);
+    const saved = await formDialog(
+      `Tags of ${f.name}`,
+      [
+        { name: 'defaultTags', label: 'Default tags', value: Object.entries(current.defaultTags).map(([k, v]) => `${k}=${v}`).join(', '), placeholder: 'env=prod, customer=house', hint: 'name=value pairs; a call’s own x-tallygate-tag-* headers win.' },
+        { name: 'requiredTags', label: 'Required tags', value: current.requiredTags.join(', '), placeholder: 'customer', hint: 'A call without them (sent or default) is refused with a 400.' },
+      ],
+      'Save',
+      (v) =>
+        admin.setFeatureAttribution(f.id, {
+          defaultTags: Object.fromEntries(list(v.defaultTags).map((pair) => [pair.slice(0, pair.indexOf('=')).trim(), pair.slice(pair.indexOf('=') + 1).trim()])),
+          requiredTags: list(v.requiredTags),
+        }),
+    );
+    if (saved) await reload();
+  }
+
   const page: Page = {
     el: layout(
       '/admin/features',
@@ -230,6 +252,70 @@ function featuresPage(): Page {
         const [o, f] = await Promise.all([admin.orgs(ctx.signal), admin.features(ctx.signal)]);
         orgs = o;
         table.setRows(f, undefined, 'No features yet.');
+        statusNote(note, '');
+      } catch (error) {
+        showLoadError(note, error);
+      }
+    },
+  };
+  return page;
+}
+
+// ---------------------------------------------------------------- tags
+function tagsPage(): Page {
+  const note = h('div', { class: 'note' });
+  const reload = () => page.refresh({ signal: new AbortController().signal } as PageContext);
+  const table = new DataTable<TagDeclaration>('tags', 'Declared tags', [
+    { label: 'Tag', value: (t) => h('span', {}, h('code', {}, t.name), t.description ? h('br') : null, t.description ? h('span', { class: 'small' }, t.description) : null) },
+    { label: 'Values kept per month', numeric: true, value: (t) => t.maxValues.toLocaleString('en') },
+    { label: 'Values this month', numeric: true, value: (t) => t.valuesThisMonth.toLocaleString('en') },
+    { label: 'Longest value', numeric: true, value: (t) => String(t.maxLength) },
+    { label: 'Actions', value: (t) => h('div', { class: 'row-actions' }, btn('Edit', () => void edit(t), '', { 'aria-label': `Edit ${t.name}` }), btn('Remove', () => void remove(t), 'btn-danger', { 'aria-label': `Remove ${t.name}` })) },
+  ]);
+  const number = (v: string | string[]) => (v === '' ? undefined : Number(v));
+  async function declare() {
+    const created = await formDialog(
+      'Declare a tag',
+      [
+        { name: 'name', label: 'Name', required: true, placeholder: 'customer', hint: 'Lower-case letters, digits, "_", "-", "."; sent as x-tallygate-tag-<name>.' },
+        { name: 'description', label: 'Description', placeholder: 'Our customer the call is for' },
+        { name: 'maxValues', label: 'Values kept per month', type: 'number', placeholder: 'default', hint: 'Later values are recorded as "other".' },
+        { name: 'maxLength', label: 'Longest value (characters)', type: 'number', placeholder: '128' },
+      ],
+      'Declare',
+      (v) => admin.declareTag({ name: String(v.name), description: String(v.description), maxValues: number(v.maxValues), maxLength: number(v.maxLength) }),
+    );
+    if (created) await reload();
+  }
+  async function edit(t: TagDeclaration) {
+    const saved = await formDialog(
+      `Edit ${t.name}`,
+      [
+        { name: 'description', label: 'Description', value: t.description },
+        { name: 'maxValues', label: 'Values kept per month', type: 'number', value: String(t.maxValues) },
+        { name: 'maxLength', label: 'Longest value (characters)', type: 'number', value: String(t.maxLength) },
+      ],
+      'Save',
+      (v) => admin.updateTag(t.name, { description: String(v.description), maxValues: number(v.maxValues), maxLength: number(v.maxLength) }),
+    );
+    if (saved) await reload();
+  }
+  async function remove(t: TagDeclaration) {
+    if (!(await confirmDialog(`Remove ${t.name}?`, 'Calls may still send it (with the default limits); metadata keys of that name stop being read as the tag. Recorded spend stays.', 'Remove'))) return;
+    if (await act(() => admin.removeTag(t.name), `Removed ${t.name}.`)) await reload();
+  }
+  const page: Page = {
+    el: layout(
+      '/admin/tags',
+      'Tags',
+      'Tags attribute calls below the feature (customer, env): sent as x-tallygate-tag-<name> headers, as declared metadata keys, or set as a feature’s defaults (Features → Tags). Declaring one sets its limits.',
+      h('div', { class: 'page-actions' }, btn('Declare tag', () => void declare(), 'btn-primary')),
+      note,
+      h('section', { class: 'card' }, table.el),
+    ),
+    async refresh(ctx) {
+      try {
+        table.setRows(await admin.tags(ctx.signal), undefined, 'No tags declared: calls may still send tags, with the default limits.');
         statusNote(note, '');
       } catch (error) {
         showLoadError(note, error);
@@ -451,6 +537,7 @@ export const adminPages: PageDef[] = [
   { path: '/admin/orgs', title: 'Organizations', roles: ['admin'], filters: [], liveEvery: 0, create: orgsPage },
   { path: '/admin/features', title: 'Features', roles: ['admin'], filters: [], liveEvery: 0, create: featuresPage },
   { path: '/admin/gateway-keys', title: 'Gateway keys', roles: ['admin'], filters: [], liveEvery: 0, create: gatewayKeysPage },
+  { path: '/admin/tags', title: 'Tags', roles: ['admin'], filters: [], liveEvery: 0, create: tagsPage },
   { path: '/admin/users', title: 'Users & roles', roles: ['admin'], filters: [], liveEvery: 0, create: usersPage },
   { path: '/admin/audit', title: 'Audit log', roles: ['admin'], filters: [], liveEvery: 10, create: auditPage },
 ];

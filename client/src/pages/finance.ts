@@ -1,7 +1,7 @@
 // Finance: spend by org, feature, model and endpoint family over the chosen range with a table under each chart,
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
 import { alertsApi, type FeatureForecast } from '../alerts-api.js';
-import { eventsCsv, spendBy, statement, statementCsv, type Group, type GroupBy, type Statement, type StatementLine } from '../analytics.js';
+import { eventsCsv, spendBy, statement, statementCsv, tagCatalog, tagStatement, tagStatementQuery, type Group, type GroupBy, type Statement, type StatementLine, type TagOptions, type TagStatement } from '../analytics.js';
 import { downloadCsv } from '../api.js';
 import { idOf, known } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
@@ -64,7 +64,7 @@ function reconciliationBlock(r: Statement['reconciliation']): HTMLElement {
 }
 
 const TIER_LABEL: Record<string, string> = { default: 'Standard', batch: 'Batch', flex: 'Flex', priority: 'Priority' };
-const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint', family: 'Endpoint family' };
+const DIM_LABEL: Record<GroupBy, string> = { org: 'Org', feature: 'Feature', model: 'Model', endpoint: 'Endpoint', family: 'Endpoint family', tag: 'Tag value', endUser: 'End user' };
 
 /** The price components of a statement line beyond text tokens, as short readable parts ("2 images, 1 web search"). */
 const COMPONENTS: ReadonlyArray<[keyof StatementLine, string]> = [
@@ -85,7 +85,8 @@ const components = (l: StatementLine): Node | string => {
   return parts.length ? h('span', { class: 'components', 'data-components': '' }, parts.join(', ')) : '';
 };
 
-function breakdown(groupBy: GroupBy, title: string) {
+/** `tags`: for groupBy tag or endUser, which tag and how many values (the rest are "(other)"). */
+function breakdown(groupBy: GroupBy, title: string, tags?: () => TagOptions) {
   const panel = new ChartPanel({ id: `finance-spend-by-${groupBy}`, title, type: 'bar', unit: 'usd', stacked: true, emptyText: 'No spend in this range.' });
   const table = new DataTable<Group>(`finance-${groupBy}`, `${title}: totals`, [
     { label: DIM_LABEL[groupBy], value: (g) => g.name },
@@ -99,7 +100,7 @@ function breakdown(groupBy: GroupBy, title: string) {
   const csv = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': groupBy }, 'Download CSV');
   csv.addEventListener('click', () =>
     downloadRowsCsv(
-      `spend-by-${groupBy}.csv`,
+      `spend-by-${groupBy === 'tag' ? `tag-${tags?.().tag ?? ''}` : groupBy}.csv`,
       [groupBy, 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'unpriced_requests', 'estimated_requests'],
       groups.map((g) => [g.name, g.totals.requests, g.totals.inputTokens, g.totals.outputTokens, nanosToDecimal(g.totals.costNanos), g.totals.unpricedRequests, g.totals.estimatedRequests]),
     ),
@@ -109,7 +110,7 @@ function breakdown(groupBy: GroupBy, title: string) {
   return {
     el: panel.el,
     async refresh(f: Filters, signal: AbortSignal) {
-      const data = await load(panel, spendBy(f, groupBy, signal));
+      const data = await load(panel, spendBy(f, groupBy, signal, tags?.()));
       if (!data) return;
       groups = data.groups;
       panel.setData(data.labels, costSeries(data));
@@ -235,8 +236,114 @@ function forecastSection() {
   };
 }
 
+/**
+ * Spend by the values of a tag (customer, env) or by end user: the top 10 by spend, the rest as
+ * "(other)", calls without the tag as "(untagged)", so the table adds up to the range's spend.
+ */
+function tagSection() {
+  const select = h('select', { id: 'finance-tag', 'aria-label': 'Tag' });
+  const chosen = (): TagOptions & { by: GroupBy } => (select.value === ':end-user' ? { by: 'endUser', top: 10 } : { by: 'tag', tag: select.value, top: 10 });
+  const byTag = breakdown('tag', 'Spend by tag', () => chosen());
+  const byUser = breakdown('endUser', 'Spend by end user', () => chosen());
+  const empty = h('p', { class: 'state-msg state-empty' }, 'No tagged calls in this range: send x-tallygate-tag-<name> headers, or set default tags on a feature (docs/attribution.md).');
+  const holder = h('div', {});
+  let filters: Filters | null = null;
+  let signalRef: AbortSignal | undefined;
+  const show = async () => {
+    if (!filters || !select.value) return clear(holder, empty);
+    const section = chosen().by === 'endUser' ? byUser : byTag;
+    clear(holder, section.el);
+    await section.refresh(filters, signalRef!);
+  };
+  select.addEventListener('change', () => {
+    select.dataset.touched = 'true';
+    void show();
+  });
+  return {
+    el: h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'finance-tags-title' },
+      h('header', { class: 'card-header' }, h('h2', { id: 'finance-tags-title' }, 'Spend by customer, end user or tag'), h('p', { class: 'card-desc' }, 'Top 10 values by spend; the rest are "(other)", calls without the tag "(untagged)".')),
+      h('div', { class: 'inline-form' }, h('label', { for: 'finance-tag' }, 'Group by'), select),
+      holder,
+    ),
+    async refresh(f: Filters, signal: AbortSignal) {
+      filters = f;
+      signalRef = signal;
+      const catalog = await tagCatalog(f, signal).catch(() => null);
+      const options = [...(catalog?.tags ?? []).map((t) => ({ value: t.name, label: `Tag: ${t.name}` })), ...(catalog?.endUsers ? [{ value: ':end-user', label: 'End user' }] : [])];
+      const current = select.value;
+      if (select.options.length !== options.length || options.some((o, i) => select.options[i]?.value !== o.value)) {
+        clear(select, ...options.map((o) => h('option', { value: o.value }, o.label)));
+      }
+      const preferred = options.find((o) => o.value === current) ?? options.find((o) => o.value === 'customer') ?? options[0];
+      select.value = preferred?.value ?? '';
+      await show();
+    },
+    /** The tag names offered, for the statement per customer. */
+    names: () => [...select.options].map((o) => o.value).filter(Boolean),
+  };
+}
+
+/** A feature's month per value of a tag: "what did acme cost us in November?", adding up to the feature's month. */
+function tagStatementSection(tagNames: () => string[]) {
+  const feature = h('select', { id: 'tag-statement-feature' });
+  const month = h('input', { type: 'month', id: 'tag-statement-month', value: new Date().toISOString().slice(0, 7) });
+  const tag = h('select', { id: 'tag-statement-tag' });
+  const note = h('div', { class: 'note' });
+  const table = new DataTable<TagStatement['subtotals'][number]>('tag-statement', 'Statement per tag value', [
+    { label: 'Value', value: (s) => (s.kind === 'value' ? (s.value ?? '') : `(${s.kind})`) },
+    { label: 'Requests', numeric: true, value: (s) => formatInt(s.requests) },
+    { label: 'Cost', numeric: true, value: (s) => h('span', { 'data-cost-nanos': s.costNanos }, formatUsd(s.costNanos)) },
+    { label: 'Notes', value: (s) => marks(s.unpricedRequests, 0) },
+  ]);
+  let tz = 'UTC';
+  let signalRef: AbortSignal | undefined;
+  let latest = 0;
+  const tagParam = () => (tag.value === ':end-user' ? 'endUser' : tag.value);
+  const show = async () => {
+    if (!feature.value || !tag.value) return clear(note, h('p', { class: 'state-msg state-empty' }, 'No tags yet.'));
+    const ticket = ++latest;
+    const st = await load(null, tagStatement(feature.value, month.value, tagParam(), tz, signalRef), note);
+    if (!st || ticket !== latest) return;
+    clear(note);
+    table.setRows(st.subtotals, ['Total', formatInt(st.total.requests), h('strong', { 'data-tag-statement-total': st.total.costNanos }, formatUsd(st.total.costNanos)), marks(st.total.unpricedRequests, 0)], 'No usage in this month.');
+  };
+  const csv = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': 'tag-statement' }, 'Download CSV');
+  csv.addEventListener('click', () => {
+    if (!feature.value || !tag.value) return;
+    downloadCsv('/api/analytics/tag-statements', { ...tagStatementQuery(feature.value, month.value, tagParam(), tz), format: 'csv' }, `statement-${tagParam()}-${month.value}.csv`).catch((e: Error) => announce(e.message, 'error'));
+  });
+  for (const control of [feature, month, tag]) control.addEventListener('change', () => void show());
+  return {
+    el: h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'tag-statement-title' },
+      h('header', { class: 'card-header' }, h('h2', { id: 'tag-statement-title' }, 'Monthly statement per customer'), h('p', { class: 'card-desc' }, "One feature's month per tag value; the lines add up to the feature's total.")),
+      h('div', { class: 'inline-form' }, h('label', { for: 'tag-statement-feature' }, 'Feature'), feature, h('label', { for: 'tag-statement-tag' }, 'Tag'), tag, h('label', { for: 'tag-statement-month' }, 'Month'), month, csv),
+      note,
+      table.el,
+    ),
+    async refresh(f: Filters, signal: AbortSignal) {
+      tz = f.tz;
+      signalRef = signal;
+      const features = known('feature');
+      const selected = feature.value || idOf('feature', f.feature) || features[0]?.id || '';
+      if (feature.options.length !== features.length) clear(feature, ...features.map((o) => h('option', { value: o.id }, o.name)));
+      if (selected) feature.value = selected;
+      const names = tagNames();
+      const current = tag.value;
+      if (tag.options.length !== names.length) clear(tag, ...names.map((n) => h('option', { value: n }, n === ':end-user' ? 'End user' : n)));
+      tag.value = names.includes(current) ? current : (names.find((n) => n === 'customer') ?? names[0] ?? '');
+      await show();
+    },
+  };
+}
+
 function create(): Page {
   const sections = [breakdown('org', 'Spend by org'), breakdown('feature', 'Spend by feature'), breakdown('model', 'Spend by model'), breakdown('family', 'Spend by endpoint family')];
+  const tags = tagSection();
+  const tagSt = tagStatementSection(tags.names);
   const st = statementSection();
   const voice = realtimeSection();
   const forecasts = forecastSection();
@@ -248,11 +355,11 @@ function create(): Page {
     downloadCsv(path, query, 'usage-events.csv').catch((e: Error) => announce(e.message, 'error'));
   });
   return {
-    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, forecasts.el, ...sections.map((s) => s.el), voice.el, st.el)),
+    el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, forecasts.el, ...sections.map((s) => s.el), tags.el, voice.el, st.el, tagSt.el)),
     async refresh({ filters: f, signal }) {
       filters = f;
-      await Promise.all([forecasts.refresh(f, signal), ...sections.map((s) => s.refresh(f, signal)), voice.refresh(f, signal)]);
-      await st.refresh(f, signal);
+      await Promise.all([forecasts.refresh(f, signal), ...sections.map((s) => s.refresh(f, signal)), voice.refresh(f, signal), tags.refresh(f, signal)]);
+      await Promise.all([st.refresh(f, signal), tagSt.refresh(f, signal)]);
     },
   };
 }

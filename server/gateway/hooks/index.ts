@@ -7,6 +7,7 @@
 //     (headroom, metrics), and the ledger LAST: the row is queued with everything the hooks added.
 //     A hook with onEvent after the ledger is refused at boot.
 import type { FactoryProvider, Type } from '@nestjs/common';
+import { AttributionHook } from '../../attribution/attribution.hook.js';
 import { ModerationHook } from '../../moderation/moderation.hook.js';
 import { BudgetHook } from '../../budgets/budget.hook.js';
 import { AlertsHook } from '../../alerts/alerts.hook.js';
@@ -19,6 +20,9 @@ import { MetricsHook } from './metrics.hook.js';
 import { PacingHook } from './pacing.hook.js';
 
 const HOOKS: Type<CallHook>[] = [
+  // Attribution FIRST: end user and tags checked (400 on a bad or missing required tag) and put on
+  // the call before any hook that reads them (budgets scoped to a tag). Synchronous: no await.
+  AttributionHook,
   BudgetHook,
   // before-forward policies go here. Budgets (org, feature; soft alerts, hard 429s) come first.
   // Alerts: sees every call as it ends (billing failures, 429s, errors), adds nothing to the event.
