@@ -1,5 +1,6 @@
 // What the headroom and throttling API answers: plain types, shared with the dashboard (client/),
 // so the two cannot drift apart.
+import type { OrgState } from '../contract/errors.js';
 
 export interface OrgRef {
   id: string;
@@ -17,6 +18,8 @@ export interface Headroom {
   utilisation: number;
   /** The same, refilled linearly until resetAt: what is left of it now. */
   utilisationNow: number;
+  /** limit × (1 - utilisationNow): what can be sent now, on the same projection. */
+  remainingNow: number;
 }
 
 export interface LatestHeadroom {
@@ -28,6 +31,8 @@ export interface LatestHeadroom {
   projectTokens: Headroom | null;
   /** The highest utilisationNow of the three. */
   utilisationNow: number;
+  /** Whether the org's recent calls fail upstream (billing, its key, 5xx): room under a limit is no use then. */
+  orgState?: OrgState;
 }
 
 export interface HeadroomPoint {
