@@ -8,8 +8,9 @@ import { formatBucket } from './format.js';
 // The server's own response types (type-only: nothing of the server is bundled).
 import type { Statement, StatementLine } from '../../server/analytics/statement.types.js';
 import type { FeatureRef, HeadroomPoint, LatestHeadroom, OrgRef, ThrottleCounts } from '../../server/ratelimits/headroom.types.js';
+import type { ErrorClass, ErrorGroup, ErrorsResponse } from '../../server/contract/errors.js';
 
-export type { LatestHeadroom, Statement, StatementLine, ThrottleCounts };
+export type { ErrorClass, ErrorGroup, ErrorsResponse, LatestHeadroom, Statement, StatementLine, ThrottleCounts };
 
 /** `family`: chat, responses, embeddings, images, speech, transcription, other (server/analytics/endpoint-family.ts). */
 export type GroupBy = 'org' | 'feature' | 'model' | 'endpoint' | 'family';
@@ -204,82 +205,123 @@ export function bucketOf(iso: string | number, bucket: Bucket, tz: string): stri
   return bucket === 'month' ? `${parts.year}-${parts.month}` : bucket === 'day' ? day : `${day} ${parts.hour}:00`;
 }
 
+/** The rate-limit charts' resolution: minute points for short ranges, coarser ones for long ranges (at most ~250 points). */
+export interface Resolution {
+  stepMs: number;
+  /** "1-minute", "15-minute", "1-hour" points. */
+  name: string;
+  /** Bucket starts (epoch ms), every step of the range, also the quiet ones. */
+  starts: number[];
+  labels: string[];
+  /** The bucket an instant falls in, or undefined outside the range. */
+  index(at: string | number): number | undefined;
+  /** The last bucket holds "now": it is still filling. */
+  partialLast: boolean;
+}
+
+const MINUTE = 60_000;
+const STEPS: Array<[maxRangeMs: number, stepMs: number, name: string]> = [
+  [3 * HOUR, MINUTE, '1-minute'],
+  [12 * HOUR, 5 * MINUTE, '5-minute'],
+  [36 * HOUR, 15 * MINUTE, '15-minute'],
+  [8 * DAY, HOUR, '1-hour'],
+  [Infinity, 3 * HOUR, '3-hour'],
+];
+
+export function rateLimitResolution(f: Filters, now = Date.now()): Resolution {
+  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
+  const start = Date.parse(from);
+  const end = Date.parse(to);
+  const [, stepMs, name] = STEPS.find(([max]) => end - start <= max)!;
+  const first = Math.floor(start / stepMs) * stepMs;
+  const starts: number[] = [];
+  for (let t = first; t < end; t += stepMs) starts.push(t);
+  return {
+    stepMs,
+    name,
+    starts,
+    labels: starts.map((t) => formatBucket(new Date(t).toISOString(), 'minute', f.tz)),
+    index: (at) => {
+      const i = Math.floor((new Date(at).getTime() - first) / stepMs);
+      return i >= 0 && i < starts.length ? i : undefined;
+    },
+    partialLast: end >= now - MINUTE && starts.length > 0,
+  };
+}
+
 export interface HeadroomSeries {
   org: OrgRef;
   model: string;
-  /** Per bucket: the most used (limit - remaining) seen, and the limit then. */
-  usedRequests: Array<number | null>;
-  limitRequests: Array<number | null>;
-  usedTokens: Array<number | null>;
-  limitTokens: Array<number | null>;
+  /** Per bucket: the highest share of the limit used (0..1), null where no call was seen (a gap, not zero). */
+  requests: Array<number | null>;
+  tokens: Array<number | null>;
+  /** The highest of either over the range: what "closest to a limit" sorts by. */
+  peak: number;
 }
 
-/**
- * Every bucket key of the rate-limit range, also those with no points, in time order. Walks the
- * range hour by hour (at most 31 x 24 steps) and keys each instant in the time zone, so local days
- * of 23 or 25 hours come out right.
- */
-export function rateLimitBuckets(f: Filters, bucket: Bucket): string[] {
-  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
-  const keys = new Set<string>();
-  const end = Date.parse(to);
-  for (let t = Math.floor(Date.parse(from) / HOUR) * HOUR; t < end; t += HOUR) keys.add(bucketOf(t, bucket, f.tz));
-  return [...keys];
+export interface HeadroomHistory {
+  resolution: Resolution;
+  series: HeadroomSeries[];
+  /** The oldest minute the gateway still keeps (null: none yet). */
+  historySince: string | null;
+  historyDays: number;
 }
 
-/** Headroom over time per org and model, bucketed client-side from the per-minute series. */
-export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<{ buckets: string[]; series: HeadroomSeries[] }> {
-  const body = await api.get<{ data: Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }> }>('/api/headroom/series', rateLimitQuery(f), signal);
-  const bucket = f.bucket === 'month' ? 'day' : f.bucket;
-  const buckets = [...new Set([...rateLimitBuckets(f, bucket), ...body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz)))])].sort();
-  const index = new Map(buckets.map((b, i) => [b, i]));
-  const series = body.data.map((s) => {
+/** Headroom over time per org and model as a share of the limit, from the per-minute series. */
+export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<HeadroomHistory> {
+  const body = await api.get<{ historySince: string | null; historyDays: number; data: Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }> }>('/api/headroom/series', rateLimitQuery(f), signal);
+  const resolution = rateLimitResolution(f);
+  const max = (a: number | null, b: number | null) => (b === null ? a : a === null ? b : Math.max(a, b));
+  const series = body.data.map((s): HeadroomSeries => {
     remember('org', s.org.id, s.org.name);
     remember('model', s.model, s.model);
-    const out: HeadroomSeries = { org: s.org, model: s.model, usedRequests: buckets.map(() => null), limitRequests: buckets.map(() => null), usedTokens: buckets.map(() => null), limitTokens: buckets.map(() => null) };
+    const out: HeadroomSeries = { org: s.org, model: s.model, requests: resolution.starts.map(() => null), tokens: resolution.starts.map(() => null), peak: 0 };
     for (const p of s.points) {
-      const i = index.get(bucketOf(p.minute, bucket, f.tz))!;
-      if (p.limitRequests !== null && p.remainingRequests !== null) {
-        out.usedRequests[i] = Math.max(out.usedRequests[i] ?? 0, p.limitRequests - p.remainingRequests);
-        out.limitRequests[i] = p.limitRequests;
-      }
-      if (p.limitTokens !== null && p.remainingTokens !== null) {
-        out.usedTokens[i] = Math.max(out.usedTokens[i] ?? 0, p.limitTokens - p.remainingTokens);
-        out.limitTokens[i] = p.limitTokens;
-      }
+      const i = resolution.index(p.minute);
+      if (i === undefined) continue;
+      // The lowest remaining value seen in the minute is its peak use; the latest value is the fallback.
+      out.requests[i] = max(out.requests[i], p.peakRequestsUtilisation ?? p.requestsUtilisation);
+      out.tokens[i] = max(out.tokens[i], p.peakTokensUtilisation ?? p.tokensUtilisation);
     }
+    out.peak = Math.max(0, ...out.requests.map((v) => v ?? 0), ...out.tokens.map((v) => v ?? 0));
     return out;
   });
-  return { buckets, series };
+  return { resolution, series: series.sort((a, b) => b.peak - a.peak), historySince: body.historySince, historyDays: body.historyDays };
 }
 
 export interface ThrottlingByFeature {
-  buckets: string[];
+  resolution: Resolution;
   features: Array<{ key: string; name: string; requests: number[]; tokens: number[]; quota: number[] }>;
 }
 
-/** 429s per feature and kind, bucketed client-side from the per-minute series. */
+/** 429s per feature and kind at the rate-limit charts' resolution, from the per-minute series. */
 export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
   const body = await api.get<{ data: Array<{ org: OrgRef; feature: FeatureRef; model: string | null; points: Array<{ minute: string } & ThrottleCounts> }> }>('/api/throttling/series', rateLimitQuery(f), signal);
-  const buckets = [...new Set([...rateLimitBuckets(f, f.bucket), ...body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz)))])].sort();
-  const index = new Map(buckets.map((b, i) => [b, i]));
+  const resolution = rateLimitResolution(f);
   const features = new Map<string, ThrottlingByFeature['features'][number]>();
   for (const s of body.data) {
     const key = s.feature.id ?? '';
     let entry = features.get(key);
     if (!entry) {
-      entry = { key, name: s.feature.slug ?? '(no feature)', requests: buckets.map(() => 0), tokens: buckets.map(() => 0), quota: buckets.map(() => 0) };
+      entry = { key, name: s.feature.slug ?? '(no feature)', requests: resolution.starts.map(() => 0), tokens: resolution.starts.map(() => 0), quota: resolution.starts.map(() => 0) };
       features.set(key, entry);
     }
     for (const p of s.points) {
-      const i = index.get(bucketOf(p.minute, f.bucket, f.tz));
+      const i = resolution.index(p.minute);
       if (i === undefined) continue;
       entry.requests[i] += p.rateLimitRequests;
       entry.tokens[i] += p.rateLimitTokens;
       entry.quota[i] += p.quota;
     }
   }
-  return { buckets, features: [...features.values()].filter((e) => [...e.requests, ...e.tokens, ...e.quota].some((v) => v > 0)) };
+  return { resolution, features: [...features.values()].filter((e) => [...e.requests, ...e.tokens, ...e.quota].some((v) => v > 0)) };
+}
+
+/** Failed calls by kind per org and feature, with their episodes (GET /api/throttling/errors). */
+export async function errorsByKind(f: Filters, signal?: AbortSignal): Promise<ErrorsResponse> {
+  const body = await api.get<ErrorsResponse>('/api/throttling/errors', rateLimitQuery(f), signal);
+  body.data.forEach((g) => remember('org', g.org.id, g.org.name));
+  return body;
 }
 
 export type ThrottlingSummaryRow = { org: OrgRef; feature: FeatureRef } & ThrottleCounts & { throttleRate: number };

@@ -5,6 +5,7 @@ export type { Bucket, Filters, RangePreset } from './ranges.js';
 export { resolveRange, zonedMidnight } from './ranges.js';
 
 export const RANGE_LABELS: Record<RangePreset, string> = {
+  '1h': 'Last hour',
   '24h': 'Last 24 hours',
   '7d': 'Last 7 days',
   '30d': 'Last 30 days',

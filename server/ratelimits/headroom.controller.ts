@@ -9,6 +9,7 @@ import { EPISODE_GAP_MINUTES, type ErrorsResponse } from '../contract/errors.js'
 import { AnonymousRequests } from './anonymous-requests.service.js';
 import { ErrorsService } from './errors.service.js';
 import { HeadroomService } from './headroom.service.js';
+import type { LatestHeadroom } from './headroom.types.js';
 import { latestQuerySchema, rangeQuerySchema } from './ratelimits.dto.js';
 
 @ApiTags('rate limits')
@@ -27,14 +28,20 @@ export class HeadroomController {
   @Get('headroom/latest')
   async latest(@Query() query: unknown) {
     const { limit: _limit, ...filters } = validate(latestQuerySchema, query);
-    const [rows, states] = await Promise.all([this.headroom.latest(filters), this.errors.orgStates(filters)]);
-    return { data: rows.map((row) => ({ ...row, orgState: states.get(row.org.id) ?? { state: 'idle' as const, requests: 0, failures: 0, since: null } })) };
+    return { data: await this.withStates(this.headroom.latest(filters), filters) };
+  }
+
+  /** Room under a limit is no use to an org whose calls fail upstream: each row says how its org fares. */
+  private async withStates(rows: Promise<LatestHeadroom[]>, filters: { org?: string; model?: string }): Promise<LatestHeadroom[]> {
+    const [found, states] = await Promise.all([rows, this.errors.orgStates({ org: filters.org, model: filters.model })]);
+    return found.map((row) => ({ ...row, orgState: states.get(row.org.id) ?? { state: 'idle', requests: 0, failures: 0, since: null } }));
   }
 
   /** The org and model pairs closest to their limit now. */
   @Get('headroom/closest')
   async closest(@Query() query: unknown) {
-    return { data: await this.headroom.closest(validate(latestQuerySchema, query)) };
+    const filters = validate(latestQuerySchema, query);
+    return { data: await this.withStates(this.headroom.closest(filters), filters) };
   }
 
   /** Utilisation per minute over a time range. */
