@@ -25,6 +25,8 @@ export interface Percentiles {
 export interface UsageTotals {
   /** Only from /api/analytics/spend (finance, admin): engineers read /usage, which has no money. */
   spendNanos?: string;
+  /** The part of spendNanos whose usage was estimated (streams cut before usage came). */
+  estimatedCostNanos?: string;
   requests: number;
   errors: number;
   inputTokens: number;
@@ -108,7 +110,28 @@ export interface Group {
   name: string;
   /** Nano-dollars per bucket (decimal strings). */
   values: string[];
-  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; unpricedRequests: number; estimatedRequests: number; notMeteredRequests: number };
+  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; estimatedCostNanos: string; unpricedRequests: number; estimatedRequests: number; notMeteredRequests: number };
+}
+
+/** part / total as a fraction (exact BigInt division to a millionth), null when there is no total. */
+export function shareOf(part: bigint | number, total: bigint | number): number | null {
+  const [p, t] = [BigInt(part), BigInt(total)];
+  return t === 0n ? null : Number((p * 1_000_000n) / t) / 1_000_000;
+}
+
+/** The period a view covers, as the API was asked for it: local days where the edges are midnights, else instants. */
+export function periodOf(f: Filters): { from: string; to: string; tz: string; fileTag: string } {
+  const q = usageQuery(f);
+  const from = String(q.from);
+  const to = String(q.to);
+  const tag = (v: string) => v.replace(/:\d{2}\.\d{3}Z$|:\d{2}Z$/, 'Z').replace(/:/g, '');
+  return { from, to, tz: f.tz, fileTag: `${tag(from)}_${tag(to)}_${f.tz.replace(/[^A-Za-z0-9_-]+/g, '-')}` };
+}
+
+/** The statement month a range points at: the month its last instant falls in, in the range's zone. */
+export function monthOfRange(f: Filters): string {
+  const { to } = resolveRange(f);
+  return new Intl.DateTimeFormat('en-CA', { timeZone: f.tz, year: 'numeric', month: '2-digit' }).format(new Date(to.getTime() - 1)).slice(0, 7);
 }
 export interface GroupedSeries {
   buckets: string[];
@@ -128,7 +151,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
     const key = p.group[groupBy] ?? '';
     let g = groups.get(key);
     if (!g) {
-      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
+      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', estimatedCostNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
       groups.set(key, g);
     }
     const i = index.get(p.bucket ?? '')!;
@@ -138,6 +161,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
     g.totals.inputTokens += p.inputTokens;
     g.totals.outputTokens += p.outputTokens;
     g.totals.costNanos = (BigInt(g.totals.costNanos) + spend).toString();
+    g.totals.estimatedCostNanos = (BigInt(g.totals.estimatedCostNanos) + BigInt(p.estimatedCostNanos ?? '0')).toString();
     g.totals.unpricedRequests += p.unpricedRequests;
     g.totals.estimatedRequests += p.estimatedRequests;
     g.totals.notMeteredRequests += p.notMeteredRequests ?? 0;

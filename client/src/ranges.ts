@@ -14,6 +14,9 @@ export interface Filters {
   model: string;
   bucket: Bucket;
   tz: string;
+  /** Finance's statement: its org (id or slug) and month (yyyy-mm); '' = the org filter's, the range's month. */
+  statement?: string;
+  month?: string;
 }
 
 /** The wall-clock date of `at` in `tz`. */

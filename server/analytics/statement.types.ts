@@ -47,6 +47,10 @@ export interface StatementLine {
   estimatedRequests: number;
   /** Requests with no price: tokens are counted, cost is unknown and not in costNanos. */
   unpricedRequests: number;
+  /** Calls that did not end ok (OpenAI bills nothing for most): why a line can be $0. Lines only. */
+  failedRequests?: number;
+  /** Calls OpenAI does not bill per call (moderations, files, vector stores). Lines only. */
+  notMeteredRequests?: number;
 }
 
 export interface Statement {
