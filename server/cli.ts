@@ -197,7 +197,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'audit:list': {
     usage: 'audit:list [--limit N]',
-    run: (ctx, _a, f) => ctx.get(AuditService).list(Number(f.limit ?? 50)),
+    run: (ctx, _a, f) => ctx.get(AuditService).list({ limit: Number(f.limit ?? 50), signIns: 'include' }),
   },
   'prices:sync': {
     usage: 'prices:sync                               load the shipped price list (keeps edited rows)',

@@ -2,6 +2,9 @@
 import { api } from './api.js';
 import type { Role } from './auth.js';
 import { remember } from './catalog.js';
+import type { KeyUsage, KeyUsageResponse } from '../../server/contract/key-usage.js';
+
+export type { KeyUsage, KeyUsageResponse };
 
 export interface UpstreamKey {
   id: string;
@@ -66,8 +69,20 @@ export interface AuditRecord {
   action: string;
   targetType: string | null;
   targetId: string | null;
+  /** The target's name now (org, feature, user email, key masked with its owner); null when gone. */
+  targetName?: string | null;
   details: Record<string, unknown>;
   ip: string | null;
+}
+
+/** Filters of GET /api/admin/audit (all optional; sign-ins are left out unless signIns=include). */
+export interface AuditFilters {
+  action?: string;
+  actor?: string;
+  target?: string;
+  from?: string;
+  to?: string;
+  signIns?: 'include' | 'exclude';
 }
 
 export const admin = {
@@ -87,6 +102,7 @@ export const admin = {
   },
   createFeature: (body: Record<string, unknown>) => api.post<Feature>('/api/admin/features', body),
   updateFeature: (id: string, body: Record<string, unknown>) => api.patch<Feature>(`/api/admin/features/${id}`, body),
+  keyUsage: (signal?: AbortSignal) => api.get<KeyUsageResponse>('/api/admin/key-usage', undefined, signal),
   gatewayKeys: (signal?: AbortSignal) => api.get<GatewayKey[]>('/api/admin/gateway-keys', undefined, signal),
   issueGatewayKey: (featureId: string, name: string) => api.post<{ key: string; record: GatewayKey }>(`/api/admin/features/${featureId}/gateway-keys`, { name }),
   revokeGatewayKey: (id: string) => api.delete<GatewayKey>(`/api/admin/gateway-keys/${id}`),
@@ -97,5 +113,5 @@ export const admin = {
   apiTokens: (signal?: AbortSignal) => api.get<ApiToken[]>('/api/admin/api-tokens', undefined, signal),
   createApiToken: (body: Record<string, unknown>) => api.post<{ token: string; record: ApiToken }>('/api/admin/api-tokens', body),
   revokeApiToken: (id: string) => api.delete<ApiToken>(`/api/admin/api-tokens/${id}`),
-  audit: (limit: number, before?: string, signal?: AbortSignal) => api.get<AuditRecord[]>('/api/admin/audit', { limit, before }, signal),
+  audit: (limit: number, before?: string, signal?: AbortSignal, filters: AuditFilters = {}) => api.get<AuditRecord[]>('/api/admin/audit', { limit, before, ...filters }, signal),
 };

@@ -33,7 +33,18 @@ export const auditQuerySchema = z.strictObject({
     .string()
     .regex(/^[0-9]{1,18}$/, 'must be an audit entry id')
     .optional(),
+  /** An action or its prefix: `upstream_key` matches upstream_key.add, .revoke, … */
+  action: z.string().trim().min(1).max(100).optional(),
+  /** Part of the actor's email or name, any case. */
+  actor: z.string().trim().min(1).max(200).optional(),
+  /** Part of the target's name (org, feature, user, key as masked) or its id. */
+  target: z.string().trim().min(1).max(200).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  /** Sign-ins and sign-outs are most of the log: left out unless asked for. */
+  signIns: z.enum(['include', 'exclude']).default('exclude'),
 });
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
 
 export type CreateUser = z.infer<typeof createUserSchema>;
 export type UpdateUser = z.infer<typeof updateUserSchema>;

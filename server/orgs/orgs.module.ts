@@ -4,6 +4,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Feature, FeatureOrg } from './feature.entity.js';
 import { GatewayKey } from './gateway-key.entity.js';
 import { Org } from './org.entity.js';
+import { KeyUsageController } from './key-usage.controller.js';
+import { KeyUsageRepository } from './key-usage.repository.js';
 import { OrgsController } from './orgs.controller.js';
 import { OrgsService } from './orgs.service.js';
 import { RouteResolver } from './route-resolver.js';
@@ -11,8 +13,8 @@ import { UpstreamKey } from './upstream-key.entity.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Org, UpstreamKey, Feature, FeatureOrg, GatewayKey, OrgAdminKey])],
-  controllers: [OrgsController],
-  providers: [OrgsService, RouteResolver],
+  controllers: [OrgsController, KeyUsageController],
+  providers: [OrgsService, RouteResolver, KeyUsageRepository],
   exports: [OrgsService, RouteResolver],
 })
 export class OrgsModule {}
