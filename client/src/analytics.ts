@@ -144,7 +144,9 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
   const report = await usage(f, { interval: f.bucket, groupBy }, signal);
   // Every bucket of the range from the server (empty ones drawn as zero, not closed up).
   const buckets = report.meta.buckets?.length ? report.meta.buckets.map((b) => b.bucket) : [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
-  const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
+  // A range that ends now ends in a bucket still filling: its label says so.
+  const partial = resolveRange(f).toDay === null && (f.range !== 'custom' || !f.to);
+  const labels = buckets.map((b, i) => `${formatBucket(b, f.bucket, f.tz)}${partial && i === buckets.length - 1 ? ' (so far)' : ''}`);
   const index = new Map(buckets.map((b, i) => [b, i]));
   const groups = new Map<string, Group>();
   for (const p of report.series) {
