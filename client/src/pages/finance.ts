@@ -159,13 +159,14 @@ function breakdown(groupBy: GroupBy, title: string) {
 /** Why a statement line costs $0, so no row is a bare "$0.00". */
 export function zeroReason(l: StatementLine): string {
   if (BigInt(l.costNanos) !== 0n) return '';
-  if (l.unpricedRequests && l.unpricedRequests === l.requests) return 'unpriced: no price for this model, cost unknown';
+  if (l.unpricedRequests) return 'unpriced: no price for this model, cost unknown (not $0)';
   if (l.failedRequests && l.failedRequests === l.requests) return 'failed calls: OpenAI bills nothing for them';
   if (l.notMeteredRequests && l.notMeteredRequests + (l.failedRequests ?? 0) === l.requests) return 'not billed per call by OpenAI (moderations are free; files and stores are billed by storage)';
   // Rates are decimal strings (USD per 1M tokens, per minute…); keyed ones (per image, per tool) are objects.
   const rates = l.unitPrices ? Object.entries(l.unitPrices).filter(([k, v]) => k !== 'effectiveFrom' && k !== 'serviceTier' && typeof v === 'string').map(([, v]) => Number(v)) : [];
   if (rates.length && rates.every((v) => v === 0)) return 'free: OpenAI charges $0 for this model';
   if (!l.model) return 'not metered per call: billed by OpenAI separately';
+  if (!l.unitPrices) return 'no charge: OpenAI does not bill these calls (moderations), or they failed';
   return 'rounds to $0 at these rates';
 }
 

@@ -37,13 +37,16 @@ const KIND_TEXT: Record<ErrorClass, string> = {
   request: 'Request refused or abandoned',
 };
 
-function episodesCell(g: ErrorGroup, tz: string): Node {
+function episodesCell(g: ErrorGroup, tz: string, rangeFrom: string): Node {
   const shown = g.episodes.slice(-3).reverse();
+  // An episode that starts in the range's first minute may have started earlier: say so.
+  const clipped = (start: string) => Date.parse(start) - Math.floor(Date.parse(rangeFrom) / 60_000) * 60_000 < 60_000;
+  const since = (start: string) => (clipped(start) ? `already failing at the range's start, ${formatDateTime(start, tz)}` : formatDateTime(start, tz));
   return h(
     'ul',
     { class: 'episodes' },
     ...shown.map((e) =>
-      h('li', { 'data-start': e.start }, e.ongoing ? `since ${formatDateTime(e.start, tz)} (ongoing)` : `${formatDateTime(e.start, tz)} – ${formatDateTime(e.end, tz)}`, ` · ${formatInt(e.failures)} failed`),
+      h('li', { 'data-start': e.start }, e.ongoing ? `since ${since(e.start)} (ongoing)` : `${since(e.start)} – ${formatDateTime(e.end, tz)}`, ` · ${formatInt(e.failures)} failed`),
     ),
     g.episodes.length > shown.length ? h('li', { class: 'muted' }, `and ${g.episodes.length - shown.length} earlier`) : null,
   );
@@ -51,6 +54,7 @@ function episodesCell(g: ErrorGroup, tz: string): Node {
 
 function create(): Page {
   let tz = 'UTC';
+  let errorsFrom = '';
   let history: HeadroomHistory | null = null;
   const chosen = h('select', { id: 'headroom-series', 'aria-label': 'Headroom lines shown' }, h('option', { value: '' }, `Top ${TOP_SERIES} closest to a limit`));
   const headroomPanel = (kind: 'requests' | 'tokens') =>
@@ -93,7 +97,7 @@ function create(): Page {
     { label: 'Feature', value: (g) => g.feature.name ?? g.feature.slug ?? h('span', { title: 'Calls with no feature: made with a key whose feature was deleted.' }, '(no feature)') },
     { label: 'Kind', value: (g) => h('span', { 'data-kind': g.kind }, KIND_TEXT[g.kind]) },
     { label: 'Failed', numeric: true, value: (g) => `${formatInt(g.failures)} of ${formatInt(g.requests)} (${formatPct(g.failures / Math.max(1, g.requests), 0)})` },
-    { label: 'Episodes (start to the minute)', value: (g) => episodesCell(g, tz) },
+    { label: 'Episodes (start to the minute)', value: (g) => episodesCell(g, tz, errorsFrom) },
     { label: 'What it means', value: (g) => h('span', { class: 'explanation' }, g.explanation) },
   ]);
   const throttles = new ChartPanel({ id: 'ratelimits-429s-by-feature', title: '429s by feature and kind', type: 'bar', unit: 'requests', stacked: true, description: 'requests = RPM limit hit, tokens = TPM limit hit, quota = out of credit (billing, not throttling).', emptyText: 'No 429s in this range.' });
@@ -139,7 +143,11 @@ function create(): Page {
           draw();
         }),
         load(null, latestHeadroom(filters, signal), nowNote).then((rows) => rows && now.setRows(rows, undefined, 'No rate-limit headers seen yet.')),
-        load(null, errorsByKind(filters, signal), errorsNote).then((body) => body && errors.setRows(body.data, undefined, 'No failed calls in this range.')),
+        load(null, errorsByKind(filters, signal), errorsNote).then((body) => {
+          if (!body) return;
+          errorsFrom = body.from;
+          errors.setRows(body.data, undefined, 'No failed calls in this range.');
+        }),
         load(throttles, throttlingByFeature(filters, signal)).then((data) => {
           if (!data) return;
           const series: Series[] = data.features.flatMap((f, i) => {
