@@ -3,11 +3,14 @@
 // previous key"; one clear message per form field; the issued key shown whole with the real
 // gateway URL; the audit log by name, filterable, sign-ins hidden by default.
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { formatDateTime } from '../../client/src/format.js';
 import type { KeyUsageResponse } from '../../server/contract/key-usage.js';
 import { ADMIN_TOKEN } from '../support/stack.js';
 import { startDashboardStack, type DashboardStack } from './browser.js';
+
+// Pages load several panels before the one asserted on; the machine may be busy.
+vi.setConfig({ expect: { poll: { timeout: 15_000 } } });
 
 let stack: DashboardStack;
 const NEW_KEY = 'sk-test-alpha-rotated-0123456789abcdef';

@@ -4,11 +4,14 @@
 // as failing in the headroom table, errors by kind with the minute each episode started and a 401
 // explained, and the tables at laptop and phone widths.
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { formatBucket, formatDateTime } from '../../client/src/format.js';
 import type { HeadroomPoint } from '../../server/ratelimits/headroom.types.js';
 import { ADMIN_TOKEN } from '../support/stack.js';
 import { chartData, startDashboardStack, type DashboardStack } from './browser.js';
+
+// Pages load several panels before the one asserted on; the machine may be busy.
+vi.setConfig({ expect: { poll: { timeout: 15_000 } } });
 
 let stack: DashboardStack;
 const MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1-mini', 'gpt-4.1', 'gpt-4.1-nano', 'o3-mini', 'gpt-3.5-turbo'];

@@ -4,10 +4,13 @@
 // and its file named with org, month and zone.
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { formatPct } from '../../client/src/format.js';
 import { ADMIN_TOKEN } from '../support/stack.js';
 import { startDashboardStack, type DashboardStack } from './browser.js';
+
+// Pages load several panels before the one asserted on; the machine may be busy.
+vi.setConfig({ expect: { poll: { timeout: 15_000 } } });
 
 let stack: DashboardStack;
 const hour = (ms: number) => new Date(Math.floor(ms / 3_600_000) * 3_600_000).toISOString();
