@@ -5,6 +5,7 @@ import type { ApiRoute } from './route.js';
 import { analyticsRoutes } from './analytics.js';
 import { authRoutes } from './auth.js';
 import { batchRoutes } from './batches.js';
+import { keyUsageRoutes } from './key-usage.js';
 import { realtimeRoutes } from './realtime.js';
 import { moderationRoutes } from './moderation.js';
 import { orgRoutes } from './orgs.js';
@@ -18,6 +19,8 @@ export * from './analytics.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
+export * from './errors.js';
+export * from './key-usage.js';
 export * from './batches.js';
 export * from './realtime.js';
 export * from './moderation.js';
@@ -32,7 +35,7 @@ export * from './users.js';
 /** Every /api route, by area (the tag /api/docs groups them under). A new area adds its line here. */
 export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   auth: authRoutes,
-  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes },
+  admin: { ...orgRoutes, ...keyUsageRoutes, ...userRoutes, ...priceRoutes },
   analytics: { ...analyticsRoutes, ...statementRoutes },
   reconciliation: reconciliationRoutes,
   'rate limits': rateLimitRoutes,
