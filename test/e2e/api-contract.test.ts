@@ -218,6 +218,8 @@ describe('every answer is what the contract says, as each role', () => {
       ['closest', { query: { limit: '5' } }],
       ['series'],
       ['throttlingSeries'],
+      ['throttlingErrors'],
+      ['throttlingErrors', { query: range() }],
       ['anonymous'],
       ['throttlingSummary'],
       ['list', { query: { includeRetired: 'true' } }],
@@ -225,10 +227,12 @@ describe('every answer is what the contract says, as each role', () => {
       ['getOrg', { params: { id: alpha.id } }],
       ['listFeatures'],
       ['listGatewayKeys'],
+      ['keyUsage'],
       ['listGatewayKeys', { query: { feature: stack.features[0].id } }],
       ['getUser', { params: { id: users[0].id } }],
       ['listApiTokens'],
       ['listAudit', { query: { limit: '50' } }],
+      ['listAudit', { query: { action: 'org', actor: 'admin', target: alpha.name, signIns: 'include', from: range().from, to: range().to } }],
       ['moderationPolicies'],
       ['moderationPolicy', { params: { feature: stack.features[0].slug } }],
       ['moderationSummary', { query: range() }],
@@ -247,6 +251,8 @@ describe('every answer is what the contract says, as each role', () => {
     expect(((await call('usage', 'engineer', { query: range() })) as { totals: { spendNanos?: string } }).totals.spendNanos).toBeUndefined();
     expect(((await call('latest', 'engineer')) as { data: unknown[] }).data.length).toBeGreaterThan(0);
     expect(((await call('throttlingSummary', 'engineer')) as { data: unknown[] }).data.length).toBeGreaterThan(0);
+    expect(((await call('throttlingErrors', 'engineer', { query: range() })) as { data: unknown[] }).data.length).toBeGreaterThan(0);
+    expect(((await call('keyUsage', 'admin')) as { upstreamKeys: unknown[] }).upstreamKeys.length).toBeGreaterThan(0);
     expect(((await call('report', 'finance', { query: { from: today(), to: today() } })) as { days: unknown[] }).days.length).toBeGreaterThan(0);
     expect(((await call('statement', 'finance', { query: { org: alpha.id, month } })) as { lines: unknown[] }).lines.length).toBeGreaterThan(0);
   }, 60_000);
