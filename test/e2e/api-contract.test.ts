@@ -3,6 +3,7 @@
 // route's real answer, as each role that may call it, is exactly what its response schema says (no field
 // missing, none the schema does not know), with real traffic, throttling and a reconciliation sync behind it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toFile } from 'openai';
 import type { z } from 'zod';
 import { UsersService } from '../../server/auth/users.service.js';
 import { API_ROUTES, type Role } from '../../server/contract/index.js';
@@ -85,7 +86,7 @@ function expectShape(schema: z.ZodType, body: unknown, label: string): void {
 }
 
 beforeAll(async () => {
-  stack = await startStack({ env: { RECON_SYNC_INTERVAL_MS: '0', RECON_BACKFILL_DAYS: '2' } });
+  stack = await startStack({ env: { RECON_SYNC_INTERVAL_MS: '0', RECON_BACKFILL_DAYS: '2', BATCH_WATCH_INTERVAL_MS: '0' } });
   const users = stack.app.get(UsersService);
   for (const role of ['admin', 'finance', 'engineer'] as const) {
     await users.create({ email: `${role}@contract.test`, password: password(role), role, name: `Contract ${role}` });
@@ -283,6 +284,11 @@ describe('every answer is what the contract says, as each role', () => {
     await call('sync', 'admin', { body: { orgId: alpha.id } });
     await call('setModerationPolicy', 'admin', { params: { feature: stack.features[0].slug }, body: { preset: 'strict', thresholds: { violence: 0.3 }, guardrail: 'monitor' } });
     await call('removeModerationPolicy', 'admin', { params: { feature: stack.features[0].slug } });
+    // A batch through the gateway (the watcher is off), metered by the admin trigger.
+    const line = JSON.stringify({ custom_id: 'contract-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'contract' }] } });
+    const file = await stack.client(stack.features[0]).files.create({ file: await toFile(Buffer.from(`${line}\n`), 'contract.jsonl'), purpose: 'batch' });
+    const batch = await stack.client(stack.features[0]).batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await call('meterBatch', 'admin', { params: { id: batch.id }, body: {} });
     await call('listAudit', 'admin');
     // Sign-in's answer, then sign-out as each role (last: it ends the sessions the other calls used).
     for (const role of ['finance', 'engineer', 'admin'] as const) {
