@@ -79,7 +79,7 @@ describe('roles', () => {
   it('finance sees spend pages but cannot reach admin pages or the admin API', async () => {
     const { page } = await stack.signIn('finance', '/overview');
     const nav = page.getByRole('navigation', { name: 'Main' });
-    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Finance', 'Batches']);
+    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Finance', 'Batches', 'Alerts']);
 
     await page.goto('/admin/gateway-keys');
     await page.locator('[data-denied="/admin/gateway-keys"]').waitFor();
@@ -98,7 +98,7 @@ describe('roles', () => {
   it('engineers see rate limits but not finance or admin', async () => {
     const { page } = await stack.signIn('engineer', '/overview');
     const nav = page.getByRole('navigation', { name: 'Main' });
-    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Rate limits', 'Batches']);
+    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Rate limits', 'Moderation', 'Batches', 'Alerts']);
     // Their overview has traffic and throttling, and no spend (not even a "not for your role" card).
     await page.locator('[data-kpi="requests"][data-state="ready"]').waitFor();
     expect(await page.locator('[data-kpi="spend"]').count()).toBe(0);
@@ -127,6 +127,6 @@ describe('roles', () => {
   it('admins see every page', async () => {
     const { page } = await stack.signIn('admin', '/overview');
     const nav = page.getByRole('navigation', { name: 'Main' });
-    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Finance', 'Rate limits', 'Batches', 'Admin']);
+    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Finance', 'Rate limits', 'Moderation', 'Batches', 'Alerts', 'Admin']);
   });
 });
