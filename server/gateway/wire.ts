@@ -41,18 +41,7 @@ export class ShutdownCutError extends Error {
   }
 }
 
-/** The answer to a request that arrives once this replica is stopping (any route, not only /v1). */
-export function shuttingDown(): OpenAIError {
-  return new OpenAIError(
-    503,
-    'This Tallygate replica is shutting down and takes no new requests. Retry: another replica (or this one, restarted) will answer.',
-    'server_error',
-    'gateway_shutting_down',
-    null,
-    true,
-    { 'retry-after': '1', connection: 'close' },
-  );
-}
+export { shuttingDown } from '../http/openai-error.js';
 
 /** Why the upstream request was cancelled: the client disconnected first. */
 export class ClientGoneError extends Error {

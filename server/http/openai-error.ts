@@ -33,3 +33,16 @@ export const badRequest = (message: string, param: string | null = null, code: s
 export const notFound = (message: string) => new OpenAIError(404, message, 'invalid_request_error', 'not_found');
 export const conflict = (message: string, param: string | null = null) =>
   new OpenAIError(409, message, 'invalid_request_error', 'conflict', param);
+
+/** The answer to a request that arrives once this replica is stopping (any route, not only /v1). */
+export function shuttingDown(): OpenAIError {
+  return new OpenAIError(
+    503,
+    'This Tallygate replica is shutting down and takes no new requests. Retry: another replica (or this one, restarted) will answer.',
+    'server_error',
+    'gateway_shutting_down',
+    null,
+    true,
+    { 'retry-after': '1', connection: 'close' },
+  );
+}

@@ -8,7 +8,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer } from 'ws';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { shuttingDown } from '../gateway/proxy.service.js';
+import { shuttingDown } from '../http/openai-error.js';
 import { TEXT_MAX } from '../ledger/bounds.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
 import { MonthToDateSpend } from '../ledger/month-to-date.service.js';
