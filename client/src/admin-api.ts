@@ -7,6 +7,9 @@ import type {
   AuditRecordView,
   FeatureView,
   GatewayKeyView,
+  KeyUsage,
+  KeyUsageResponse,
+  keyUsageRoutes,
   OrgView,
   QueryOf,
   RequestBody,
@@ -29,9 +32,13 @@ export type GatewayKey = GatewayKeyView;
 export type User = UserView;
 export type ApiToken = ApiTokenView;
 export type AuditRecord = AuditRecordView;
+export type { KeyUsage, KeyUsageResponse };
 type Answer<R extends ApiRoute> = ResponseOf<R>;
-type Routes = typeof orgRoutes & typeof userRoutes & typeof attributionAdminRoutes;
+type Routes = typeof orgRoutes & typeof userRoutes & typeof attributionAdminRoutes & typeof keyUsageRoutes;
 type Body<K extends keyof Routes> = RequestBody<Routes[K]>;
+
+/** Filters of GET /api/admin/audit (all optional; sign-ins are left out unless signIns=include). */
+export type AuditFilters = Pick<QueryOf<Routes['listAudit']>, 'action' | 'actor' | 'target' | 'from' | 'to' | 'signIns'>;
 
 export const admin = {
   async orgs(signal?: AbortSignal): Promise<Org[]> {
@@ -50,6 +57,7 @@ export const admin = {
   },
   createFeature: (body: Body<'createFeature'>) => api.post<Answer<Routes['createFeature']>>('/api/admin/features', body),
   updateFeature: (id: string, body: Body<'updateFeature'>) => api.patch<Answer<Routes['updateFeature']>>(`/api/admin/features/${id}`, body),
+  keyUsage: (signal?: AbortSignal) => api.get<Answer<Routes['keyUsage']>>('/api/admin/key-usage', undefined, signal),
   gatewayKeys: (signal?: AbortSignal) => api.get<Answer<Routes['listGatewayKeys']>>('/api/admin/gateway-keys', undefined, signal),
   issueGatewayKey: (featureId: string, name: string) => api.post<Answer<Routes['issueGatewayKey']>>(`/api/admin/features/${featureId}/gateway-keys`, { name } satisfies Body<'issueGatewayKey'>),
   revokeGatewayKey: (id: string) => api.delete<Answer<Routes['revokeGatewayKey']>>(`/api/admin/gateway-keys/${id}`),
@@ -66,6 +74,6 @@ export const admin = {
   removeTag: (name: string) => api.delete<Answer<Routes['removeTag']>>(`/api/admin/tags/${encodeURIComponent(name)}`),
   featureAttribution: (id: string) => api.get<Answer<Routes['featureAttribution']>>(`/api/admin/features/${id}/attribution`),
   setFeatureAttribution: (id: string, body: Body<'setFeatureAttribution'>) => api.put<Answer<Routes['setFeatureAttribution']>>(`/api/admin/features/${id}/attribution`, body),
-  audit: (limit: number, before?: string, signal?: AbortSignal) =>
-    api.get<Answer<Routes['listAudit']>>('/api/admin/audit', { limit, before } satisfies QueryOf<Routes['listAudit']>, signal),
+  audit: (limit: number, before?: string, signal?: AbortSignal, filters: AuditFilters = {}) =>
+    api.get<Answer<Routes['listAudit']>>('/api/admin/audit', { limit, before, ...filters } satisfies QueryOf<Routes['listAudit']>, signal),
 };

@@ -9,6 +9,9 @@ import { formatBucket } from './format.js';
 import type {
   AnonymousMinute,
   Dimension,
+  ErrorClass,
+  ErrorGroup,
+  ErrorsResponse,
   LatestHeadroom,
   MonthToDateReport,
   OrgRef,
@@ -31,7 +34,7 @@ import type { TagCatalog, TagStatement } from '../../server/contract/attribution
 
 export type { TagCatalog, TagStatement };
 
-export type { AnonymousMinute, LatestHeadroom, Percentiles, Statement, StatementLine, ThrottleCounts, ThrottlingSummaryRow, UsagePoint, UsageReport, UsageTotals };
+export type { AnonymousMinute, ErrorClass, ErrorGroup, ErrorsResponse, LatestHeadroom, Percentiles, Statement, StatementLine, ThrottleCounts, ThrottlingSummaryRow, UsagePoint, UsageReport, UsageTotals };
 export type MonthToDate = MonthToDateReport;
 
 /** `family`: chat, responses, embeddings, images, speech, transcription, batch, realtime, other (server/analytics/endpoint-family.ts); `tag`, `endUser`: attribution. */
@@ -100,7 +103,28 @@ export interface Group {
   name: string;
   /** Nano-dollars per bucket (decimal strings). */
   values: string[];
-  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; unpricedRequests: number; estimatedRequests: number; notMeteredRequests: number };
+  totals: { requests: number; inputTokens: number; outputTokens: number; costNanos: string; estimatedCostNanos: string; unpricedRequests: number; estimatedRequests: number; notMeteredRequests: number };
+}
+
+/** part / total as a fraction (exact BigInt division to a millionth), null when there is no total. */
+export function shareOf(part: bigint | number, total: bigint | number): number | null {
+  const [p, t] = [BigInt(part), BigInt(total)];
+  return t === 0n ? null : Number((p * 1_000_000n) / t) / 1_000_000;
+}
+
+/** The period a view covers, as the API was asked for it: local days where the edges are midnights, else instants. */
+export function periodOf(f: Filters): { from: string; to: string; tz: string; fileTag: string } {
+  const q = usageQuery(f);
+  const from = String(q.from);
+  const to = String(q.to);
+  const tag = (v: string) => v.replace(/:\d{2}\.\d{3}Z$|:\d{2}Z$/, 'Z').replace(/:/g, '');
+  return { from, to, tz: f.tz, fileTag: `${tag(from)}_${tag(to)}_${f.tz.replace(/[^A-Za-z0-9_-]+/g, '-')}` };
+}
+
+/** The statement month a range points at: the month its last instant falls in, in the range's zone. */
+export function monthOfRange(f: Filters): string {
+  const { to } = resolveRange(f);
+  return new Intl.DateTimeFormat('en-CA', { timeZone: f.tz, year: 'numeric', month: '2-digit' }).format(new Date(to.getTime() - 1)).slice(0, 7);
 }
 export interface GroupedSeries {
   buckets: string[];
@@ -113,14 +137,16 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
   const report = await usage(f, { interval: f.bucket, groupBy, ...tags }, signal);
   // Every bucket of the range from the server (empty ones drawn as zero, not closed up).
   const buckets = report.meta.buckets?.length ? report.meta.buckets.map((b) => b.bucket) : [...new Set(report.series.map((p) => p.bucket ?? ''))].sort();
-  const labels = buckets.map((b) => formatBucket(b, f.bucket, f.tz));
+  // A range that ends now ends in a bucket still filling: its label says so.
+  const partial = resolveRange(f).toDay === null && (f.range !== 'custom' || !f.to);
+  const labels = buckets.map((b, i) => `${formatBucket(b, f.bucket, f.tz)}${partial && i === buckets.length - 1 ? ' (so far)' : ''}`);
   const index = new Map(buckets.map((b, i) => [b, i]));
   const groups = new Map<string, Group>();
   for (const p of report.series) {
     const key = p.tagKind && p.tagKind !== 'value' ? `(${p.tagKind})` : (p.group[groupBy] ?? '');
     let g = groups.get(key);
     if (!g) {
-      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
+      g = { key, name: p.groupLabel ?? (key || '(none)'), values: buckets.map(() => '0'), totals: { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: '0', estimatedCostNanos: '0', unpricedRequests: 0, estimatedRequests: 0, notMeteredRequests: 0 } };
       groups.set(key, g);
     }
     const i = index.get(p.bucket ?? '')!;
@@ -130,6 +156,7 @@ export async function spendBy(f: Filters, groupBy: GroupBy, signal?: AbortSignal
     g.totals.inputTokens += p.inputTokens;
     g.totals.outputTokens += p.outputTokens;
     g.totals.costNanos = (BigInt(g.totals.costNanos) + spend).toString();
+    g.totals.estimatedCostNanos = (BigInt(g.totals.estimatedCostNanos) + BigInt(p.estimatedCostNanos ?? '0')).toString();
     g.totals.unpricedRequests += p.unpricedRequests;
     g.totals.estimatedRequests += p.estimatedRequests;
     g.totals.notMeteredRequests += p.notMeteredRequests ?? 0;
@@ -207,82 +234,123 @@ export function bucketOf(iso: string | number, bucket: Bucket, tz: string): stri
   return bucket === 'month' ? `${parts.year}-${parts.month}` : bucket === 'day' ? day : `${day} ${parts.hour}:00`;
 }
 
+/** The rate-limit charts' resolution: minute points for short ranges, coarser ones for long ranges (at most ~250 points). */
+export interface Resolution {
+  stepMs: number;
+  /** "1-minute", "15-minute", "1-hour" points. */
+  name: string;
+  /** Bucket starts (epoch ms), every step of the range, also the quiet ones. */
+  starts: number[];
+  labels: string[];
+  /** The bucket an instant falls in, or undefined outside the range. */
+  index(at: string | number): number | undefined;
+  /** The last bucket holds "now": it is still filling. */
+  partialLast: boolean;
+}
+
+const MINUTE = 60_000;
+const STEPS: Array<[maxRangeMs: number, stepMs: number, name: string]> = [
+  [3 * HOUR, MINUTE, '1-minute'],
+  [12 * HOUR, 5 * MINUTE, '5-minute'],
+  [36 * HOUR, 15 * MINUTE, '15-minute'],
+  [8 * DAY, HOUR, '1-hour'],
+  [Infinity, 3 * HOUR, '3-hour'],
+];
+
+export function rateLimitResolution(f: Filters, now = Date.now()): Resolution {
+  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
+  const start = Date.parse(from);
+  const end = Date.parse(to);
+  const [, stepMs, name] = STEPS.find(([max]) => end - start <= max)!;
+  const first = Math.floor(start / stepMs) * stepMs;
+  const starts: number[] = [];
+  for (let t = first; t < end; t += stepMs) starts.push(t);
+  return {
+    stepMs,
+    name,
+    starts,
+    labels: starts.map((t) => formatBucket(new Date(t).toISOString(), 'minute', f.tz)),
+    index: (at) => {
+      const i = Math.floor((new Date(at).getTime() - first) / stepMs);
+      return i >= 0 && i < starts.length ? i : undefined;
+    },
+    partialLast: end >= now - MINUTE && starts.length > 0,
+  };
+}
+
 export interface HeadroomSeries {
   org: OrgRef;
   model: string;
-  /** Per bucket: the most used (limit - remaining) seen, and the limit then. */
-  usedRequests: Array<number | null>;
-  limitRequests: Array<number | null>;
-  usedTokens: Array<number | null>;
-  limitTokens: Array<number | null>;
+  /** Per bucket: the highest share of the limit used (0..1), null where no call was seen (a gap, not zero). */
+  requests: Array<number | null>;
+  tokens: Array<number | null>;
+  /** The highest of either over the range: what "closest to a limit" sorts by. */
+  peak: number;
 }
 
-/**
- * Every bucket key of the rate-limit range, also those with no points, in time order. Walks the
- * range hour by hour (at most 31 x 24 steps) and keys each instant in the time zone, so local days
- * of 23 or 25 hours come out right.
- */
-export function rateLimitBuckets(f: Filters, bucket: Bucket): string[] {
-  const { from, to } = range(f, RATE_LIMIT_MAX_MS);
-  const keys = new Set<string>();
-  const end = Date.parse(to);
-  for (let t = Math.floor(Date.parse(from) / HOUR) * HOUR; t < end; t += HOUR) keys.add(bucketOf(t, bucket, f.tz));
-  return [...keys];
+export interface HeadroomHistory {
+  resolution: Resolution;
+  series: HeadroomSeries[];
+  /** The oldest minute the gateway still keeps (null: none yet). */
+  historySince: string | null;
+  historyDays: number;
 }
 
-/** Headroom over time per org and model, bucketed client-side from the per-minute series. */
-export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<{ buckets: string[]; series: HeadroomSeries[] }> {
+/** Headroom over time per org and model as a share of the limit, from the per-minute series. */
+export async function headroomSeries(f: Filters, signal?: AbortSignal): Promise<HeadroomHistory> {
   const body = await api.get<RateLimitAnswer<'series'>>('/api/headroom/series', rateLimitQuery(f), signal);
-  const bucket = f.bucket === 'month' ? 'day' : f.bucket;
-  const buckets = [...new Set([...rateLimitBuckets(f, bucket), ...body.data.flatMap((s) => s.points.map((p) => bucketOf(p.minute, bucket, f.tz)))])].sort();
-  const index = new Map(buckets.map((b, i) => [b, i]));
-  const series = body.data.map((s) => {
+  const resolution = rateLimitResolution(f);
+  const max = (a: number | null, b: number | null) => (b === null ? a : a === null ? b : Math.max(a, b));
+  const series = body.data.map((s): HeadroomSeries => {
     remember('org', s.org.id, s.org.name);
     remember('model', s.model, s.model);
-    const out: HeadroomSeries = { org: s.org, model: s.model, usedRequests: buckets.map(() => null), limitRequests: buckets.map(() => null), usedTokens: buckets.map(() => null), limitTokens: buckets.map(() => null) };
+    const out: HeadroomSeries = { org: s.org, model: s.model, requests: resolution.starts.map(() => null), tokens: resolution.starts.map(() => null), peak: 0 };
     for (const p of s.points) {
-      const i = index.get(bucketOf(p.minute, bucket, f.tz))!;
-      if (p.limitRequests !== null && p.remainingRequests !== null) {
-        out.usedRequests[i] = Math.max(out.usedRequests[i] ?? 0, p.limitRequests - p.remainingRequests);
-        out.limitRequests[i] = p.limitRequests;
-      }
-      if (p.limitTokens !== null && p.remainingTokens !== null) {
-        out.usedTokens[i] = Math.max(out.usedTokens[i] ?? 0, p.limitTokens - p.remainingTokens);
-        out.limitTokens[i] = p.limitTokens;
-      }
+      const i = resolution.index(p.minute);
+      if (i === undefined) continue;
+      // The lowest remaining value seen in the minute is its peak use; the latest value is the fallback.
+      out.requests[i] = max(out.requests[i], p.peakRequestsUtilisation ?? p.requestsUtilisation);
+      out.tokens[i] = max(out.tokens[i], p.peakTokensUtilisation ?? p.tokensUtilisation);
     }
+    out.peak = Math.max(0, ...out.requests.map((v) => v ?? 0), ...out.tokens.map((v) => v ?? 0));
     return out;
   });
-  return { buckets, series };
+  return { resolution, series: series.sort((a, b) => b.peak - a.peak), historySince: body.historySince, historyDays: body.historyDays };
 }
 
 export interface ThrottlingByFeature {
-  buckets: string[];
+  resolution: Resolution;
   features: Array<{ key: string; name: string; requests: number[]; tokens: number[]; quota: number[] }>;
 }
 
-/** 429s per feature and kind, bucketed client-side from the per-minute series. */
+/** 429s per feature and kind at the rate-limit charts' resolution, from the per-minute series. */
 export async function throttlingByFeature(f: Filters, signal?: AbortSignal): Promise<ThrottlingByFeature> {
   const body = await api.get<RateLimitAnswer<'throttlingSeries'>>('/api/throttling/series', rateLimitQuery(f), signal);
-  const buckets = [...new Set([...rateLimitBuckets(f, f.bucket), ...body.data.flatMap((s) => s.points.filter((p) => p.rateLimitRequests + p.rateLimitTokens + p.quota > 0).map((p) => bucketOf(p.minute, f.bucket, f.tz)))])].sort();
-  const index = new Map(buckets.map((b, i) => [b, i]));
+  const resolution = rateLimitResolution(f);
   const features = new Map<string, ThrottlingByFeature['features'][number]>();
   for (const s of body.data) {
     const key = s.feature.id ?? '';
     let entry = features.get(key);
     if (!entry) {
-      entry = { key, name: s.feature.slug ?? '(no feature)', requests: buckets.map(() => 0), tokens: buckets.map(() => 0), quota: buckets.map(() => 0) };
+      entry = { key, name: s.feature.slug ?? '(no feature)', requests: resolution.starts.map(() => 0), tokens: resolution.starts.map(() => 0), quota: resolution.starts.map(() => 0) };
       features.set(key, entry);
     }
     for (const p of s.points) {
-      const i = index.get(bucketOf(p.minute, f.bucket, f.tz));
+      const i = resolution.index(p.minute);
       if (i === undefined) continue;
       entry.requests[i] += p.rateLimitRequests;
       entry.tokens[i] += p.rateLimitTokens;
       entry.quota[i] += p.quota;
     }
   }
-  return { buckets, features: [...features.values()].filter((e) => [...e.requests, ...e.tokens, ...e.quota].some((v) => v > 0)) };
+  return { resolution, features: [...features.values()].filter((e) => [...e.requests, ...e.tokens, ...e.quota].some((v) => v > 0)) };
+}
+
+/** Failed calls by kind per org and feature, with their episodes (GET /api/throttling/errors). */
+export async function errorsByKind(f: Filters, signal?: AbortSignal): Promise<ErrorsResponse> {
+  const body = await api.get<RateLimitAnswer<'throttlingErrors'>>('/api/throttling/errors', rateLimitQuery(f), signal);
+  body.data.forEach((g) => remember('org', g.org.id, g.org.name));
+  return body;
 }
 
 export async function throttlingSummary(f: Filters, signal?: AbortSignal, previous = false): Promise<ThrottlingSummaryRow[]> {

@@ -88,7 +88,8 @@ export async function downloadCsv(path: string, query: Query, filename: string):
   const url = URL.createObjectURL(await res.blob());
   const link = document.createElement('a');
   link.href = url;
-  link.download = filename;
+  // The server's name (org, period, zone) wins over the fallback the caller gave.
+  link.download = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? filename;
   document.body.appendChild(link);
   link.click();
   link.remove();

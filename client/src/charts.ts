@@ -79,6 +79,15 @@ export interface PanelOptions {
   legend?: boolean;
   /** What an empty chart means, e.g. "No traffic in this range". */
   emptyText?: string;
+  /** Draw missing values (null) as gaps, not joined across: for observations, not counts. */
+  gaps?: boolean;
+  /** The value axis ends here (1 for a share of a limit). */
+  max?: number;
+}
+
+/** The last bucket of a range that ends now is still filling: its label says so. */
+export function markPartial(labels: string[], partial: boolean): string[] {
+  return partial && labels.length ? [...labels.slice(0, -1), `${labels[labels.length - 1]} (so far)`] : labels;
 }
 
 export type PanelState = 'loading' | 'ready' | 'empty' | 'error' | 'unavailable';
@@ -115,8 +124,9 @@ export class ChartPanel {
       stacked: !!stacked,
       beginAtZero: true,
       title: { display: true, text: UNIT_TITLE[unit] },
-      ticks: { callback: (v: number | string) => formatUnit(Number(v), unit, true) },
+      ticks: { callback: (v: number | string) => formatUnit(Number(v), unit, true), precision: unit === 'ms' || unit === 'requests' || unit === 'count' ? 0 : undefined },
       grace: '5%',
+      max: this.options.max,
     };
     const categoryAxis = { stacked: !!stacked, grid: { display: false }, ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 12 } };
     return {
@@ -166,9 +176,11 @@ export class ChartPanel {
     this.setState('unavailable', message);
   }
 
-  setData(labels: string[], series: Series[]): void {
+  setData(labels: string[], all: Series[]): void {
+    // A series that is zero (or missing) in every bucket says nothing: it would only crowd the legend.
+    const series = all.filter((s) => s.reference || s.data.some((v) => v !== null && v !== 0));
     const signature = JSON.stringify([labels, series]);
-    const hasValues = series.some((s) => !s.reference && s.data.some((v) => v !== null && v !== 0));
+    const hasValues = series.some((s) => !s.reference);
     if (signature !== this.signature) {
       this.signature = signature;
       this.chart.data.labels = labels;
@@ -192,7 +204,7 @@ export class ChartPanel {
       pointRadius: type === 'line' ? (s.data.length > 60 ? 0 : 2) : undefined,
       pointHoverRadius: 4,
       tension: 0.2,
-      spanGaps: true,
+      spanGaps: !this.options.gaps,
       fill: false,
       stack: s.reference ? `ref-${i}` : s.stack,
       order: s.reference ? -1 : i,
@@ -247,7 +259,8 @@ export class DataTable<R> {
     if (!rows.length) {
       clear(this.tbody, h('tr', {}, h('td', { colspan: this.columns.length, class: 'empty' }, emptyText)));
     } else {
-      clear(this.tbody, ...cells.map((row) => h('tr', {}, ...row.map((v, i) => h('td', { class: this.columns[i].numeric ? 'num' : '' }, v)))));
+      // data-label: at phone width each row becomes a card that names its values (styles.css).
+      clear(this.tbody, ...cells.map((row) => h('tr', {}, ...row.map((v, i) => h('td', { class: this.columns[i].numeric ? 'num' : '', 'data-label': this.columns[i].label }, v)))));
     }
     clear(this.tfoot, footer ? h('tr', {}, ...footer.map((v, i) => h(i === 0 ? 'th' : 'td', { class: this.columns[i]?.numeric ? 'num' : '', scope: i === 0 ? 'row' : null }, v))) : null);
   }

@@ -5,6 +5,7 @@ export type { Bucket, Filters, RangePreset } from './ranges.js';
 export { resolveRange, zonedMidnight } from './ranges.js';
 
 export const RANGE_LABELS: Record<RangePreset, string> = {
+  '1h': 'Last hour',
   '24h': 'Last 24 hours',
   '7d': 'Last 7 days',
   '30d': 'Last 30 days',
@@ -16,7 +17,7 @@ export const RANGE_LABELS: Record<RangePreset, string> = {
 
 export const browserTz = (): string => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
-const DEFAULTS = (): Filters => ({ range: '7d', from: '', to: '', org: '', feature: '', model: '', bucket: 'day', tz: browserTz() });
+const DEFAULTS = (): Filters => ({ range: '7d', from: '', to: '', org: '', feature: '', model: '', bucket: 'day', tz: browserTz(), statement: '', month: '' });
 
 export function readFilters(search = location.search): Filters {
   const params = new URLSearchParams(search);
@@ -25,7 +26,9 @@ export function readFilters(search = location.search): Filters {
   if (range && range in RANGE_LABELS) f.range = range as RangePreset;
   const bucket = params.get('bucket');
   if (bucket === 'hour' || bucket === 'day' || bucket === 'month') f.bucket = bucket;
-  for (const key of ['from', 'to', 'org', 'feature', 'model'] as const) f[key] = params.get(key) ?? '';
+  for (const key of ['from', 'to', 'org', 'feature', 'model', 'statement'] as const) f[key] = params.get(key) ?? '';
+  const month = params.get('month') ?? '';
+  f.month = /^\d{4}-(0[1-9]|1[0-2])$/.test(month) ? month : '';
   const tz = params.get('tz');
   if (tz && isTimeZone(tz)) f.tz = tz;
   return f;
@@ -45,7 +48,8 @@ export function filtersToSearch(f: Filters): string {
   const d = DEFAULTS();
   const params = new URLSearchParams();
   for (const key of Object.keys(f) as Array<keyof Filters>) {
-    if (f[key] !== d[key] && f[key] !== '') params.set(key, f[key]);
+    const value = f[key];
+    if (value !== undefined && value !== d[key] && value !== '') params.set(key, value);
   }
   const s = params.toString();
   return s ? `?${s}` : '';
@@ -59,10 +63,14 @@ export function onFiltersChange(listener: (f: Filters) => void): () => void {
 
 export function updateFilters(patch: Partial<Filters>): void {
   const next = { ...readFilters(), ...patch };
+  // A statement month picked by hand holds until the range changes; then it follows the range.
+  if ((patch.range !== undefined || patch.from !== undefined) && patch.month === undefined) next.month = '';
   if (next.range !== 'custom') {
     next.from = '';
     next.to = '';
   }
-  history.pushState(null, '', `${location.pathname}${filtersToSearch(next)}`);
+  // The same choice twice (a change event repeated) adds no history entry: Back goes to the previous view.
+  const url = `${location.pathname}${filtersToSearch(next)}`;
+  if (url !== `${location.pathname}${location.search}`) history.pushState(null, '', url);
   for (const listener of listeners) listener(next);
 }

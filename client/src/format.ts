@@ -81,5 +81,6 @@ export function formatBucket(iso: string, bucket: 'hour' | 'day' | 'month' | 'mi
   return new Intl.DateTimeFormat('en-US', { ...options, timeZone: bucket === 'month' || bucket === 'day' ? tz : tz }).format(date);
 }
 
+/** One date-time format everywhere, 24-hour like the chart buckets: "Dec 1, 2026, 14:03". */
 export const formatDateTime = (iso: string | Date | null | undefined, tz?: string): string =>
-  iso ? new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone: tz }).format(new Date(iso)) : '—';
+  iso ? new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: tz }).format(new Date(iso)) : '—';

@@ -65,6 +65,29 @@ function readForm(form: HTMLFormElement, fields: Field[]): FormValues {
   return values;
 }
 
+/**
+ * One message per field: the server's error goes under the field it names (labelled as the form
+ * labels it, the parameter name stripped from the text), else at the foot of the form.
+ */
+function showFieldError(form: HTMLFormElement, fields: Field[], id: string, err: unknown, formError: HTMLElement): void {
+  for (const old of form.querySelectorAll('.field-error')) old.remove();
+  for (const invalid of form.querySelectorAll('[aria-invalid]')) invalid.removeAttribute('aria-invalid');
+  const message = (err as Error).message;
+  const param = err instanceof ApiError ? err.param : null;
+  const field = param ? fields.find((f) => f.name === param || param.startsWith(`${f.name}.`)) : undefined;
+  const text = param && message.startsWith(`${param}: `) ? message.slice(param.length + 2) : message;
+  const control = field ? form.querySelector<HTMLElement>(`#${id}-${field.name}`) : null;
+  if (!field || !control) {
+    formError.textContent = text;
+    return;
+  }
+  const note = h('small', { class: 'field-error', id: `${id}-${field.name}-error`, role: 'alert' }, `${field.label}: ${text.charAt(0).toUpperCase()}${text.slice(1)}`);
+  control.after(note);
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-describedby', [control.getAttribute('aria-describedby'), note.id].filter(Boolean).join(' '));
+  control.focus();
+}
+
 let dialogCount = 0;
 
 /** Opens a modal form; resolves after onSubmit succeeded (dialog closed) or null when cancelled. */
@@ -92,7 +115,7 @@ export function formDialog<T>(title: string, fields: Field[], submitLabel: strin
         result = await onSubmit(readForm(form, fields));
         dialog.close();
       } catch (err) {
-        error.textContent = err instanceof ApiError && err.param ? `${err.param}: ${err.message}` : (err as Error).message;
+        showFieldError(form, fields, id, err, error);
       } finally {
         submit.disabled = false;
       }
@@ -125,7 +148,8 @@ export function confirmDialog(title: string, message: string, action: string, da
 
 /** Shows a secret exactly once, with a copy button; nothing keeps it after the dialog closes. */
 export function secretDialog(title: string, secret: string, note: string): Promise<void> {
-  const value = h('input', { type: 'text', readonly: true, class: 'secret', id: 'secret-value', 'aria-label': 'New secret', 'data-secret': true });
+  // A text area sized to the secret: the whole key is visible, never cut off at the field's edge.
+  const value = h('textarea', { readonly: true, class: 'secret', id: 'secret-value', 'aria-label': 'New secret', 'data-secret': true, rows: Math.max(1, Math.ceil(secret.length / 48)), spellcheck: 'false' });
   // The property, not the attribute: the secret never becomes part of the serialised DOM.
   value.value = secret;
   const copy = h('button', { type: 'button', class: 'btn btn-primary' }, 'Copy');

@@ -153,9 +153,24 @@ function renderNav(active: PageDef | undefined): void {
   );
 }
 
+/** How long a filter select must rest on a value before the page reloads with it. */
+const FILTER_SETTLE_MS = 400;
+
 function select(name: string, label: string, value: string, options: Array<[string, string]>, onChange: (v: string) => void): HTMLElement {
   const el = h('select', { name, id: `filter-${name}` }, ...options.map(([v, text]) => h('option', { value: v, selected: v === value }, text)));
-  el.addEventListener('change', () => onChange(el.value));
+  // Arrow keys on a closed select fire 'change' per step: apply the value once the user rests on
+  // it (or leaves the control), not one reload per key press.
+  let timer: number | undefined;
+  const commit = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (el.value !== value) onChange(el.value);
+  };
+  el.addEventListener('change', () => {
+    clearTimeout(timer);
+    timer = window.setTimeout(commit, FILTER_SETTLE_MS);
+  });
+  el.addEventListener('blur', () => timer !== undefined && commit());
   return h('label', { class: 'filter', for: `filter-${name}` }, h('span', {}, label), el);
 }
 
@@ -187,7 +202,10 @@ function renderFilters(used: FilterName[], f: Filters): void {
     const zones = [...new Set(['UTC', browserTz(), f.tz, 'America/New_York', 'America/Los_Angeles', 'Europe/London', 'Europe/Berlin', 'Asia/Tokyo', 'Australia/Sydney'])].filter(isTimeZone);
     parts.push(select('tz', 'Time zone', f.tz, zones.map((z): [string, string] => [z, z]), (v) => updateFilters({ tz: v })));
   }
+  // The bar is rebuilt with the new values: focus goes back to the control the user was on.
+  const focused = filterBar.contains(document.activeElement) ? document.activeElement?.id : undefined;
   clear(filterBar, ...parts);
+  if (focused) document.getElementById(focused)?.focus();
 }
 
 function stopPage(): void {

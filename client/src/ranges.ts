@@ -1,7 +1,7 @@
 // Range presets resolved to instants in a time zone. No DOM here: the server-side tests check these
 // against Postgres in every IANA zone (test/e2e/analytics-ranges.test.ts).
 
-export type RangePreset = '24h' | '7d' | '30d' | 'mtd' | 'prev-month' | '90d' | 'custom';
+export type RangePreset = '1h' | '24h' | '7d' | '30d' | 'mtd' | 'prev-month' | '90d' | 'custom';
 export type Bucket = 'hour' | 'day' | 'month';
 
 export interface Filters {
@@ -14,6 +14,9 @@ export interface Filters {
   model: string;
   bucket: Bucket;
   tz: string;
+  /** Finance's statement: its org (id or slug) and month (yyyy-mm); '' = the org filter's, the range's month. */
+  statement?: string;
+  month?: string;
 }
 
 /** The wall-clock date of `at` in `tz`. */
@@ -79,6 +82,8 @@ export function resolveRange(f: Filters, now = new Date()): ResolvedRange {
     return { from: start.at, fromDay: start.day, to: now, toDay: null };
   };
   switch (f.range) {
+    case '1h':
+      return { from: new Date(now.getTime() - 3_600_000), to: now, fromDay: null, toDay: null };
     case '24h':
       return { from: new Date(now.getTime() - 86_400_000), to: now, fromDay: null, toDay: null };
     case '7d':

@@ -59,7 +59,9 @@ export class AnalyticsController {
     const input = validate(statementQuerySchema, query);
     const statement = await this.statements.statement(input);
     if (input.format === 'json') return statement;
-    const name = `statement-${statement.org.name.replace(/[^A-Za-z0-9_-]+/g, '_')}-${statement.month}.csv`;
+    // The file says whose month it is, and in which zone the month was cut.
+    const safe = (text: string) => text.replace(/[^A-Za-z0-9_-]+/g, '_');
+    const name = `statement-${safe(statement.org.name)}-${statement.month}-${safe(statement.tz)}.csv`;
     reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`);
     return this.statements.toCsv(statement);
   }

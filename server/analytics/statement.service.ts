@@ -121,6 +121,8 @@ export class StatementService {
       feature,
       model: r.groups.model ?? null,
       requests: Number(r.requests),
+      failedRequests: Number(r.errors),
+      notMeteredRequests: Number(r.notMeteredRequests),
       inputTokens: Number(r.inputTokens),
       cachedTokens: Number(r.cachedTokens),
       audioInputTokens: Number(r.audioInputTokens),

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditRepository, type AuditRow, type Queryable } from './audit.repository.js';
 import type { Principal } from './principal.js';
+import type { AuditQuery } from '../contract/users.js';
 
 export interface AuditEntry {
   action: string;
@@ -14,6 +15,8 @@ export interface AuditEntry {
 export interface AuditRecord extends AuditRow {
   id: string;
   at: Date;
+  /** The target's name now (null when it has none or is gone). */
+  targetName: string | null;
 }
 
 @Injectable()
@@ -29,13 +32,23 @@ export class AuditService {
     );
   }
 
-  async list(limit = 200, before?: string): Promise<AuditRecord[]> {
-    const rows = await this.log.list(Math.min(Math.max(limit, 1), 1000), before ?? null);
+  async list(q: Partial<AuditQuery> = {}): Promise<AuditRecord[]> {
+    const rows = await this.log.list({
+      limit: Math.min(Math.max(q.limit ?? 200, 1), 1000),
+      before: q.before ?? null,
+      action: q.action ?? null,
+      actor: q.actor ?? null,
+      target: q.target ?? null,
+      from: q.from ?? null,
+      to: q.to ?? null,
+      signIns: q.signIns === 'include',
+    });
     return rows.map((r) => ({
       id: String(r.id),
       at: r.at as Date,
       actor: r.actor as string,
       actorRole: r.actor_role as string | null,
+      targetName: (r.target_name as string | null) ?? null,
       action: r.action as string,
       targetType: r.target_type as string | null,
       targetId: r.target_id as string | null,

@@ -50,6 +50,6 @@ export const AUTH_COMMANDS: Commands = {
   },
   'audit:list': {
     usage: 'audit:list [--limit N]',
-    run: (ctx, _a, f) => ctx.get(AuditService).list(Number(f.limit ?? 50)),
+    run: (ctx, _a, f) => ctx.get(AuditService).list({ limit: Number(f.limit ?? 50), signIns: 'include' }),
   },
 };

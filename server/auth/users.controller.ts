@@ -84,7 +84,6 @@ export class UsersController {
 
   @Get('audit')
   listAudit(@Query() query: unknown) {
-    const { limit, before } = validate(auditQuerySchema, query);
-    return this.audit.list(limit, before);
+    return this.audit.list(validate(auditQuerySchema, query));
   }
 }

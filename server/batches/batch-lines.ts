@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { UsageEvent } from '../ledger/usage-event.js';
 import type { MeteredUsage } from '../pricing/cost.js';
 import { classifyError } from '../ratelimits/rate-limit-headers.js';
-import { usageFrom } from '../gateway/usage-meter.js';
+import { usageFrom } from '../pricing/usage-reading.js';
 import type { BatchRow } from './batches.repository.js';
 
 /** A line too long to read: counted and recorded failed, never held. */

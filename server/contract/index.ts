@@ -8,6 +8,7 @@ import { authRoutes } from './auth.js';
 import { alertRoutes } from './alerts.js';
 import { batchRoutes } from './batches.js';
 import { budgetRoutes } from './budgets.js';
+import { keyUsageRoutes } from './key-usage.js';
 import { realtimeRoutes } from './realtime.js';
 import { moderationRoutes } from './moderation.js';
 import { orgRoutes } from './orgs.js';
@@ -23,6 +24,8 @@ export * from './attribution.js';
 export * from './auth.js';
 export * from './common.js';
 export * from './csv.js';
+export * from './errors.js';
+export * from './key-usage.js';
 export * from './batches.js';
 export * from './budgets.js';
 export * from './realtime.js';
@@ -38,7 +41,7 @@ export * from './users.js';
 /** Every /api route, by area (the tag /api/docs groups them under). A new area adds its line here. */
 export const API_AREAS: Record<string, Record<string, ApiRoute>> = {
   auth: authRoutes,
-  admin: { ...orgRoutes, ...userRoutes, ...priceRoutes, ...attributionAdminRoutes },
+  admin: { ...orgRoutes, ...keyUsageRoutes, ...userRoutes, ...priceRoutes, ...attributionAdminRoutes },
   analytics: { ...analyticsRoutes, ...statementRoutes, ...attributionAnalyticsRoutes },
   reconciliation: reconciliationRoutes,
   'rate limits': rateLimitRoutes,

@@ -2,6 +2,7 @@
 // (engineers; docs/api-ratelimits.md).
 import { z } from 'zod';
 import { count, dataOf, instant } from './common.js';
+import { errorsResponseSchema, orgStateSchema } from './errors.js';
 import { defineRoutes } from './route.js';
 
 const MAX_RANGE_MS = 31 * 24 * 3_600_000;
@@ -56,6 +57,8 @@ export const headroomSchema = z.object({
   utilisation: z.number(),
   /** The same, refilled linearly until resetAt: what is left of it now. */
   utilisationNow: z.number(),
+  /** limit × (1 - utilisationNow): what can be sent now, on the same projection. */
+  remainingNow: z.number(),
 });
 export type Headroom = z.infer<typeof headroomSchema>;
 
@@ -68,6 +71,8 @@ export const latestHeadroomSchema = z.object({
   projectTokens: headroomSchema.nullable(),
   /** The highest utilisationNow of the three. */
   utilisationNow: z.number(),
+  /** Whether the org's recent calls fail upstream (billing, its key, 5xx): room under a limit is no use then. */
+  orgState: orgStateSchema.optional(),
 });
 export type LatestHeadroom = z.infer<typeof latestHeadroomSchema>;
 
@@ -125,8 +130,16 @@ const engineer = ['engineer'] as const;
 export const rateLimitRoutes = defineRoutes({
   latest: { method: 'GET', path: '/api/headroom/latest', summary: 'Latest limit, remaining and reset per org and model, with utilisation then and now', roles: engineer, query: latestQuerySchema, response: dataOf(latestHeadroomSchema) },
   closest: { method: 'GET', path: '/api/headroom/closest', summary: 'The org and model pairs closest to their limit now', roles: engineer, query: latestQuerySchema, response: dataOf(latestHeadroomSchema) },
-  series: { method: 'GET', path: '/api/headroom/series', summary: 'Utilisation per minute over a time range', roles: engineer, query: rangeQuerySchema, response: ranged(headroomSeriesSchema) },
+  series: {
+    method: 'GET', path: '/api/headroom/series', summary: 'Utilisation per minute over a time range, and since when history is kept', roles: engineer, query: rangeQuerySchema,
+    response: ranged(headroomSeriesSchema).extend({
+      /** The oldest minute kept (RATELIMIT_HISTORY_DAYS prunes older ones); null when none. */
+      historySince: instant.nullable(),
+      historyDays: z.number().int(),
+    }),
+  },
   throttlingSeries: { method: 'GET', path: '/api/throttling/series', summary: '429s by kind and SDK retries per feature, org, model and minute', roles: engineer, query: rangeQuerySchema, response: ranged(throttlingSeriesSchema) },
+  throttlingErrors: { method: 'GET', path: '/api/throttling/errors', summary: 'Failed calls by kind (billing, upstream key, 5xx, gateway, rate limit, request) per org and feature, with the episodes they came in', roles: engineer, query: rangeQuerySchema, response: errorsResponseSchema },
   anonymous: { method: 'GET', path: '/api/throttling/anonymous', summary: 'Requests without a key Tallygate issued, per minute and reason', roles: engineer, query: rangeQuerySchema, response: ranged(anonymousMinuteSchema) },
   throttlingSummary: { method: 'GET', path: '/api/throttling/summary', summary: 'Totals per feature and org over a time range, most throttled first', roles: engineer, query: rangeQuerySchema, response: ranged(throttlingSummaryRowSchema) },
 });

@@ -60,6 +60,10 @@ export const statementLineSchema = z.object({
   feature: z.string(),
   model: z.string().nullable(),
   ...lineFigures,
+  /** Calls that did not end ok (OpenAI bills nothing for most): why a line can be $0. Lines only. */
+  failedRequests: count.optional(),
+  /** Calls OpenAI does not bill per call (moderations, files, vector stores). Lines only. */
+  notMeteredRequests: count.optional(),
   unitPrices: unitPricesUsdSchema.nullable(),
 });
 export type StatementLine = z.infer<typeof statementLineSchema>;

@@ -25,7 +25,18 @@ export const auditQuerySchema = z.strictObject({
     .string()
     .regex(/^[0-9]{1,18}$/, 'must be an audit entry id')
     .optional(),
+  /** An action or its prefix: `upstream_key` matches upstream_key.add, .revoke, … */
+  action: z.string().trim().min(1).max(100).optional(),
+  /** Part of the actor's email or name, any case. */
+  actor: z.string().trim().min(1).max(200).optional(),
+  /** Part of the target's name (org, feature, user, key as masked) or its id. */
+  target: z.string().trim().min(1).max(200).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  /** Sign-ins and sign-outs are most of the log: left out unless asked for. */
+  signIns: z.enum(['include', 'exclude']).default('exclude'),
 });
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
 export type CreateUser = z.infer<typeof createUserSchema>;
 export type UpdateUser = z.infer<typeof updateUserSchema>;
 export type CreateApiToken = z.infer<typeof createApiTokenSchema>;
@@ -68,6 +79,8 @@ export const auditRecordSchema = z.object({
   action: z.string(),
   targetType: z.string().nullable(),
   targetId: z.string().nullable(),
+  /** The target's name now (null when it has none or is gone). */
+  targetName: z.string().nullable(),
   /** What changed, never a secret (keys appear only masked). */
   details: z.record(z.string(), z.unknown()),
   ip: z.string().nullable(),
@@ -84,5 +97,5 @@ export const userRoutes = defineRoutes({
   listApiTokens: { method: 'GET', path: '/api/admin/api-tokens', summary: 'API tokens for automation, newest first', roles: admin, response: z.array(apiTokenSchema) },
   createApiToken: { method: 'POST', path: '/api/admin/api-tokens', summary: 'Issue an API token (shown once)', roles: admin, body: createApiTokenSchema, response: issuedApiTokenSchema, status: 201 },
   revokeApiToken: { method: 'DELETE', path: '/api/admin/api-tokens/:id', summary: 'Revoke an API token', roles: admin, params: idParams, response: apiTokenSchema },
-  listAudit: { method: 'GET', path: '/api/admin/audit', summary: 'The audit log, newest first (page with ?before=<id>)', roles: admin, query: auditQuerySchema, response: z.array(auditRecordSchema) },
+  listAudit: { method: 'GET', path: '/api/admin/audit', summary: 'The audit log, newest first (page with ?before=<id>; filter by action, actor, target and time; sign-ins only with ?signIns=include)', roles: admin, query: auditQuerySchema, response: z.array(auditRecordSchema) },
 });

@@ -19,13 +19,15 @@ function headroom(limitValue: string | number | null, remainingValue: string | n
   // OpenAI refills continuously: what was used is given back evenly until the reset.
   // Without a reset time there is nothing to project: report the observation as is.
   const left = resetMs === null ? 1 : resetMs === 0 ? 0 : Math.max(0, observedAt.getTime() + resetMs - now) / resetMs;
+  const usedNow = used * Math.min(1, left);
   return {
     limit,
     remaining,
     resetMs,
     resetAt: resetAt === null ? null : new Date(resetAt).toISOString(),
     utilisation: used,
-    utilisationNow: used * Math.min(1, left),
+    utilisationNow: usedNow,
+    remainingNow: Math.floor(limit * (1 - usedNow) + 1e-9),
   };
 }
 
@@ -101,6 +103,12 @@ export class HeadroomService implements OnApplicationBootstrap, OnApplicationShu
   async closest(query: LatestQuery): Promise<LatestHeadroom[]> {
     const all = await this.latest(query);
     return all.sort((a, b) => b.utilisationNow - a.utilisationNow).slice(0, query.limit);
+  }
+
+  /** The oldest minute kept (RATELIMIT_HISTORY_DAYS prunes older ones), for "history since …"; null when none. */
+  async historySince(): Promise<string | null> {
+    const since = await this.history.oldestMinute();
+    return since ? since.toISOString() : null;
   }
 
   async series(query: RangeQuery): Promise<Array<{ org: OrgRef; model: string; points: HeadroomPoint[] }>> {

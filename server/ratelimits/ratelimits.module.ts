@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { AnonymousRequests } from './anonymous-requests.service.js';
+import { ErrorsRepository } from './errors.repository.js';
+import { ErrorsService } from './errors.service.js';
 import { HeadroomController } from './headroom.controller.js';
 import { HeadroomService } from './headroom.service.js';
 import { HeadroomSnapshot } from './headroom.snapshot.js';
@@ -14,7 +16,7 @@ import { RateLimitsRepository } from './ratelimits.repository.js';
 @Module({
   imports: [LedgerModule],
   controllers: [HeadroomController, MetricsController],
-  providers: [RateLimitsRepository, HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver, AnonymousRequests],
+  providers: [RateLimitsRepository, ErrorsRepository, ErrorsService, HeadroomService, HeadroomSnapshot, MetricsService, PacingService, RateLimitObserver, AnonymousRequests],
   exports: [PacingService, RateLimitObserver, AnonymousRequests, MetricsService],
 })
 export class RateLimitsModule {}

@@ -70,6 +70,12 @@ const ANONYMOUS_UPSERT_SQL = `
 export class RateLimitsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
+  /** The oldest minute of headroom history kept; null when there is none. */
+  async oldestMinute(): Promise<Date | null> {
+    const [row] = (await this.dataSource.query(`SELECT min(minute) AS since FROM ratelimit_minutes`)) as Array<{ since: Date | null }>;
+    return row?.since ?? null;
+  }
+
   /** Deletes headroom and throttling minutes older than `days`. */
   async prune(days: number): Promise<void> {
     for (const table of ['ratelimit_minutes', 'throttle_minutes']) {

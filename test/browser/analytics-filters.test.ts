@@ -90,7 +90,8 @@ describe('empty buckets and comparisons without earlier data', () => {
       [tz],
     );
     expect(chart.labels.length).toBe(rows.length);
-    expect(chart.labels.at(-1)).toBe(new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: tz }).format(new Date()));
+    // Today is still filling: its label says so.
+    expect(chart.labels.at(-1)).toBe(`${new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: tz }).format(new Date())} (so far)`);
     const perBucket = chart.labels.map((_, i) => chart.datasets.reduce((s, d) => s + (d.data[i] ?? 0), 0));
     expect(perBucket.filter((v) => v === 0).length).toBeGreaterThanOrEqual(rows.length - 2);
     const { rows: spend } = await stack.db.query(`SELECT sum(cost_nanos)::text AS n FROM usage_events`);
@@ -98,12 +99,13 @@ describe('empty buckets and comparisons without earlier data', () => {
     await context.close();
   });
 
-  it('rate limits, last 24 hours by hour: every hour of the range is drawn, with or without 429s', async () => {
-    const { context, page } = await stack.signIn('engineer', '/rate-limits?range=24h&bucket=hour&tz=UTC');
+  it('rate limits, last 24 hours: every 15-minute interval of the range is drawn, with or without 429s', async () => {
+    const { context, page } = await stack.signIn('engineer', '/rate-limits?range=24h&tz=UTC');
     const started = Date.now();
-    // The range is [now - 24 h, now), walked from the whole hour it starts in: 25 hours, or 24
-    // when the page's "now" fell on a whole hour.
-    const hours = (now: number) => Math.ceil((now - (Math.floor((now - 86_400_000) / 3_600_000) * 3_600_000)) / 3_600_000);
+    // The range is [now - 24 h, now), walked from the quarter hour it starts in: 97 intervals, or 96
+    // when the page's "now" fell on a quarter hour.
+    const step = 15 * 60_000;
+    const hours = (now: number) => Math.ceil((now - Math.floor((now - 86_400_000) / step) * step) / step);
     for (const id of ['ratelimits-429s-by-feature', 'ratelimits-anonymous', 'ratelimits-requests-headroom']) {
       const chart = await chartData(page, id);
       expect([hours(started), hours(Date.now())], id).toContain(chart.labels.length);

@@ -90,7 +90,7 @@ function expectShape(schema: z.ZodType, body: unknown, label: string): void {
 }
 
 beforeAll(async () => {
-  stack = await startStack({ env: { RECON_SYNC_INTERVAL_MS: '0', RECON_BACKFILL_DAYS: '2' } });
+  stack = await startStack({ env: { RECON_SYNC_INTERVAL_MS: '0', RECON_BACKFILL_DAYS: '2', BATCH_WATCH_INTERVAL_MS: '0' } });
   const users = stack.app.get(UsersService);
   for (const role of ['admin', 'finance', 'engineer'] as const) {
     await users.create({ email: `${role}@contract.test`, password: password(role), role, name: `Contract ${role}` });
@@ -233,6 +233,8 @@ describe('every answer is what the contract says, as each role', () => {
       ['closest', { query: { limit: '5' } }],
       ['series'],
       ['throttlingSeries'],
+      ['throttlingErrors'],
+      ['throttlingErrors', { query: range() }],
       ['anonymous'],
       ['throttlingSummary'],
       ['list', { query: { includeRetired: 'true' } }],
@@ -240,10 +242,12 @@ describe('every answer is what the contract says, as each role', () => {
       ['getOrg', { params: { id: alpha.id } }],
       ['listFeatures'],
       ['listGatewayKeys'],
+      ['keyUsage'],
       ['listGatewayKeys', { query: { feature: stack.features[0].id } }],
       ['getUser', { params: { id: users[0].id } }],
       ['listApiTokens'],
       ['listAudit', { query: { limit: '50' } }],
+      ['listAudit', { query: { action: 'org', actor: 'admin', target: alpha.name, signIns: 'include', from: range().from, to: range().to } }],
       ['moderationPolicies'],
       ['moderationPolicy', { params: { feature: stack.features[0].slug } }],
       ['moderationSummary', { query: range() }],
@@ -275,6 +279,8 @@ describe('every answer is what the contract says, as each role', () => {
     expect(((await call('usage', 'engineer', { query: range() })) as { totals: { spendNanos?: string } }).totals.spendNanos).toBeUndefined();
     expect(((await call('latest', 'engineer')) as { data: unknown[] }).data.length).toBeGreaterThan(0);
     expect(((await call('throttlingSummary', 'engineer')) as { data: unknown[] }).data.length).toBeGreaterThan(0);
+    expect(((await call('throttlingErrors', 'engineer', { query: range() })) as { data: unknown[] }).data.length).toBeGreaterThan(0);
+    expect(((await call('keyUsage', 'admin')) as { upstreamKeys: unknown[] }).upstreamKeys.length).toBeGreaterThan(0);
     expect(((await call('report', 'finance', { query: { from: today(), to: today() } })) as { days: unknown[] }).days.length).toBeGreaterThan(0);
     expect(((await call('statement', 'finance', { query: { org: alpha.id, month } })) as { lines: unknown[] }).lines.length).toBeGreaterThan(0);
   }, 60_000);
@@ -310,6 +316,11 @@ describe('every answer is what the contract says, as each role', () => {
     await call('setFeatureAttribution', 'admin', { params: { id: stack.features[0].slug }, body: { defaultTags: { customer: 'contract' }, requiredTags: ['customer'] } });
     await call('setFeatureAttribution', 'admin', { params: { id: stack.features[0].id }, body: {} });
     await call('removeTag', 'admin', { params: { name: 'customer' } });
+    // A batch through the gateway (the watcher is off), metered by the admin trigger.
+    const line = JSON.stringify({ custom_id: 'contract-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'contract' }] } });
+    const file = await stack.client(stack.features[0]).files.create({ file: await toFile(Buffer.from(`${line}\n`), 'contract.jsonl'), purpose: 'batch' });
+    const batch = await stack.client(stack.features[0]).batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await call('meterBatch', 'admin', { params: { id: batch.id }, body: {} });
     await call('listAudit', 'admin');
     // Sign-in's answer, then sign-out as each role (last: it ends the sessions the other calls used).
     for (const role of ['finance', 'engineer', 'admin'] as const) {

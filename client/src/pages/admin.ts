@@ -1,7 +1,7 @@
 // Admin pages: orgs and their upstream keys, features, gateway keys, users and API tokens, audit log.
 // Secrets go in through forms and come back only masked; new gateway keys and API tokens are
 // shown once, in a dialog with a copy button.
-import { admin, type ApiToken, type AuditRecord, type Feature, type GatewayKey, type Org, type TagDeclaration, type User } from '../admin-api.js';
+import { admin, type AuditFilters, type KeyUsage, type ApiToken, type AuditRecord, type Feature, type GatewayKey, type Org, type TagDeclaration, type User } from '../admin-api.js';
 import { ApiError } from '../api.js';
 import { DataTable } from '../charts.js';
 import { h } from '../dom.js';
@@ -37,6 +37,26 @@ const optional = (v: string) => (v === '' ? undefined : v);
 /** The role select's value (it offers the contract's roles only). */
 const roleOf = (v: FormValues) => textOf(v, 'role') as Role;
 
+/** "3 d", "5 h", "12 min": how old a key is. */
+function age(iso: string): string {
+  const minutes = Math.max(0, (Date.now() - Date.parse(iso)) / 60_000);
+  return minutes < 90 ? `${Math.round(minutes)} min` : minutes < 36 * 60 ? `${Math.round(minutes / 60)} h` : `${Math.round(minutes / 1440)} d`;
+}
+
+/**
+ * A live key's traffic markers: "carrying traffic", or "replaced <when> · last used <when>", so
+ * after a rotation the key to revoke is the one that says it was replaced.
+ */
+function keyMarkers(u: KeyUsage | undefined, createdAt: string, lookbackHours: number): Node {
+  const used = u?.lastUsedAt ? `last used ${when(u.lastUsedAt)}` : `not used in the last ${lookbackHours} h`;
+  return h(
+    'span',
+    { class: 'key-markers', 'data-carrying': String(!!u?.carrying), 'data-last-used': u?.lastUsedAt ?? '' },
+    u?.carrying ? badge('carrying traffic', 'ok') : u?.supersededAt ? badge(`replaced ${when(u.supersededAt)}`, 'warn') : null,
+    ` age ${age(createdAt)} · ${used}`,
+  );
+}
+
 function showLoadError(note: HTMLElement, error: unknown): void {
   if ((error as Error).name === 'AbortError') return;
   const missing = error instanceof ApiError && error.status === 404;
@@ -47,6 +67,8 @@ function showLoadError(note: HTMLElement, error: unknown): void {
 function orgsPage(): Page {
   const note = h('div', { class: 'note' });
   let orgs: Org[] = [];
+  let usage = new Map<string, KeyUsage>();
+  let lookback = 24;
   const reload = () => page.refresh({ signal: new AbortController().signal } as PageContext);
   const table = new DataTable<Org>('orgs', 'Organizations', [
     { label: 'Name', value: (o) => h('strong', {}, o.name) },
@@ -68,8 +90,13 @@ function orgsPage(): Page {
                   h('code', { 'data-masked': true }, k.masked),
                   k.label ? ` ${k.label}` : '',
                   ' ',
-                  k.revokedAt ? badge('revoked', 'muted') : badge('live', 'ok'),
-                  k.revokedAt ? null : btn('Revoke', () => revokeKey(o, k.id), 'btn-danger-ghost', { 'aria-label': `Revoke key ${k.masked} of ${o.name}` }),
+                  k.revokedAt ? badge(`revoked ${when(k.revokedAt)}`, 'muted') : badge('live', 'ok'),
+                  k.revokedAt ? null : keyMarkers(usage.get(k.id), k.createdAt, lookback),
+                  k.revokedAt
+                    ? null
+                    : usage.get(k.id)?.supersededAt
+                      ? btn('Revoke the previous key', () => revokeKey(o, k.id), 'btn-danger-ghost', { 'aria-label': `Revoke the previous key ${k.masked} of ${o.name}`, 'data-revoke-previous': k.id })
+                      : btn('Revoke', () => revokeKey(o, k.id), 'btn-danger-ghost', { 'aria-label': `Revoke key ${k.masked} of ${o.name}` }),
                 ),
               ),
             )
@@ -160,7 +187,10 @@ function orgsPage(): Page {
     ),
     async refresh(ctx) {
       try {
-        orgs = await admin.orgs(ctx.signal);
+        const [o, u] = await Promise.all([admin.orgs(ctx.signal), admin.keyUsage(ctx.signal).catch(() => null)]);
+        orgs = o;
+        usage = new Map((u?.upstreamKeys ?? []).map((k) => [k.id, k]));
+        lookback = u?.lookbackHours ?? lookback;
         table.setRows(orgs, undefined, 'No organizations yet: create one to start.');
         statusNote(note, '');
       } catch (error) {
@@ -337,8 +367,19 @@ function gatewayKeysPage(): Page {
     { label: 'Key', value: (k) => h('code', { 'data-masked': true }, k.masked) },
     { label: 'Issued', value: (k) => when(k.createdAt) },
     { label: 'Status', value: (k) => (k.revokedAt ? badge(`revoked ${when(k.revokedAt)}`, 'muted') : badge('active', 'ok')) },
-    { label: 'Actions', value: (k) => (k.revokedAt ? '' : btn('Revoke', () => revoke(k), 'btn-danger-ghost', { 'aria-label': `Revoke gateway key ${k.masked}`, 'data-revoke': k.id })) },
+    { label: 'Traffic', value: (k) => (k.revokedAt ? '' : keyMarkers(usage.get(k.id), k.createdAt, lookback)) },
+    {
+      label: 'Actions',
+      value: (k) =>
+        k.revokedAt
+          ? ''
+          : usage.get(k.id)?.supersededAt
+            ? btn('Revoke the previous key', () => revoke(k), 'btn-danger-ghost', { 'aria-label': `Revoke the previous key ${k.masked}`, 'data-revoke': k.id, 'data-revoke-previous': k.id })
+            : btn('Revoke', () => revoke(k), 'btn-danger-ghost', { 'aria-label': `Revoke gateway key ${k.masked}`, 'data-revoke': k.id }),
+    },
   ]);
+  let usage = new Map<string, KeyUsage>();
+  let lookback = 24;
 
   async function issue() {
     const featureParam = new URLSearchParams(location.search).get('feature') ?? '';
@@ -356,7 +397,7 @@ function gatewayKeysPage(): Page {
     await secretDialog(
       'Your new gateway key',
       issued.key,
-      'Copy it now: this is the only time it is shown. Use it as the OpenAI API key with base URL <this gateway>/v1.',
+      `Copy it now: this is the only time it is shown. Use it as the OpenAI API key with base URL ${location.origin}/v1 (OPENAI_BASE_URL=${location.origin}/v1).`,
     );
   }
   async function revoke(k: GatewayKey) {
@@ -375,8 +416,10 @@ function gatewayKeysPage(): Page {
     ),
     async refresh(ctx) {
       try {
-        const [f, keys] = await Promise.all([admin.features(ctx.signal), admin.gatewayKeys(ctx.signal)]);
+        const [f, keys, u] = await Promise.all([admin.features(ctx.signal), admin.gatewayKeys(ctx.signal), admin.keyUsage(ctx.signal).catch(() => null)]);
         features = f;
+        usage = new Map((u?.gatewayKeys ?? []).map((k) => [k.id, k]));
+        lookback = u?.lookbackHours ?? lookback;
         const only = new URLSearchParams(location.search).get('feature');
         table.setRows(only ? keys.filter((k) => k.featureId === only) : keys, undefined, 'No gateway keys yet.');
         statusNote(note, '');
@@ -493,37 +536,110 @@ function usersPage(): Page {
 }
 
 // ---------------------------------------------------------------- audit log
+const AUDIT_ACTIONS: Array<[string, string]> = [
+  ['', 'All changes'],
+  ['org', 'Orgs'],
+  ['upstream_key', 'Upstream keys'],
+  ['admin_key', 'Admin keys'],
+  ['feature', 'Features'],
+  ['gateway_key', 'Gateway keys'],
+  ['user', 'Users'],
+  ['api_token', 'API tokens'],
+  ['price', 'Prices'],
+  ['auth', 'Sign-ins and sign-outs'],
+];
+
+/** Audit filters live in the URL (?action=…&actor=…&target=…&from=…&to=…&signIns=include). */
+function auditFilters(): AuditFilters & { fromDay: string; toDay: string } {
+  const p = new URLSearchParams(location.search);
+  const day = (v: string | null) => (v && /^\d{4}-\d{2}-\d{2}$/.test(v) ? v : '');
+  const fromDay = day(p.get('from'));
+  const toDay = day(p.get('to'));
+  const action = p.get('action') || undefined;
+  return {
+    action,
+    actor: p.get('actor') || undefined,
+    target: p.get('target') || undefined,
+    // Days in the browser's zone; "to" is inclusive.
+    from: fromDay ? new Date(`${fromDay}T00:00:00`).toISOString() : undefined,
+    to: toDay ? new Date(new Date(`${toDay}T00:00:00`).getTime() + 86_400_000).toISOString() : undefined,
+    signIns: p.get('signIns') === 'include' || action === 'auth' ? 'include' : 'exclude',
+    fromDay,
+    toDay,
+  };
+}
+
 function auditPage(): Page {
   const note = h('div', { class: 'note' });
   const PAGE = 100;
   let rows: AuditRecord[] = [];
+  let reloadPage: () => void = () => undefined;
   const details = (r: AuditRecord) => {
     const entries = Object.entries(r.details ?? {});
     return entries.length ? h('span', { class: 'mono small' }, entries.map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')) : '';
+  };
+  const target = (r: AuditRecord) => {
+    if (!r.targetType) return '—';
+    const kind = r.targetType.replace(/_/g, ' ');
+    return h('span', { 'data-target-id': r.targetId ?? '', title: r.targetId ? `id ${r.targetId}` : null }, `${kind} `, r.targetName ? h('strong', {}, r.targetName) : h('span', { class: 'muted' }, r.targetId ? '(deleted)' : ''));
   };
   const table = new DataTable<AuditRecord>('audit', 'Audit log', [
     { label: 'When', value: (r) => when(r.at) },
     { label: 'Who', value: (r) => h('span', {}, r.actor, r.actorRole ? h('span', { class: 'muted' }, ` (${r.actorRole})`) : null) },
     { label: 'Action', value: (r) => h('code', {}, r.action) },
-    { label: 'Target', value: (r) => (r.targetType ? `${r.targetType} ${r.targetId ?? ''}` : '—') },
+    { label: 'Target', value: target },
     { label: 'Details', value: details },
     { label: 'IP', value: (r) => r.ip ?? '—' },
   ]);
+  // The filter form: applied on submit (or a select's change), written to the URL.
+  const f = auditFilters();
+  const input = (name: string, label: string, value: string, type = 'search') =>
+    h('label', { class: 'filter', for: `audit-${name}` }, h('span', {}, label), h('input', { id: `audit-${name}`, name, type, value, autocomplete: 'off' }));
+  const actionSelect = h('select', { id: 'audit-action', name: 'action' }, ...AUDIT_ACTIONS.map(([v, text]) => h('option', { value: v, selected: v === (f.action ?? '') }, text)));
+  const signIns = h('input', { id: 'audit-signins', name: 'signIns', type: 'checkbox', value: 'include', checked: f.signIns === 'include' && f.action !== 'auth' });
+  const form = h(
+    'form',
+    { class: 'filters audit-filters', 'aria-label': 'Audit filters' },
+    h('label', { class: 'filter', for: 'audit-action' }, h('span', {}, 'Action'), actionSelect),
+    input('actor', 'Who', f.actor ?? ''),
+    input('target', 'Target (name or id)', f.target ?? ''),
+    input('from', 'From', f.fromDay, 'date'),
+    input('to', 'To', f.toDay, 'date'),
+    h('label', { class: 'check', for: 'audit-signins' }, signIns, ' Show sign-ins'),
+    h('button', { type: 'submit', class: 'btn btn-sm' }, 'Filter'),
+  );
+  const apply = () => {
+    const data = new FormData(form);
+    const params = new URLSearchParams();
+    for (const key of ['action', 'actor', 'target', 'from', 'to', 'signIns']) {
+      const v = String(data.get(key) ?? '').trim();
+      if (v) params.set(key, v);
+    }
+    const search = params.toString() ? `?${params}` : '';
+    if (search !== location.search) history.pushState(null, '', `${location.pathname}${search}`);
+    reloadPage();
+  };
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    apply();
+  });
+  actionSelect.addEventListener('change', apply);
+  signIns.addEventListener('change', apply);
   const more = btn('Load older entries', async () => {
-    const older = await admin.audit(PAGE, rows.at(-1)?.id).catch((e: Error) => (showLoadError(note, e), []));
+    const older = await admin.audit(PAGE, rows.at(-1)?.id, undefined, auditFilters()).catch((e: Error) => (showLoadError(note, e), []));
     rows = [...rows, ...older];
     table.setRows(rows);
     more.hidden = older.length < PAGE;
   });
-  return {
-    el: layout('/admin/audit', 'Audit log', 'Every admin change and sign-in, newest first. Append-only.', note, h('section', { class: 'card' }, table.el), h('div', { class: 'page-actions' }, more)),
+  const page: Page = {
+    el: layout('/admin/audit', 'Audit log', 'Every admin change, newest first (sign-ins hidden unless asked for). Append-only.', form, note, h('section', { class: 'card' }, table.el), h('div', { class: 'page-actions' }, more)),
     async refresh(ctx) {
       try {
-        const latest = await admin.audit(PAGE, undefined, ctx.signal);
+        const latest = await admin.audit(PAGE, undefined, ctx.signal, auditFilters());
         // Keep older pages the user loaded; refresh only the newest page.
         const oldest = latest.at(-1)?.id;
         rows = [...latest, ...rows.filter((r) => oldest !== undefined && BigInt(r.id) < BigInt(oldest))];
-        table.setRows(rows, undefined, 'Nothing recorded yet.');
+        table.setRows(rows, undefined, location.search ? 'Nothing matches these filters.' : 'Nothing recorded yet.');
         more.hidden = latest.length < PAGE;
         statusNote(note, '');
       } catch (error) {
@@ -531,6 +647,11 @@ function auditPage(): Page {
       }
     },
   };
+  reloadPage = () => {
+    rows = [];
+    void page.refresh({ signal: new AbortController().signal } as PageContext);
+  };
+  return page;
 }
 
 export const adminPages: PageDef[] = [

@@ -1,13 +1,13 @@
 // Finance: spend by org, feature, model and endpoint family over the chosen range with a table under each chart,
 // the monthly statement per org, CSV downloads. Unpriced and estimated costs are marked.
 import { alertsApi, type FeatureForecast } from '../alerts-api.js';
-import { eventsCsv, spendBy, statement, statementCsv, tagCatalog, tagStatement, tagStatementQuery, type Group, type GroupBy, type Statement, type StatementLine, type TagOptions, type TagStatement } from '../analytics.js';
+import { eventsCsv, monthOfRange, periodOf, shareOf, spendBy, statement, statementCsv, tagCatalog, tagStatement, tagStatementQuery, type Group, type GroupBy, type Statement, type StatementLine, type TagOptions, type TagStatement } from '../analytics.js';
 import { downloadCsv } from '../api.js';
 import { idOf, known } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { announce, clear, h } from '../dom.js';
-import { formatDateTime, formatInt, formatUsd, nanosToDecimal } from '../format.js';
-import type { Filters } from '../filters.js';
+import { formatDateTime, formatInt, formatPct, formatUsd, nanosToDecimal } from '../format.js';
+import { updateFilters, type Filters } from '../filters.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, downloadRowsCsv, load } from '../panels.js';
 import { realtimeSection } from './realtime-activity.js';
@@ -85,44 +85,93 @@ const components = (l: StatementLine): Node | string => {
   return parts.length ? h('span', { class: 'components', 'data-components': '' }, parts.join(', ')) : '';
 };
 
+/** What a "(none)" row holds, per dimension: calls with no value there are real, and cost what they cost. */
+const NONE_EXPLAINED: Partial<Record<GroupBy, string>> = {
+  org: 'calls the gateway answered before choosing an org (refused, paced or over a budget): OpenAI never saw them',
+  feature: 'calls made with a key whose feature was deleted',
+  model: 'calls that name no model (files, batches, vector stores, listings)',
+  endpoint: 'calls to no known endpoint',
+};
+
+/** "12.3% of $4.56 · 7 of 90 requests (7.8%)": the share of a total in dollars and in requests. */
+function shareLine(label: string, nanos: bigint | null, requests: number, total: { nanos: bigint; requests: number }, attrs: Record<string, string>): Node {
+  const requestShare = `${formatInt(requests)} of ${formatInt(total.requests)} requests (${formatPct(shareOf(requests, total.requests), 1)})`;
+  const dollars = nanos === null ? 'cost unknown, not in the total' : `${formatUsd(nanos)} (${formatPct(shareOf(nanos, total.nanos), 1)} of spend)`;
+  return h('span', { class: 'share-line', ...attrs }, h('strong', {}, `${label}: `), `${dollars} · ${requestShare}`);
+}
+
 /** `tags`: for groupBy tag or endUser, which tag and how many values (the rest are "(other)"). */
 function breakdown(groupBy: GroupBy, title: string, tags?: () => TagOptions) {
   const panel = new ChartPanel({ id: `finance-spend-by-${groupBy}`, title, type: 'bar', unit: 'usd', stacked: true, emptyText: 'No spend in this range.' });
+  let total = 0n;
+  const name = (g: Group): Node | string =>
+    g.key || !NONE_EXPLAINED[groupBy] ? g.name : h('span', { class: 'none-row', title: `(none): ${NONE_EXPLAINED[groupBy]}` }, g.name, h('sup', { 'aria-hidden': 'true' }, '*'));
   const table = new DataTable<Group>(`finance-${groupBy}`, `${title}: totals`, [
-    { label: DIM_LABEL[groupBy], value: (g) => g.name },
+    { label: DIM_LABEL[groupBy], value: name },
     { label: 'Requests', numeric: true, value: (g) => formatInt(g.totals.requests) },
     { label: 'Input tokens', numeric: true, value: (g) => formatInt(g.totals.inputTokens) },
     { label: 'Output tokens', numeric: true, value: (g) => formatInt(g.totals.outputTokens) },
     { label: 'Cost', numeric: true, value: (g) => h('span', { 'data-cost-nanos': g.totals.costNanos }, formatUsd(g.totals.costNanos)) },
+    { label: 'Share', numeric: true, value: (g) => h('span', { 'data-share': String(shareOf(BigInt(g.totals.costNanos), total) ?? '') }, formatPct(shareOf(BigInt(g.totals.costNanos), total), 1)) },
     { label: 'Notes', value: (g) => marks(g.totals.unpricedRequests, g.totals.estimatedRequests, g.totals.notMeteredRequests) },
   ]);
   let groups: Group[] = [];
+  let period = { from: '', to: '', tz: '', fileTag: '' };
   const csv = h('button', { type: 'button', class: 'btn btn-sm', 'data-csv': groupBy }, 'Download CSV');
   csv.addEventListener('click', () =>
     downloadRowsCsv(
-      `spend-by-${groupBy === 'tag' ? `tag-${tags?.().tag ?? ''}` : groupBy}.csv`,
-      [groupBy, 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'unpriced_requests', 'estimated_requests'],
-      groups.map((g) => [g.name, g.totals.requests, g.totals.inputTokens, g.totals.outputTokens, nanosToDecimal(g.totals.costNanos), g.totals.unpricedRequests, g.totals.estimatedRequests]),
+      `spend-by-${groupBy === 'tag' ? `tag-${tags?.().tag ?? ''}` : groupBy}_${period.fileTag}.csv`,
+      [groupBy, 'period_from', 'period_to', 'time_zone', 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'share_of_cost', 'estimated_cost_usd', 'unpriced_requests', 'estimated_requests'],
+      groups.map((g) => [g.name, period.from, period.to, period.tz, g.totals.requests, g.totals.inputTokens, g.totals.outputTokens, nanosToDecimal(g.totals.costNanos), shareOf(BigInt(g.totals.costNanos), total) ?? '', nanosToDecimal(g.totals.estimatedCostNanos), g.totals.unpricedRequests, g.totals.estimatedRequests]),
     ),
   );
   const unpricedLine = h('div', { class: 'note' });
-  panel.footer.append(table.el, unpricedLine, h('div', { class: 'card-actions' }, csv));
+  const quality = h('p', { class: 'card-desc data-quality', 'data-quality': groupBy });
+  const noneNote = h('p', { class: 'card-desc' });
+  panel.footer.append(table.el, quality, noneNote, unpricedLine, h('div', { class: 'card-actions' }, csv));
   return {
     el: panel.el,
     async refresh(f: Filters, signal: AbortSignal) {
       const data = await load(panel, spendBy(f, groupBy, signal, tags?.()));
       if (!data) return;
       groups = data.groups;
+      period = periodOf(f);
       panel.setData(data.labels, costSeries(data));
-      const total = data.groups.reduce((sum, g) => sum + BigInt(g.totals.costNanos), 0n);
+      total = data.groups.reduce((sum, g) => sum + BigInt(g.totals.costNanos), 0n);
       const sum = (pick: (g: Group) => number) => formatInt(data.groups.reduce((s, g) => s + pick(g), 0));
       const count = (pick: (g: Group) => number) => data.groups.reduce((s, g) => s + pick(g), 0);
       const unpriced = count((g) => g.totals.unpricedRequests);
-      table.setRows(data.groups, ['Total', sum((g) => g.totals.requests), sum((g) => g.totals.inputTokens), sum((g) => g.totals.outputTokens), h('span', { 'data-cost-nanos': total.toString() }, formatUsd(total)), marks(unpriced, count((g) => g.totals.estimatedRequests), count((g) => g.totals.notMeteredRequests))], 'No spend in this range.');
+      const estimated = count((g) => g.totals.estimatedRequests);
+      const requests = count((g) => g.totals.requests);
+      const estimatedNanos = data.groups.reduce((s, g) => s + BigInt(g.totals.estimatedCostNanos), 0n);
+      table.setRows(data.groups, ['Total', sum((g) => g.totals.requests), sum((g) => g.totals.inputTokens), sum((g) => g.totals.outputTokens), h('span', { 'data-cost-nanos': total.toString() }, formatUsd(total)), total ? '100%' : '—', marks(unpriced, estimated, count((g) => g.totals.notMeteredRequests))], 'No spend in this range.');
+      // How much of this view is not exact: estimated (in the total) and unpriced (not in it), in dollars and requests.
+      const totals = { nanos: total, requests };
+      clear(
+        quality,
+        shareLine('Estimated', estimatedNanos, estimated, totals, { 'data-estimated-nanos': estimatedNanos.toString(), 'data-estimated-requests': String(estimated) }),
+        h('br'),
+        shareLine('Unpriced', null, unpriced, totals, { 'data-unpriced': String(unpriced) }),
+      );
+      clear(noneNote, data.groups.some((g) => !g.key) && NONE_EXPLAINED[groupBy] ? `* (none): ${NONE_EXPLAINED[groupBy]}.` : '');
       // Unpriced spend is its own line: its cost is unknown, so it is not in the total (never $0).
       clear(unpricedLine, unpriced ? h('p', { class: 'state-msg state-unavailable', 'data-unpriced-requests': String(unpriced) }, `Unpriced: ${formatInt(unpriced)} requests used a model without a price; their cost is unknown and not in the total.`) : '');
     },
   };
+}
+
+/** Why a statement line costs $0, so no row is a bare "$0.00". */
+export function zeroReason(l: StatementLine): string {
+  if (BigInt(l.costNanos) !== 0n) return '';
+  if (l.unpricedRequests) return 'unpriced: no price for this model, cost unknown (not $0)';
+  if (l.failedRequests && l.failedRequests === l.requests) return 'failed calls: OpenAI bills nothing for them';
+  if (l.notMeteredRequests && l.notMeteredRequests + (l.failedRequests ?? 0) === l.requests) return 'not billed per call by OpenAI (moderations are free; files and stores are billed by storage)';
+  // Rates are decimal strings (USD per 1M tokens, per minute…); keyed ones (per image, per tool) are objects.
+  const rates = l.unitPrices ? Object.entries(l.unitPrices).filter(([k, v]) => k !== 'effectiveFrom' && k !== 'serviceTier' && typeof v === 'string').map(([, v]) => Number(v)) : [];
+  if (rates.length && rates.every((v) => v === 0)) return 'free: OpenAI charges $0 for this model';
+  if (!l.model) return 'not metered per call: billed by OpenAI separately';
+  if (!l.unitPrices) return 'no charge: OpenAI does not bill these calls (moderations), or they failed';
+  return 'rounds to $0 at these rates';
 }
 
 function statementSection() {
@@ -141,7 +190,14 @@ function statementSection() {
     { label: 'Output tokens', numeric: true, value: (l) => formatInt(l.outputTokens) },
     { label: 'Priced on', value: components },
     { label: 'Cost', numeric: true, value: (l) => h('span', { 'data-cost-nanos': l.costNanos }, formatUsd(l.costNanos)) },
-    { label: 'Notes', value: (l) => marks(l.unpricedRequests, l.estimatedRequests) },
+    {
+      label: 'Notes',
+      value: (l) => {
+        const why = zeroReason(l);
+        const m = marks(l.unpricedRequests, l.estimatedRequests);
+        return why ? h('span', { 'data-zero-reason': why }, m, m ? ' ' : '', why) : m;
+      },
+    },
   ]);
   let tz = 'UTC';
   let signalRef: AbortSignal | undefined;
@@ -149,7 +205,8 @@ function statementSection() {
   csv.addEventListener('click', () => {
     if (!org.value) return;
     const { path, query } = statementCsv(org.value, month.value, tz);
-    downloadCsv(path, query, `statement-${month.value}.csv`).catch((e: Error) => announce(e.message, 'error'));
+    const orgName = org.selectedOptions[0]?.textContent ?? org.value;
+    downloadCsv(path, query, `statement-${orgName}-${month.value}-${tz}.csv`.replace(/[^A-Za-z0-9_.-]+/g, '_')).catch((e: Error) => announce(e.message, 'error'));
   });
   const render = (st: Statement) => {
     heading.textContent = `${st.org.name} — ${st.month} (${st.tz})`;
@@ -167,11 +224,9 @@ function statementSection() {
     const st = await load(null, statement(org.value, month.value, tz, signalRef), note);
     if (st && ticket === latest) render(st);
   };
-  month.addEventListener('change', () => {
-    month.dataset.touched = 'true';
-    void show();
-  });
-  org.addEventListener('change', () => void show());
+  // Org and month live in the URL (?statement=…&month=…): shareable, and back/forward restore them.
+  month.addEventListener('change', () => month.value && updateFilters({ month: month.value }));
+  org.addEventListener('change', () => updateFilters({ statement: org.value }));
   return {
     el: h(
       'section',
@@ -183,15 +238,18 @@ function statementSection() {
       table.el,
       recon,
     ),
-    async refresh(f: Filters, signal: AbortSignal) {
+    /** Sets the controls from the URL at once, before any load, so a slow refresh never overwrites what the user types next. */
+    sync(f: Filters) {
       tz = f.tz;
-      signalRef = signal;
-      // Until the user picks a month: this month in the chosen zone (not in UTC).
-      if (!month.dataset.touched) month.value = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit' }).format(new Date()).slice(0, 7);
+      // The month picked (in the URL), else the month the range points at, in the chosen zone.
+      month.value = f.month || monthOfRange(f);
       const orgs = known('org');
-      const selected = org.value || idOf('org', f.org) || orgs[0]?.id || '';
+      const selected = idOf('org', f.statement ?? '') || idOf('org', f.org) || orgs[0]?.id || '';
       if (org.options.length !== orgs.length) clear(org, ...orgs.map((o) => h('option', { value: o.id, selected: o.id === selected }, o.name)));
       if (selected) org.value = selected;
+    },
+    async refresh(signal: AbortSignal) {
+      signalRef = signal;
       await show();
     },
   };
@@ -352,14 +410,15 @@ function create(): Page {
   events.addEventListener('click', () => {
     if (!filters) return;
     const { path, query } = eventsCsv(filters);
-    downloadCsv(path, query, 'usage-events.csv').catch((e: Error) => announce(e.message, 'error'));
+    downloadCsv(path, query, `usage-events_${periodOf(filters).fileTag}.csv`).catch((e: Error) => announce(e.message, 'error'));
   });
   return {
     el: h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Finance'), h('a', { class: 'btn btn-sm', href: '/finance/reconciliation', 'data-link': true }, 'Reconciliation with OpenAI'), events), h('div', { class: 'grid grid-1' }, forecasts.el, ...sections.map((s) => s.el), tags.el, voice.el, st.el, tagSt.el)),
     async refresh({ filters: f, signal }) {
       filters = f;
+      st.sync(f);
       await Promise.all([forecasts.refresh(f, signal), ...sections.map((s) => s.refresh(f, signal)), voice.refresh(f, signal), tags.refresh(f, signal)]);
-      await Promise.all([st.refresh(f, signal), tagSt.refresh(f, signal)]);
+      await Promise.all([st.refresh(signal), tagSt.refresh(f, signal)]);
     },
   };
 }

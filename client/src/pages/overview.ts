@@ -6,7 +6,8 @@ import { closestToLimit, monthToDate, spendBy, throttlingSummary, usage, type La
 import { historySince } from '../catalog.js';
 import { ChartPanel, DataTable } from '../charts.js';
 import { clear, h } from '../dom.js';
-import { formatChange, formatDateTime, formatDuration, formatInt, formatPct, formatUsd } from '../format.js';
+import { limitCell, stateCell } from '../headroom.js';
+import { formatChange, formatDateTime, formatInt, formatPct, formatUsd } from '../format.js';
 import type { Me } from '../auth.js';
 import type { Page, PageDef } from '../page.js';
 import { costSeries, failureText, load } from '../panels.js';
@@ -50,17 +51,17 @@ function create(me: Me): Page {
   const throttled = tile('throttled', 'Throttled (429) share');
   const byFeature = seesSpend ? new ChartPanel({ id: 'overview-spend-by-feature', title: 'Spend by feature', type: 'bar', unit: 'usd', stacked: true, description: 'Stacked by feature, per bucket, in the chosen time zone.', emptyText: 'No spend in this range.' }) : undefined;
   const closestNote = h('div', { class: 'note' });
+  let tz = 'UTC';
   const closest = new DataTable<LatestHeadroom>('closest-to-limit', 'Orgs closest to a rate limit now', [
-    { label: 'Org', value: (r) => r.org.name },
-    { label: 'Model', value: (r) => h('code', {}, r.model) },
+    { label: 'Org · model', value: (r) => h('span', {}, r.org.name, ' · ', h('code', {}, r.model)) },
     {
       label: 'Used now',
       numeric: true,
       value: (r) => h('span', { class: `meter ${r.utilisationNow >= 0.9 ? 'hot' : r.utilisationNow >= 0.7 ? 'warm' : ''}` }, h('span', { class: 'meter-bar', style: `width:${Math.min(100, r.utilisationNow * 100).toFixed(0)}%` }), formatPct(r.utilisationNow, 0)),
     },
-    { label: 'Requests left', numeric: true, value: (r) => (r.requests ? `${formatInt(r.requests.remaining)} / ${formatInt(r.requests.limit)}` : '—') },
-    { label: 'Tokens left', numeric: true, value: (r) => (r.tokens ? `${formatInt(r.tokens.remaining)} / ${formatInt(r.tokens.limit)}` : '—') },
-    { label: 'Resets in', numeric: true, value: (r) => formatDuration(Math.max(r.requests?.resetMs ?? 0, r.tokens?.resetMs ?? 0) / 1000) },
+    { label: 'Requests', value: (r) => limitCell(r.requests) },
+    { label: 'Tokens', value: (r) => limitCell(r.tokens) },
+    { label: 'State', value: (r) => stateCell(r, tz) },
   ]);
 
   // Feature health: each feature's state now, its org and since when (a billing failure in one org is one feature down).
@@ -105,6 +106,7 @@ function create(me: Me): Page {
       ),
     ),
     async refresh({ filters, signal }) {
+      tz = filters.tz;
       await Promise.all([
         load(null, alertsApi.featureHealth(signal), healthNote).then((list) => list && renderBoard(list)),
         seesSpend &&
