@@ -69,11 +69,22 @@ describe('alerting in the dashboard', () => {
     expect(firing.length).toBeGreaterThanOrEqual(4); // 3 budget thresholds of alpha, 3 of beta, the broke org's billing failure
     const { page } = await stack.signIn('engineer', '/overview');
     for (const path of ['/overview', '/rate-limits', '/alerts']) {
-      await page.goto(path);
-      const banner = page.locator('[data-alert-banner]');
-      await banner.waitFor({ state: 'visible' });
-      expect(await banner.getAttribute('data-count')).toBe(String(firing.length));
-      expect(await banner.locator('[data-banner-text]').textContent()).toContain(`${firing.length} alerts firing`);
+      // The evaluator keeps running while the page loads: compare the banner with the API read at the
+      // same moment (an alert may resolve or fire in between), reloading until the two agree.
+      let count = '';
+      await expect
+        .poll(
+          async () => {
+            await page.goto(path);
+            const banner = page.locator('[data-alert-banner]');
+            await banner.waitFor({ state: 'visible' });
+            count = String((await api<{ alerts: AlertView[] }>('/api/alerts?state=firing')).alerts.length);
+            return (await banner.getAttribute('data-count')) === count;
+          },
+          { timeout: 20_000 },
+        )
+        .toBe(true);
+      expect(await page.locator('[data-alert-banner] [data-banner-text]').textContent()).toContain(`${count} alerts firing`);
     }
   });
 
