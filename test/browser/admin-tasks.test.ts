@@ -93,7 +93,7 @@ describe('admin', () => {
     expect((await ask(sdk)).choices.length).toBe(1);
     await page.getByRole('button', { name: /Done/ }).click();
     await context.close();
-  });
+  }, 90_000);
 
   it('shows the audit log by name, without sign-ins unless asked, filtered by action, actor and target', async () => {
     const { context, page } = await stack.signIn('admin', '/admin/audit');
