@@ -124,7 +124,8 @@ describe('admin', () => {
     await page.locator('#audit-target').fill('');
     await page.locator('#audit-actor').fill('admin@example.com');
     await page.locator('#audit-signins').check();
-    await expect.poll(async () => (await rows.locator('td:nth-child(3)').allTextContents()).includes('auth.sign_in')).toBe(true);
+    // Each filter change reloads the table after a debounce: generous under a loaded CI machine.
+    await expect.poll(async () => (await rows.locator('td:nth-child(3)').allTextContents()).includes('auth.sign_in'), { timeout: 30_000 }).toBe(true);
     await context.close();
-  });
+  }, 90_000);
 });
