@@ -97,6 +97,43 @@ export interface ModerationFacts {
 export type GuardrailOutcome = 'passed' | 'flagged' | 'blocked' | 'failed_open' | 'failed_closed';
 
 /**
+ * An event with nothing counted and nothing charged yet, for rows the gateway writes itself beside a
+ * call (a guardrail's moderation check, a realtime response): the caller sets what it knows.
+ */
+export function emptyUsageEvent(fields: Partial<UsageEvent> & Pick<UsageEvent, 'createdAt' | 'endpoint'>): UsageEvent {
+  return {
+    id: randomUUID(),
+    orgId: null,
+    featureId: null,
+    gatewayKeyId: null,
+    model: null,
+    serviceTier: null,
+    streamed: false,
+    status: 0,
+    outcome: 'ok',
+    errorKind: null,
+    errorType: null,
+    errorCode: null,
+    inputTokens: 0,
+    cachedTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
+    audioInputTokens: 0,
+    audioSeconds: null,
+    audioSource: null,
+    usageSource: 'none',
+    costNanos: null,
+    priceId: null,
+    latencyMs: 0,
+    ttfbMs: null,
+    upstreamRequestId: null,
+    retryCount: 0,
+    rateLimits: {},
+    ...fields,
+  };
+}
+
+/**
  * A complete, successful chat event with the given fields changed: for the demo's history, the
  * benchmarks and the tests, which write events without a request behind them.
  */

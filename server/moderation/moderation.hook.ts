@@ -2,13 +2,12 @@
 // and on the ledger row. Before chat, completions and responses calls of a feature with a
 // guardrail: the input moderated with the org's key first (monitor: forward and record; block:
 // refuse a flagged input with a 400, never forwarded, never billed), the check as its own row.
-import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Agent, request } from 'undici';
 import type { CallHook, HookedCall } from '../gateway/hooks/call-hook.js';
 import { OpenAIError } from '../http/openai-error.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
-import type { GuardrailOutcome, ModerationFacts, UsageEvent } from '../ledger/usage-event.js';
+import { emptyUsageEvent, type GuardrailOutcome, type ModerationFacts, type UsageEvent } from '../ledger/usage-event.js';
 import { classifyError, parseRateLimitHeaders } from '../ratelimits/rate-limit-headers.js';
 import { ModerationService } from './moderation.service.js';
 import { inputText, moderatedInput } from './input-text.js';
@@ -79,38 +78,16 @@ export class ModerationHook implements CallHook, OnModuleDestroy {
     }
     const createdAt = new Date();
     const started = performance.now();
-    const check: UsageEvent = {
-      id: randomUUID(),
+    const check = emptyUsageEvent({
       createdAt,
       orgId: route.org.orgId,
       featureId: route.featureId,
       gatewayKeyId: route.gatewayKeyId,
       endpoint: 'moderations',
       model: GUARDRAIL_MODEL,
-      serviceTier: null,
-      streamed: false,
-      status: 0,
-      outcome: 'ok',
-      errorKind: null,
-      errorType: null,
-      errorCode: null,
-      inputTokens: 0,
-      cachedTokens: 0,
-      outputTokens: 0,
-      reasoningTokens: 0,
-      audioInputTokens: 0,
-      audioSeconds: null,
-      audioSource: null,
-      usageSource: 'none',
       costNanos: '0', // moderation is free, but counted
-      priceId: null,
-      latencyMs: 0,
-      ttfbMs: null,
-      upstreamRequestId: null,
-      retryCount: 0,
-      rateLimits: {},
       linkedEventId: call.id,
-    };
+    });
     let verdict: Verdict | undefined;
     try {
       const headers: Record<string, string> = {
