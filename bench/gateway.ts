@@ -6,7 +6,9 @@
 //     direct and gateway, so "added latency" is measured under the same conditions;
 //  3. the ledger check: exactly one usage_events row per request the gateway answered;
 //  4. gateway memory (RSS) while a 25 MB audio upload streams through;
-//  5. the Realtime WebSocket relay: frames/s, added latency per frame, RSS per session (bench/realtime.ts).
+//  5. what a moderation guardrail adds (bench/guardrail.ts);
+//  6. the Realtime WebSocket relay: frames/s, added latency per frame, RSS per session (bench/realtime.ts);
+//  7. replicas: one alone vs one and two sharing state through Redis, what Redis adds per request (bench/replicas.ts).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -18,7 +20,8 @@ import { Pool } from 'undici';
 import { ensureDatabase, freePort, startScratchPostgres } from '../server/database/embedded-postgres.js';
 import { guardrailSection } from './guardrail.js';
 import { benchRealtime } from './realtime.js';
-import { rssMb, seedFeature, start } from './support.js';
+import { replicasSection } from './replicas.js';
+import { cpuMs, rssMb, seedFeature, start } from './support.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -33,16 +36,6 @@ const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', c
 const TAGS = process.env.BENCH_TAGS === '1' || process.argv.includes('--tags');
 const TAGGED_BODY = (i: number) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Benchmark: say something short.' }], max_tokens: 16, user: `user-${i % 2000}` });
 const tagHeaders = (i: number): Record<string, string> => ({ 'x-tallygate-tag-customer': `cust-${i % 500}`, 'x-tallygate-tag-env': 'prod' });
-
-/** CPU time (ms) a process has used so far, from /proc (Linux); 0 when it cannot be read. */
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100/s)
-  } catch {
-    return 0;
-  }
-}
 
 /** Every Postgres process on the machine (the server the bench uses, backends included). */
 function postgresPids(): number[] {
@@ -98,9 +91,9 @@ async function closedLoop(url: string, key: string, tagged = false) {
   });
 }
 
-/** Sends request i at t0 + i/rate for `seconds`, timing each from when it was due. */
-async function openLoop(origin: string, key: string, rate: number, seconds: number, tagged = false): Promise<number[]> {
-  const pool = new Pool(origin, { connections: 64 });
+/** Sends request i at t0 + i/rate for `seconds` (to the origins in turn), timing each from when it was due. */
+async function openLoop(origin: string | string[], key: string, rate: number, seconds: number, tagged = false): Promise<number[]> {
+  const pools = (Array.isArray(origin) ? origin : [origin]).map((o) => new Pool(o, { connections: 64 }));
   const latencies: number[] = [];
   const total = rate * seconds;
   const t0 = performance.now() + 50;
@@ -110,7 +103,7 @@ async function openLoop(origin: string, key: string, rate: number, seconds: numb
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     inflight.push(
-      pool
+      pools[i % pools.length]
         .request({
           path: '/v1/chat/completions',
           method: 'POST',
@@ -124,7 +117,7 @@ async function openLoop(origin: string, key: string, rate: number, seconds: numb
     );
   }
   await Promise.all(inflight);
-  await pool.close();
+  await Promise.all(pools.map((pool) => pool.close()));
   return latencies.sort((a, b) => a - b);
 }
 
@@ -136,15 +129,12 @@ async function main(): Promise<void> {
   const gwPort = await freePort();
   await writeFile(join(dir, 'sim.json'), JSON.stringify({ orgs: [{ id: 'org-bench', keys: [UPSTREAM_KEY], limits: { 'gpt-4o-mini': { rpm: 1e9, tpm: 1e12 } } }] }));
   const simulator = await start('dist/server/simulator/main.js', { SIM_PORT: String(simPort), SIM_CONFIG: join(dir, 'sim.json') }, /listening/);
-  const gateway = await start(
-    'dist/server/main.js',
-    { DATABASE_URL: databaseUrl, PORT: String(gwPort), HOST: '127.0.0.1', MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: dir, AUDIO_LIMIT_BYTES: String(26 * 1024 * 1024), REALTIME_MAX_SESSIONS_PER_FEATURE: '0' },
-    /listening/,
-  );
+  const gatewayEnv = { DATABASE_URL: databaseUrl, HOST: '127.0.0.1', MASTER_KEY: randomBytes(32).toString('base64'), ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: dir };
+  const gateway = await start('dist/server/main.js', { ...gatewayEnv, PORT: String(gwPort), AUDIO_LIMIT_BYTES: String(26 * 1024 * 1024), REALTIME_MAX_SESSIONS_PER_FEATURE: '0' }, /listening/);
   const sim = `http://127.0.0.1:${simPort}`;
   const gw = `http://127.0.0.1:${gwPort}`;
   try {
-    const { key, orgId } = await seedFeature(gw, ADMIN_TOKEN, 'bench', { url: `${sim}/v1`, openaiOrgId: 'org-bench', apiKey: UPSTREAM_KEY });
+    const { key, orgId, featureId } = await seedFeature(gw, ADMIN_TOKEN, 'bench', { url: `${sim}/v1`, openaiOrgId: 'org-bench', apiKey: UPSTREAM_KEY });
 
     console.log(`Tallygate gateway benchmark — ${CONNECTIONS} connections, ${SECONDS} s per run, POST /v1/chat/completions (gpt-4o-mini, non-streamed)`);
     console.log(`Node ${process.version}, ${(await import('node:os')).cpus().length} CPUs; simulator, gateway and load generator share them.\n`);
@@ -267,9 +257,13 @@ async function main(): Promise<void> {
     console.log(`   RSS idle after the load runs ${fmt(idle, 1)} MB; peak while a 25.0 MB upload streamed through ${fmt(peak, 1)} MB (+${fmt(peak - idle, 1)} MB); upload status ${res.status}\n`);
     await guardrailSection(gw, ADMIN_TOKEN, orgId, key, openLoop, Math.min(RATE, 300), Math.min(SECONDS, 5));
 
-    // 5. Realtime: frames relayed per second and latency added per frame.
+    // 6. Realtime: frames relayed per second and latency added per frame.
     if (process.env.BENCH_REALTIME !== 'false') {
-      await benchRealtime({ name: 'direct', base: `${sim.replace(/^http/, 'ws')}/v1`, key: UPSTREAM_KEY }, { name: 'gateway', base: `${gw.replace(/^http/, 'ws')}/v1`, key }, gateway.pid!, '5');
+      await benchRealtime({ name: 'direct', base: `${sim.replace(/^http/, 'ws')}/v1`, key: UPSTREAM_KEY }, { name: 'gateway', base: `${gw.replace(/^http/, 'ws')}/v1`, key }, gateway.pid!, '6');
+    }
+    // 7. Replicas: what Redis adds per request (after the others: it adds a hard budget and pacing).
+    if (process.env.BENCH_REPLICAS !== 'false') {
+      await replicasSection({ gatewayEnv, openaiOrgId: 'org-bench', adminToken: ADMIN_TOKEN, gateway: gw, orgId, featureId, key, db, openLoop, rate: Math.min(RATE, 500), seconds: Math.min(SECONDS, 5) }, '7');
     }
     await db.end();
   } finally {

@@ -36,6 +36,16 @@ export function start(script: string, env: Record<string, string>, ready: RegExp
   });
 }
 
+/** CPU time (ms) a process has used so far, from /proc (Linux); 0 when it cannot be read. */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100/s)
+  } catch {
+    return 0;
+  }
+}
+
 /** Resident memory of a process in MB, from /proc (Linux); 0 once it has exited. */
 export function rssMb(pid: number): number {
   try {

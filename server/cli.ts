@@ -33,6 +33,7 @@ import { AlertsService } from './alerts/alerts.service.js';
 import { BUDGET_COMMANDS } from './budgets/budgets.commands.js';
 import { BudgetsRepository } from './budgets/budgets.repository.js';
 import { BudgetsService } from './budgets/budgets.service.js';
+import { HardBudgets } from './budgets/hard-budgets.js';
 
 @Module({})
 class CliModule {
@@ -41,7 +42,7 @@ class CliModule {
       module: CliModule,
       imports: [ConfigModule.forRoot(config), SharedStateModule, TypeOrmModule.forRoot(dataSourceOptions(url)), AuthModule, OrgsModule, PricingModule, ModerationModule, BatchesCliModule],
       // Budgets and alerts without their schedulers: commands read and queue, the running gateway sends.
-      providers: [BudgetsRepository, BudgetsService, AlertsRepository, AlertsService],
+      providers: [BudgetsRepository, HardBudgets, BudgetsService, AlertsRepository, AlertsService],
     };
   }
 }

@@ -2,6 +2,7 @@
 // in one org reads as exactly the features on it being down.
 import { Injectable } from '@nestjs/common';
 import { BudgetsService } from '../budgets/budgets.service.js';
+import { HardBudgets } from '../budgets/hard-budgets.js';
 import type { FeatureHealth, FeatureHealthList } from '../contract/alerts.js';
 import { AlertsRepository } from './alerts.repository.js';
 
@@ -15,6 +16,7 @@ export class FeatureHealthService {
   constructor(
     private readonly repository: AlertsRepository,
     private readonly budgets: BudgetsService,
+    private readonly hardBudgets: HardBudgets,
   ) {}
 
   async board(): Promise<FeatureHealthList> {
@@ -33,7 +35,7 @@ export class FeatureHealthService {
       const w = windows.find((x) => x.id === f.id);
       const requests = w?.calls ?? 0;
       const refused = refusals.find((r) => r.feature_id === f.id);
-      const hard = this.budgets.exhausted(f.id, f.org_id);
+      const hard = this.hardBudgets.exhausted(f.id, f.org_id);
       if (hard || refused) {
         const alert = open.find((a) => a.rule_kind === 'budget_threshold' && a.feature_ids.includes(f.id) && a.subject.includes(':100:'));
         return { ...base, state: 'paused', since: alert ? iso(alert.started_at) : refused ? iso(refused.since) : null, reason: `Hard budget ${hard ? `"${hard.name}" ` : ''}reached: calls are refused (429) until it renews or is raised.`, requests };

@@ -23,6 +23,15 @@ export interface BudgetRow {
   period_end: Date;
   now: Date;
   spent_nanos: string;
+  /**
+   * The first hour replicas count in Redis (./hard-budgets.ts), and the spend before it:
+   * hours that ended over two minutes ago, whose ledger rows every replica has written.
+   */
+  open_from: Date;
+  spent_closed_nanos: string;
+  /** The start of the current hour and the spend in it so far (the seed of its shared counter). */
+  hour_start: Date;
+  spent_hour_nanos: string;
   /** Spend over the last 7 days (or since the first spend, if later), and that window's length in ms: the pace. */
   recent_nanos: string;
   recent_ms: string;
@@ -43,6 +52,9 @@ export interface BudgetWrite {
   enforcement: 'soft' | 'hard';
 }
 
+/** The first open hour: the current one, and the one before during its first two minutes. */
+const OPEN_FROM = `date_trunc('hour', now() - interval '2 minutes')`;
+
 const STATUS = `
   WITH b AS (
     SELECT b.*, o.name AS org_name, f.slug AS feature_slug, f.name AS feature_name,
@@ -56,10 +68,13 @@ const STATUS = `
   SELECT w.id, w.name, w.org_id, w.org_name, w.feature_id, w.feature_slug, w.feature_name, w.scope, w.period, w.time_zone, w.origin,
     w.amount_nanos::text, w.thresholds, w.forecast_percent, w.enforcement, w.period_start, w.period_end, now() AS now,
     coalesce(s.spent, 0)::text AS spent_nanos, coalesce(r.recent, 0)::text AS recent_nanos,
+    ${OPEN_FROM} AS open_from, coalesce(s.closed, 0)::text AS spent_closed_nanos,
+    date_trunc('hour', now()) AS hour_start, coalesce(s.this_hour, 0)::text AS spent_hour_nanos,
     greatest(0, floor(extract(epoch FROM (w.recent_end - greatest(w.recent_end - interval '7 days', coalesce(r.first_hour, w.recent_end)))) * 1000))::bigint::text AS recent_ms
   FROM w
   LEFT JOIN LATERAL (
-    SELECT sum(h.cost_nanos) AS spent
+    SELECT sum(h.cost_nanos) AS spent, sum(h.cost_nanos) FILTER (WHERE h.hour < ${OPEN_FROM}) AS closed,
+      sum(h.cost_nanos) FILTER (WHERE h.hour = date_trunc('hour', now())) AS this_hour
     FROM usage_hourly h
     WHERE h.hour >= w.period_start AND h.hour < w.period_end
       AND (w.feature_id IS NULL OR h.feature_id = w.feature_id)

@@ -1,94 +1,21 @@
-// Budgets: where each stands in its period (spent, forecast, when it runs out), and the hard ones'
-// verdicts for the gateway, kept in memory and refreshed in the background so no call waits on them.
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+// Budgets: where each stands in its period (spent, forecast, when it runs out). The hard ones'
+// verdicts for the gateway are kept in memory by HardBudgets (./hard-budgets.ts).
+import { Injectable } from '@nestjs/common';
 import { notFound } from '../http/openai-error.js';
 import type { BudgetStatus, CreateBudget, FeatureForecastList, UpdateBudget } from '../contract/budgets.js';
 import { decimalToScaled } from '../pricing/cost.js';
 import { BudgetsRepository, type BudgetRow } from './budgets.repository.js';
+import { HardBudgets } from './hard-budgets.js';
 
-/** How often each replica re-reads hard budgets' spend from Postgres (plus the ledger's flush interval: the enforcement lag). */
-export const BUDGET_REFRESH_MS = 5_000;
 const DAY_MS = 86_400_000;
 
-/** A hard budget as the gateway enforces it: the spend known here (Postgres's plus this replica's calls since). */
-export interface HardBudget {
-  id: string;
-  name: string;
-  orgId: string | null;
-  featureId: string | null;
-  featureSlug: string | null;
-  orgName: string | null;
-  amount: bigint;
-  spent: bigint;
-  periodEnd: Date;
-  timeZone: string;
-}
-
+/** Budgets for finance and admins: where each stands in its period, its forecast, and changes (enforced by HardBudgets). */
 @Injectable()
-export class BudgetsService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('Budgets');
-  /** Hard budgets by the feature or org id they cover. Empty when there are none: the hook then does nothing. */
-  private hardByTarget = new Map<string, HardBudget[]>();
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly repository: BudgetsRepository) {}
-
-  get hardCount(): number {
-    return this.hardByTarget.size;
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.refresh().catch((error: Error) => this.logger.warn(`hard budgets not loaded: ${error.message}`));
-    this.timer = setInterval(() => void this.refresh().catch((error: Error) => this.logger.warn(`hard budgets not refreshed: ${error.message}`)), BUDGET_REFRESH_MS);
-    this.timer.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.timer);
-  }
-
-  /** Re-reads every hard budget's spend (one query). Budgets fail open: on error the last verdicts stand. */
-  async refresh(): Promise<void> {
-    const rows = (await this.repository.status()).filter((r) => r.enforcement === 'hard');
-    const next = new Map<string, HardBudget[]>();
-    for (const r of rows) {
-      const hard: HardBudget = {
-        id: r.id,
-        name: r.name,
-        orgId: r.org_id,
-        featureId: r.feature_id,
-        featureSlug: r.feature_slug,
-        orgName: r.org_name,
-        amount: BigInt(r.amount_nanos),
-        spent: BigInt(r.spent_nanos),
-        periodEnd: new Date(r.period_end),
-        timeZone: r.time_zone,
-      };
-      // A custom period not begun or already over enforces nothing.
-      if (new Date(r.period_start) > r.now || hard.periodEnd <= r.now) continue;
-      const target = r.feature_id ?? r.org_id!;
-      next.set(target, [...(next.get(target) ?? []), hard]);
-    }
-    this.hardByTarget = next;
-  }
-
-  /** The first hard budget this call would break (feature's, then its org's), or undefined. Synchronous: on the hot path. */
-  exhausted(featureId: string, orgId: string): HardBudget | undefined {
-    for (const target of [featureId, orgId]) {
-      const budgets = this.hardByTarget.get(target);
-      if (!budgets) continue;
-      for (const b of budgets) if (b.spent >= b.amount && (b.orgId === null || b.orgId === orgId)) return b;
-    }
-    return undefined;
-  }
-
-  /** A call's cost, counted here at once, so this replica stops a burst before the next refresh. */
-  addSpend(featureId: string | null, orgId: string | null, nanos: bigint): void {
-    for (const target of [featureId, orgId]) {
-      if (!target) continue;
-      for (const b of this.hardByTarget.get(target) ?? []) if (b.featureId === featureId || (b.featureId === null && b.orgId === orgId)) b.spent += nanos;
-    }
-  }
+export class BudgetsService {
+  constructor(
+    private readonly repository: BudgetsRepository,
+    private readonly hard: HardBudgets,
+  ) {}
 
   async list(): Promise<BudgetStatus[]> {
     return (await this.repository.status()).map(toStatus);
@@ -139,7 +66,7 @@ export class BudgetsService implements OnApplicationBootstrap, OnApplicationShut
       forecastPercent: input.forecastPercent,
       enforcement: input.enforcement,
     });
-    await this.refresh().catch(() => undefined);
+    await this.hard.changed();
     return this.get(id);
   }
 
@@ -153,13 +80,13 @@ export class BudgetsService implements OnApplicationBootstrap, OnApplicationShut
       enforcement: patch.enforcement,
     });
     if (!found) throw notFound(`No budget ${id}.`);
-    await this.refresh().catch(() => undefined);
+    await this.hard.changed();
     return this.get(id);
   }
 
   async remove(id: string): Promise<void> {
     if (!(await this.repository.remove(id))) throw notFound(`No budget ${id}.`);
-    await this.refresh().catch(() => undefined);
+    await this.hard.changed();
   }
 }
 

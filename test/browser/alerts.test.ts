@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatUsd } from '../../client/src/format.js';
 import { AlertsEvaluator } from '../../server/alerts/alerts.evaluator.js';
-import { BudgetsService } from '../../server/budgets/budgets.service.js';
+import { HardBudgets } from '../../server/budgets/hard-budgets.js';
 import { eventually, startReceiver, type Receiver } from '../support/receiver.js';
 import { ADMIN_TOKEN } from '../support/stack.js';
 import { SCREENSHOTS, startDashboardStack, type DashboardStack } from './browser.js';
@@ -55,7 +55,7 @@ beforeAll(async () => {
   // A soft budget alpha has long passed (every threshold fires), a hard one beta has used up.
   await api('/api/budgets', { method: 'POST', body: { name: 'alpha soft', featureId: alpha.id, amountUsd: '0.000001', enforcement: 'soft' } });
   await api('/api/budgets', { method: 'POST', body: { name: 'beta hard', featureId: beta.id, amountUsd: '0.000001', enforcement: 'hard' } });
-  await stack.app.get(BudgetsService).refresh();
+  await stack.app.get(HardBudgets).refresh();
   await stack.app.get(AlertsEvaluator).evaluate();
 }, 90_000);
 afterAll(async () => {

@@ -11,7 +11,7 @@ import { UsersService } from '../../server/auth/users.service.js';
 import { API_ROUTES, type Role } from '../../server/contract/index.js';
 import { openApiPath } from '../../server/contract/openapi.js';
 import { SyncService } from '../../server/reconciliation/sync.service.js';
-import { BudgetsService } from '../../server/budgets/budgets.service.js';
+import { HardBudgets } from '../../server/budgets/hard-budgets.js';
 import { DeliveriesWorker } from '../../server/alerts/deliveries.worker.js';
 import { ADMIN_TOKEN, startStack, type Stack, type StackOrg } from '../support/stack.js';
 import { fastifyRoutes, nestRules, type RouteRule } from '../support/routes.js';
@@ -338,7 +338,7 @@ describe('every answer is what the contract says, as each role', () => {
     expect(BigInt(budget.spentNanos)).toBeGreaterThan(0n);
     const updated = (await call('updateBudget', 'admin', { params: { id: budget.id }, body: { name: 'contract budget, renamed', thresholds: [50, 100] } })) as { name: string; thresholds: number[] };
     expect(updated).toMatchObject({ name: 'contract budget, renamed', thresholds: [50, 100] });
-    await stack.app.get(BudgetsService).refresh();
+    await stack.app.get(HardBudgets).refresh();
     await call('updateAlertRule', 'admin', { params: { kind: 'error_rate' }, body: { enabled: true, params: { percent: 50, windowMinutes: 5, minRequests: 10 } } });
     const evaluated = (await call('evaluateAlerts', 'admin')) as { alerts: Array<{ id: string; subject: string }> };
     const alert = evaluated.alerts.find((a) => a.subject.startsWith(`budget:${budget.id}:`));

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertsEvaluator } from '../../server/alerts/alerts.evaluator.js';
 import { DeliveriesWorker } from '../../server/alerts/deliveries.worker.js';
 import { createApp } from '../../server/app.js';
-import { BudgetsService } from '../../server/budgets/budgets.service.js';
+import { HardBudgets } from '../../server/budgets/hard-budgets.js';
 import { loadConfig } from '../../server/config/config.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
 import { UsersService } from '../../server/auth/users.service.js';
@@ -67,7 +67,7 @@ const chat = (client: OpenAI) => client.chat.completions.create({ model: 'gpt-4o
 /** Both processes write what they queued, re-read budgets and evaluate: what a few intervals would do. */
 async function settle(): Promise<void> {
   for (const app of [stack.app, replica]) await app.get(LedgerWriter).flush();
-  for (const app of [stack.app, replica]) await app.get(BudgetsService).refresh();
+  for (const app of [stack.app, replica]) await app.get(HardBudgets).refresh();
   await Promise.all([stack.app.get(AlertsEvaluator).evaluate(), replica.get(AlertsEvaluator).evaluate()]);
   await Promise.all([stack.app.get(AlertsEvaluator).evaluate(), replica.get(AlertsEvaluator).evaluate()]);
 }

@@ -2,7 +2,7 @@
 // failed upstream, refused by a hook, cut by its client, unreadable), what the before-forward
 // hooks took (a concurrency slot, a pacing ticket) is given back, and each call has its row.
 import OpenAI from 'openai';
-import { BudgetsService } from '../../server/budgets/budgets.service.js';
+import { HardBudgets } from '../../server/budgets/hard-budgets.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConcurrencyHook } from '../../server/gateway/hooks/concurrency.hook.js';
 import { PacingService } from '../../server/ratelimits/pacing.service.js';
@@ -41,7 +41,7 @@ it('gives back every slot and pacing ticket, for calls answered, failed, refused
   const spender = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: key, maxRetries: 0 });
   await spender.chat.completions.create({ ...ask('spend it'), model: 'gpt-4o' });
   await stack.ledger.flush();
-  await stack.app.get(BudgetsService).refresh();
+  await stack.app.get(HardBudgets).refresh();
   const refused = await spender.chat.completions.create({ ...ask('one more'), model: 'gpt-4o' }).catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
   expect(refused).toMatchObject({ status: 429, code: 'feature_budget_exceeded' });
 

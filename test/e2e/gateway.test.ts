@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { BudgetsService } from '../../server/budgets/budgets.service.js';
+import { HardBudgets } from '../../server/budgets/hard-budgets.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -196,7 +196,7 @@ describe('monthly budgets', () => {
     await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'spend it all' }] });
     await stack.ledger.flush(); // the spend reaches the rollups
     // Budgets and their spend are refreshed in the background: refresh now so the next call sees both.
-    await stack.app.get(BudgetsService).refresh();
+    await stack.app.get(HardBudgets).refresh();
     const error = (await client.chat.completions
       .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'one more' }] })
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;

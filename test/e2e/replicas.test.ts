@@ -11,7 +11,8 @@ import { createApp } from '../../server/app.js';
 import { APP_CONFIG, type AppConfig } from '../../server/config/config.js';
 import { freePort } from '../../server/database/embedded-postgres.js';
 import { LedgerWriter } from '../../server/ledger/ledger.writer.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startReplicaProcess } from '../support/replica-process.js';
+import { ADMIN_TOKEN, startStack, type Stack } from '../support/stack.js';
 
 let redis: ChildProcess | undefined;
 let redisPort: number;
@@ -179,4 +180,73 @@ describe('pacing shared by replicas', () => {
     expect(measured.shared.other).toEqual([]);
     expect(measured.shared.ok).toBeGreaterThanOrEqual(58);
   }, 90_000);
+});
+
+describe('hard budgets shared by replicas', () => {
+  // Three replicas (this process's and two of their own) spend one feature's hard budget, one
+  // client per replica calling back to back until refused. With Redis every replica sees the
+  // others' calls at once: the overshoot is at most the calls in flight when the budget was
+  // crossed, one per replica. Alone, each sees the others only through the rollup, a refresh later.
+  async function spendOver(mode: 'shared' | 'alone') {
+    const env: Record<string, string> = mode === 'shared' ? { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_PREFIX: `budget-${randomBytes(4).toString('hex')}:` } : {};
+    const s = await startStack({ env, simulator: { latency: { ttftMs: 15, perTokenMs: 0 } } });
+    const processes = await Promise.all([startReplicaProcess(s), startReplicaProcess(s)]);
+    try {
+      const feature = s.features[1];
+      const spentSoFar = async () => {
+        const [row] = (await s.db.query(`SELECT coalesce(sum(cost_nanos), 0)::text AS spent, coalesce(max(cost_nanos), 0)::text AS top, count(*)::int AS calls FROM usage_events WHERE feature_id = $1 AND status = 200`, [feature.id])).rows as Array<{ spent: string; top: string; calls: number }>;
+        return { spent: BigInt(row.spent), top: BigInt(row.top), calls: row.calls };
+      };
+      await ask(clientOf(s.url, feature.gatewayKey));
+      await s.ledger.flush();
+      const probe = await spentSoFar();
+      const amount = probe.spent + probe.top * 30n; // room for 30 more calls
+      const usd = `${amount / 1_000_000_000n}.${(amount % 1_000_000_000n).toString().padStart(9, '0')}`;
+      const created = await fetch(`${s.url}/api/budgets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'shared hard', featureId: feature.id, amountUsd: usd, enforcement: 'hard', forecastPercent: null, timeZone: 'UTC' }),
+      });
+      expect(created.status).toBe(201);
+      const urls = [s.url, ...processes.map((p) => p.url)];
+      const perReplica = await Promise.all(
+        urls.map(async (url) => {
+          const client = clientOf(url, feature.gatewayKey);
+          for (let ok = 0; ok < 400; ok++) {
+            const refused = await ask(client).then(
+              () => false,
+              (e: unknown) => {
+                if ((e as { type?: string }).type === 'insufficient_quota' && (e as { status?: number }).status === 429) return true;
+                throw e;
+              },
+            );
+            if (refused) return ok;
+          }
+          return Infinity;
+        }),
+      );
+      await s.ledger.flush();
+      await Promise.all(processes.map((p) => p.stop())); // each flushes its ledger on the way out
+      const after = await spentSoFar();
+      return { perReplica, overshootNanos: after.spent - amount, callNanos: probe.top, calls: after.calls - probe.calls };
+    } finally {
+      await Promise.all(processes.map((p) => p.stop()));
+      await s.close();
+    }
+  }
+
+  it('overshoots a hard budget by at most one in-flight call per replica with Redis; alone, by a refresh of spend', async () => {
+    await startRedis().catch(() => undefined);
+    const shared = await spendOver('shared');
+    const alone = await spendOver('alone');
+    const inCalls = (r: typeof shared) => Number(r.overshootNanos) / Number(r.callNanos);
+    console.log(
+      `hard budget of 30 calls' room, three replicas: with Redis ${shared.calls} calls (${JSON.stringify(shared.perReplica)} per replica), overshoot ${inCalls(shared).toFixed(2)} calls; ` +
+        `alone ${alone.calls} calls (${JSON.stringify(alone.perReplica)}), overshoot ${inCalls(alone).toFixed(2)} calls`,
+    );
+    expect(shared.perReplica.every((n) => Number.isFinite(n))).toBe(true);
+    expect(shared.overshootNanos).toBeGreaterThanOrEqual(0n);
+    expect(shared.overshootNanos).toBeLessThanOrEqual(3n * shared.callNanos);
+    expect(inCalls(alone)).toBeGreaterThan(3);
+  }, 120_000);
 });

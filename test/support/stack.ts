@@ -38,6 +38,8 @@ export interface Stack {
   db: pg.Pool;
   /** The test database, for a second app on the same data (a replica, a restart). */
   databaseUrl: string;
+  /** The environment the app was configured from (for a replica in its own process: ./replica-process.ts). */
+  env: Record<string, string>;
   orgs: StackOrg[];
   features: StackFeature[];
   orgsService: OrgsService;
@@ -69,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const simOrgs = (options.orgs ?? DEFAULT_ORGS).map((o) => ({ ...o, keys: [`sk-test-${o.id}-${randomBytes(8).toString('hex')}`] }));
   const sim = await startSimulator({ orgs: simOrgs, ...options.simulator });
   const databaseUrl = await createTestDatabase();
-  const config = loadConfig({
+  const env: Record<string, string> = {
     MASTER_KEY: randomBytes(32).toString('base64'),
     ADMIN_TOKEN,
     DATA_DIR: await mkdtemp(join(tmpdir(), 'tallygate-data-')),
@@ -77,7 +79,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LEDGER_FLUSH_INTERVAL_MS: '50',
     KEY_CACHE_TTL_MS: '0',
     ...options.env,
-  });
+  };
+  const config = loadConfig(env);
   const app = await createApp(config, databaseUrl, { clock: options.clock });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -109,6 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     sim,
     db,
     databaseUrl,
+    env,
     orgs,
     features,
     orgsService,
