@@ -46,12 +46,17 @@ async function redisServer(): Promise<{ url: string; pid?: number; stop(): void 
   return undefined;
 }
 
-/** Total commands Redis has run (INFO commandstats). */
-async function commandsRun(redis: Redis): Promise<number> {
+/** Commands Redis has run, by name (INFO commandstats). */
+async function commandsRun(redis: Redis): Promise<Map<string, number>> {
   const info = await redis.info('commandstats');
-  let calls = 0;
-  for (const match of info.matchAll(/calls=(\d+)/g)) calls += Number(match[1]);
-  return calls;
+  return new Map([...info.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+}
+
+function commandsSince(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, calls] of after) if (calls > (before.get(name) ?? 0)) out.set(name, calls - (before.get(name) ?? 0));
+  out.set('info', (out.get('info') ?? 1) - 1); // this reading's own INFO
+  return out;
 }
 
 export async function replicasSection(setup: ReplicasSetup, heading: string): Promise<void> {
@@ -84,7 +89,7 @@ export async function replicasSection(setup: ReplicasSetup, heading: string): Pr
     const rows = async () => Number((await setup.db.query('SELECT count(*) AS n FROM usage_events')).rows[0].n);
     await new Promise((r) => setTimeout(r, 1000));
     const rowsBefore = await rows();
-    const results: Array<{ name: string; p50: number; p99: number; commands: number; gatewayUs: number; redisUs: number; requests: number }> = [];
+    const results: Array<{ byName: Map<string, number>; scripts: number; name: string; p50: number; p99: number; commands: number; gatewayUs: number; redisUs: number; requests: number }> = [];
     for (const round of [1, 2]) {
       for (const s of setups) {
         const commandsBefore = await commandsRun(client);
@@ -92,17 +97,18 @@ export async function replicasSection(setup: ReplicasSetup, heading: string): Pr
         const redisBefore = redis.pid ? cpuMs(redis.pid) : 0;
         const latencies = await setup.openLoop(s.origins, setup.key, setup.rate, setup.seconds);
         // Counted after the load: the background sharing of the run is the run's too.
-        const commands = (await commandsRun(client)) - commandsBefore - 1; // minus this INFO
+        const byName = commandsSince(commandsBefore, await commandsRun(client));
+        const commands = [...byName.values()].reduce((a, b) => a + b, 0);
         const gatewayMs = s.pids.reduce((sum, pid, i) => sum + cpuMs(pid) - cpuBefore[i], 0);
         const redisMs = redis.pid ? cpuMs(redis.pid) - redisBefore : 0;
-        const r = { name: s.name.trim(), p50: percentile(latencies, 50), p99: percentile(latencies, 99), commands: commands / latencies.length, gatewayUs: (gatewayMs * 1000) / latencies.length, redisUs: (redisMs * 1000) / latencies.length, requests: latencies.length };
+        const r = { byName, name: s.name.trim(), p50: percentile(latencies, 50), p99: percentile(latencies, 99), commands: commands / latencies.length, scripts: ((byName.get('evalsha') ?? 0) + (byName.get('eval') ?? 0)) / latencies.length, gatewayUs: (gatewayMs * 1000) / latencies.length, redisUs: (redisMs * 1000) / latencies.length, requests: latencies.length };
         results.push(r);
         console.log(
           `   round ${round} ${s.name}: p50 ${fmt(r.p50)} ms   p99 ${fmt(r.p99)} ms   Redis commands/request ${fmt(r.commands)}   CPU/request: gateways ${fmt(r.gatewayUs, 0)} µs, redis ${fmt(r.redisUs, 0)} µs   (${r.requests} requests)`,
         );
       }
     }
-    const mean = (name: string, k: 'p50' | 'p99' | 'commands' | 'gatewayUs' | 'redisUs') => {
+    const mean = (name: string, k: 'p50' | 'p99' | 'commands' | 'scripts' | 'gatewayUs' | 'redisUs') => {
       const runs = results.filter((r) => r.name === name);
       return runs.reduce((sum, r) => sum + r[k], 0) / runs.length;
     };
@@ -110,9 +116,11 @@ export async function replicasSection(setup: ReplicasSetup, heading: string): Pr
     for (const s of setups.slice(1)) {
       const name = s.name.trim();
       console.log(
-        `   ${name} vs one replica alone: p50 ${fmt(mean(name, 'p50') - mean(base, 'p50'))} ms   p99 ${fmt(mean(name, 'p99') - mean(base, 'p99'))} ms   gateway CPU ${fmt(mean(name, 'gatewayUs') - mean(base, 'gatewayUs'), 0)} µs/request   Redis ${fmt(mean(name, 'commands'))} commands and ${fmt(mean(name, 'redisUs'), 0)} µs CPU per request`,
+        `   ${name} vs one replica alone: p50 ${fmt(mean(name, 'p50') - mean(base, 'p50'))} ms   p99 ${fmt(mean(name, 'p99') - mean(base, 'p99'))} ms   gateway CPU ${fmt(mean(name, 'gatewayUs') - mean(base, 'gatewayUs'), 0)} µs/request   Redis ${fmt(mean(name, 'scripts'))} round trips (scripts), ${fmt(mean(name, 'commands'))} commands run and ${fmt(mean(name, 'redisUs'), 0)} µs CPU per request`,
       );
     }
+    const last = results.at(-1)!;
+    console.log(`   commands run in Redis per request (${last.name}, round 2; inside scripts included): ${[...last.byName].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${fmt(n / last.requests)}`).join(', ')}`);
     const expected = results.reduce((sum, r) => sum + r.requests, 0);
     let written = 0;
     for (let i = 0; i < 40 && written < expected; i++) {
