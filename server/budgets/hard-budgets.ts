@@ -107,6 +107,8 @@ export class HardBudgets implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationBootstrap(): Promise<void> {
     this.shared.subscribe(CROSSED, (message) => this.heard(message));
     this.shared.subscribe(CHANGED, (from) => from !== this.shared.replicaId && void this.refresh().catch(() => undefined));
+    // Back from an outage (or a restarted Redis): seed the counters again at once.
+    this.shared.onReconnect(() => void this.refresh().catch(() => undefined));
     await this.refresh().catch((error: Error) => this.logger.warn(`hard budgets not loaded: ${error.message}`));
     const every = (ms: number, run: () => Promise<void>, what: string) => {
       const timer = setInterval(() => void run().catch((error: Error) => this.logger.warn(`hard budgets not ${what}: ${error.message}`)), ms);
