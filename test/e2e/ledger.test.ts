@@ -10,7 +10,8 @@ import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { LEDGER_MAX_QUEUE: '5', LEDGER_BATCH_SIZE: '3' } });
+  // No flush timer: the tests tick the writer themselves (a timer firing on a loaded machine would race them).
+  stack = await startStack({ env: { LEDGER_MAX_QUEUE: '5', LEDGER_BATCH_SIZE: '3', LEDGER_FLUSH_INTERVAL_MS: '3600000' } });
 });
 afterAll(() => stack?.close());
 

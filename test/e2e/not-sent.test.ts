@@ -46,15 +46,21 @@ it('a call the client abandons while it is paced is recorded not_sent, at no cos
 it('a call the client abandons after it was sent stays client_aborted with an estimated cost', async () => {
   await stack.resetUsage();
   const controller = new AbortController();
+  const marker = `abandoned-${Date.now()}`;
   const pending = stack
     .client()
-    .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow one' }] }, { signal: controller.signal, headers: { 'x-sim-latency-ms': '1500' } })
+    .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow one' }] }, { signal: controller.signal, headers: { 'x-sim-latency-ms': '1500', 'x-client-request-id': marker } })
     .catch((e: unknown) => e);
-  await new Promise((r) => setTimeout(r, 300));
+  // Abandoned once the upstream has it (on a loaded machine that can take longer than any fixed wait).
+  for (let i = 0; i < 200 && !stack.sim.received().some((r) => r.headers['x-client-request-id'] === marker); i++) await new Promise((r) => setTimeout(r, 25));
   controller.abort();
   await pending;
-  await new Promise((r) => setTimeout(r, 300));
-  const [event] = await stack.events();
+  // Its row is written once its usage is estimated (the tokenizer loads on first use).
+  let event: Record<string, unknown> | undefined;
+  for (let i = 0; i < 200 && !event; i++) {
+    [event] = await stack.events();
+    if (!event) await new Promise((r) => setTimeout(r, 50));
+  }
   expect(event).toMatchObject({ outcome: 'client_aborted', usage_source: 'estimated' });
   expect(BigInt(event.cost_nanos as string)).toBeGreaterThan(0n);
 });
