@@ -90,7 +90,15 @@ local function update(b, limit, remaining, reset, unconfirmed)
   if reset and reset > 0 and remaining < limit then per = (limit - remaining) / reset
   elseif tonumber(h[b .. 'l']) == limit and h[b .. 'p'] then per = tonumber(h[b .. 'p'])
   else per = limit / 60000 end
-  h[b .. 'l'] = limit h[b .. 'v'] = remaining - unconfirmed h[b .. 'a'] = now h[b .. 'p'] = per
+  -- Answers from several replicas arrive out of order: headers read later may describe the
+  -- upstream earlier. An observation may lower the estimate, never raise it above what the
+  -- estimate refilled to since (the refill rate catches up on the pessimism); a changed limit resets it.
+  local level = remaining - unconfirmed
+  if tonumber(h[b .. 'l']) == limit then
+    local current = refill(b)
+    if current and current < level then level = current end
+  end
+  h[b .. 'l'] = limit h[b .. 'v'] = level h[b .. 'a'] = now h[b .. 'p'] = per
 end
 if (ARGV[4] ~= '' or ARGV[7] ~= '') and observed >= num(h.obs) then
   h.obs = observed

@@ -62,5 +62,5 @@ it('a call the client abandons after it was sent stays client_aborted with an es
     if (!event) await new Promise((r) => setTimeout(r, 50));
   }
   expect(event).toMatchObject({ outcome: 'client_aborted', usage_source: 'estimated' });
-  expect(BigInt(event.cost_nanos as string)).toBeGreaterThan(0n);
+  expect(BigInt(event!.cost_nanos as string)).toBeGreaterThan(0n);
 });
