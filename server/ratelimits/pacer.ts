@@ -97,7 +97,11 @@ function update(current: Bucket | undefined, limit: number | undefined, remainin
   // rate is what is missing over that time. A full bucket says nothing about the rate: keep the last
   // one, or assume the limit is per minute.
   const perMs = resetMs && remaining < limit ? (limit - remaining) / resetMs : (current?.limit === limit ? current.perMs : limit / MS_PER_MINUTE);
-  return { limit, level: remaining - unconfirmed, at: now, perMs };
+  // Answers arrive out of order: headers read later may describe the upstream earlier. An
+  // observation may lower the estimate, never raise it above its refill (as in shared-pacer.ts).
+  let level = remaining - unconfirmed;
+  if (current?.limit === limit) level = Math.min(level, available(current, now));
+  return { limit, level, at: now, perMs };
 }
 
 export class Pacer {
