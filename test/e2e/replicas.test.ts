@@ -49,7 +49,8 @@ beforeAll(async () => {
   redisPort = await freePort();
   await startRedis();
   // Caches that would keep a revoked key for a minute without the change notice.
-  stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_PREFIX: `test-${randomBytes(4).toString('hex')}:`, KEY_CACHE_TTL_MS: '60000' } });
+  // org-beta is paced, so the outage test below loses Redis under shared pacing too.
+  stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_PREFIX: `test-${randomBytes(4).toString('hex')}:`, KEY_CACHE_TTL_MS: '60000', PACING_ORGS: 'org-beta' } });
   // The other replica is its own process: it shares nothing with this one but Postgres and Redis.
   replica = await startReplicaProcess(stack);
   replicaUrl = replica.url;
@@ -88,9 +89,16 @@ describe('replicas sharing state through Redis', () => {
     expect(value).toContain('tallygate_shared_state_up 1');
   });
 
-  it('keeps serving with no 5xx and no ledger loss while Redis is down, and catches up when it returns', async () => {
+  it('keeps serving with no 5xx and no ledger loss while Redis is down (pacing and a hard budget shared), and catches up when it returns', async () => {
     await stack.resetUsage();
     const key = stack.features[1].gatewayKey;
+    // A hard budget far above this load: every call also checks and counts it in Redis.
+    const budget = await fetch(`${stack.url}/api/budgets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'outage', featureId: stack.features[1].id, amountUsd: '1000', enforcement: 'hard', forecastPercent: null, timeZone: 'UTC' }),
+    });
+    expect(budget.status).toBe(201);
     const clients = [clientOf(stack.url, key), clientOf(replicaUrl, key)];
     const statuses: number[] = [];
     const load = (async () => {
