@@ -11,7 +11,7 @@ import { AUTH_COMMANDS } from './auth/auth.commands.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BATCH_COMMANDS } from './batches/batches.commands.js';
 import { BatchesCliModule } from './batches/batches.module.js';
-import type { Commands } from './cli/command.js';
+import { CLI_ACTOR, type Commands } from './cli/command.js';
 import { ConfigError, loadConfig, loadEnvFile, type AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { SharedStateModule } from './shared-state/shared-state.module.js';
@@ -25,6 +25,7 @@ import { OpenAIError } from './http/openai-error.js';
 import { LEDGER_COMMANDS } from './ledger/ledger.commands.js';
 import { ORGS_COMMANDS } from './orgs/orgs.commands.js';
 import { OrgsModule } from './orgs/orgs.module.js';
+import { OrgsService } from './orgs/orgs.service.js';
 import { PRICING_COMMANDS } from './pricing/pricing.commands.js';
 import { PricingModule } from './pricing/pricing.module.js';
 import { ALERT_COMMANDS } from './alerts/alerts.commands.js';
@@ -47,8 +48,16 @@ class CliModule {
   }
 }
 
+/** After a MASTER_KEY rotation: every sealed secret, whichever module keeps it, under the new key. */
+const RESEAL: Commands = {
+  'keys:reseal': {
+    usage: 'keys:reseal                               re-seal every secret (upstream and admin keys, alert channel URLs and secrets) under the current MASTER_KEY',
+    run: async (ctx) => ({ upstreamKeys: await ctx.get(OrgsService).resealUpstreamKeys({ principal: CLI_ACTOR }), alertChannels: await ctx.get(AlertsService).resealSecrets() }),
+  },
+};
+
 /** Every command, each module's kept beside it; the help lists them in this order. */
-const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS, ...BUDGET_COMMANDS, ...ALERT_COMMANDS, ...ATTRIBUTION_COMMANDS };
+const COMMANDS: Commands = { ...DATABASE_COMMANDS, ...ORGS_COMMANDS, ...RESEAL, ...AUTH_COMMANDS, ...LEDGER_COMMANDS, ...PRICING_COMMANDS, ...MODERATION_COMMANDS, ...BATCH_COMMANDS, ...BUDGET_COMMANDS, ...ALERT_COMMANDS, ...ATTRIBUTION_COMMANDS };
 
 // Every option any command takes; all take a value (`--name x` or `--name=x`).
 const OPTIONS = Object.fromEntries(

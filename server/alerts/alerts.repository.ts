@@ -190,6 +190,10 @@ export class AlertsRepository {
     return row.id;
   }
 
+  async resealChannel(id: string, sealed: string): Promise<void> {
+    await this.dataSource.query(`UPDATE alert_channels SET sealed = $2 WHERE id = $1`, [id, sealed]);
+  }
+
   async updateChannel(id: string, patch: { name?: string; enabled?: boolean }): Promise<boolean> {
     const rows = (await this.dataSource.query(`UPDATE alert_channels SET name = coalesce($2, name), enabled = coalesce($3, enabled) WHERE id = $1 RETURNING id`, [id, patch.name ?? null, patch.enabled ?? null])) as [unknown[], number];
     return rows[1] > 0;

@@ -108,6 +108,17 @@ export class AlertsService {
     return (await this.repository.deliveries(limit, channelId)).map(toDelivery);
   }
 
+  /** Re-seals channel secrets (webhook URLs and signing secrets) under the current MASTER_KEY; returns how many. */
+  async resealSecrets(): Promise<number> {
+    let resealed = 0;
+    for (const channel of await this.repository.channels()) {
+      if (!channel.sealed || this.sealer.isCurrent(channel.sealed)) continue;
+      await this.repository.resealChannel(channel.id, this.sealer.seal(this.sealer.open(channel.sealed)));
+      resealed++;
+    }
+    return resealed;
+  }
+
   /** The opened secret of a webhook or Slack channel (for the delivery worker only). */
   channelSecret(channel: ChannelRow): WebhookSecret {
     if (!channel.sealed) throw new Error(`channel ${channel.name} has no sealed URL`);

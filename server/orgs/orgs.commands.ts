@@ -42,10 +42,6 @@ export const ORGS_COMMANDS: Commands = {
     usage: 'keys:revoke <org> <key-id>',
     run: async (ctx, [ref, keyId]) => orgs(ctx).revokeUpstreamKey((await orgs(ctx).findOrg(need(ref, 'org'))).id, need(keyId, 'key-id'), CLI),
   },
-  'keys:reseal': {
-    usage: 'keys:reseal                               re-seal upstream keys (and admin keys) under the current MASTER_KEY',
-    run: async (ctx) => ({ resealed: await orgs(ctx).resealUpstreamKeys(CLI) }),
-  },
   'features:create': {
     usage: 'features:create --slug S --name N --org <org> [--grant <org>,<org>] [--budget-usd X]',
     run: async (ctx, _a, f) => {

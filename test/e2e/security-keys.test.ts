@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { AlertsService } from '../../server/alerts/alerts.service.js';
 import { createApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config/config.js';
 import { KeySealer } from '../../server/orgs/key-sealer.js';
@@ -105,6 +106,13 @@ it('rotates an upstream key under traffic: add the new key, traffic moves, revok
 });
 
 it('rotates the master secret with every key usable before, during and after, and no failed request', async () => {
+  // An alert channel's URL and signing secret are sealed too: the rotation must cover them.
+  const channel = await fetch(`${stack.url}/api/alerts/channels`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: 'webhook', name: 'rotation', url: 'https://hooks.example.com/tallygate', secret: 'whsec-rotation-0123456789' }),
+  });
+  expect(channel.status).toBe(201);
   const targets = [stack.url];
   const load = traffic(targets);
   await progress(load);
@@ -117,11 +125,13 @@ it('rotates the master secret with every key usable before, during and after, an
   targets.splice(0, 1); // the old replica is drained (kept alive: the stack owns it)
   await progress(load);
 
-  // `npm run cli -- keys:reseal` calls exactly this.
+  // `npm run cli -- keys:reseal` calls exactly these two.
   const resealed = await rolled.app.get(OrgsService).resealUpstreamKeys();
   const [{ keys }] = (await stack.db.query('SELECT count(*)::int AS keys FROM upstream_keys')).rows as Array<{ keys: number }>;
   expect(resealed).toBe(keys); // revoked ones too: nothing stays under the old secret
   expect(await rolled.app.get(OrgsService).resealUpstreamKeys()).toBe(0); // idempotent
+  expect(await rolled.app.get(AlertsService).resealSecrets()).toBe(1);
+  expect(await rolled.app.get(AlertsService).resealSecrets()).toBe(0);
   await progress(load);
 
   // MASTER_KEY_PREVIOUS dropped: a replica that knows only the new secret serves every key.
@@ -133,7 +143,7 @@ it('rotates the master secret with every key usable before, during and after, an
   expect(done.failed).toEqual([]);
   expect(before).toBeGreaterThanOrEqual(15);
   expect(done.ok).toBeGreaterThanOrEqual(before + 60);
-  const sealed = (await stack.db.query('SELECT sealed FROM upstream_keys')).rows as Array<{ sealed: string }>;
+  const sealed = (await stack.db.query('SELECT sealed FROM upstream_keys UNION ALL SELECT sealed FROM alert_channels WHERE sealed IS NOT NULL')).rows as Array<{ sealed: string }>;
   const onlyNew = new KeySealer(MASTER_B);
   const onlyOld = new KeySealer(MASTER_A);
   for (const { sealed: value } of sealed) {
