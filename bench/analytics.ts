@@ -35,6 +35,13 @@ const DAY = 24 * HOUR;
 const log = (message: string) => process.stdout.write(`${message}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+/** One line per step of a long phase: how far, how long so far, and when it should end at this pace. */
+function progress(what: string, done: number, total: number, startedAt: number): void {
+  const elapsed = performance.now() - startedAt;
+  const eta = done > 0 ? (elapsed / done) * (total - done) : 0;
+  log(`  ${what}: ${done.toLocaleString('en')} of ${total.toLocaleString('en')} (${Math.round((done / total) * 100)}%), ${seconds(elapsed)} so far, about ${seconds(eta)} left`);
+}
+
 function stats(samples: number[]): { median: number; p95: number } {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -127,6 +134,7 @@ async function main(): Promise<void> {
         [lo.toISOString(), hi.toISOString(), count, MODELS, orgs, features],
       );
       seeded += count;
+      progress('seeding events', seeded, EVENTS, seedStart);
     }
     const seedMs = performance.now() - seedStart;
     log(`seeded ${seeded.toLocaleString('en')} events in ${seconds(seedMs)}: ${Math.round(seeded / (seedMs / 1000)).toLocaleString('en')} events/s (generate_series)`);
@@ -140,6 +148,7 @@ async function main(): Promise<void> {
       for (const rollup of ROLLUPS) {
         await db.query(rollupFromLedgerSql([rollup], 'created_at >= $1 AND created_at < $2'), [lo.toISOString(), hi.toISOString()]);
       }
+      progress('building rollups (months)', m + 1, MONTHS, rollupStart);
     }
     const rollupMs = performance.now() - rollupStart;
     log(`built rollups in ${seconds(rollupMs)}: ${Math.round(seeded / (rollupMs / 1000)).toLocaleString('en')} events/s`);

@@ -4,6 +4,8 @@ import { createHmac } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import { fetch, type Agent } from 'undici';
+import { checkLiteralHost, guardedAgent, OutboundRefused } from './outbound.js';
 
 export interface Notification {
   event: 'firing' | 'resolved' | 'test';
@@ -41,7 +43,13 @@ export function signature(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-export async function sendWebhook(target: WebhookSecret, n: Notification, deliveryId: string, timeoutMs: number): Promise<SendResult> {
+/** How webhook and Slack calls leave: their time bound, and whether internal addresses may be called (./outbound.ts). */
+export interface Outbound {
+  timeoutMs: number;
+  allowPrivate: boolean;
+}
+
+export async function sendWebhook(target: WebhookSecret, n: Notification, deliveryId: string, outbound: Outbound): Promise<SendResult> {
   const body = JSON.stringify(n);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -50,7 +58,7 @@ export async function sendWebhook(target: WebhookSecret, n: Notification, delive
     'x-tallygate-delivery': deliveryId,
   };
   if (target.secret) headers['x-tallygate-signature'] = signature(target.secret, body);
-  return post(target.url, body, headers, timeoutMs);
+  return post(target.url, body, headers, outbound);
 }
 
 /** Slack's incoming-webhook payload: a readable `text` (also the fallback) and blocks. */
@@ -75,19 +83,27 @@ export function slackPayload(n: Notification): { text: string; blocks: unknown[]
 /** Slack reads &, < and > as markup: values from callers (feature names) must not become links or mentions. */
 const escapeSlack = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function sendSlack(url: string, n: Notification, timeoutMs: number): Promise<SendResult> {
-  return post(url, JSON.stringify(slackPayload(n)), { 'content-type': 'application/json', 'user-agent': 'Tallygate-Alerts/1' }, timeoutMs);
+export function sendSlack(url: string, n: Notification, outbound: Outbound): Promise<SendResult> {
+  return post(url, JSON.stringify(slackPayload(n)), { 'content-type': 'application/json', 'user-agent': 'Tallygate-Alerts/1' }, outbound);
 }
 
-async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<SendResult> {
+const agents = new Map<boolean, Agent>();
+
+async function post(url: string, body: string, headers: Record<string, string>, outbound: Outbound): Promise<SendResult> {
   try {
-    const response = await fetch(url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    checkLiteralHost(url, outbound.allowPrivate);
+    let dispatcher = agents.get(outbound.allowPrivate);
+    if (!dispatcher) agents.set(outbound.allowPrivate, (dispatcher = guardedAgent(outbound.allowPrivate)));
+    const response = await fetch(url, { method: 'POST', body, headers, redirect: 'manual', signal: AbortSignal.timeout(outbound.timeoutMs), dispatcher });
     await response.arrayBuffer().catch(() => undefined);
     const ok = response.status >= 200 && response.status < 300;
     const permanent = !ok && response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429;
     return { delivered: ok, responseCode: response.status, error: ok ? null : `answered ${response.status}`, permanent };
   } catch (error) {
     const cause = (error as Error & { cause?: Error }).cause;
+    // A refused address will be refused again: not retried.
+    const refused = error instanceof OutboundRefused || cause instanceof OutboundRefused;
+    if (refused) return { delivered: false, responseCode: null, error: (refused && cause instanceof OutboundRefused ? cause : (error as Error)).message, permanent: true };
     return { delivered: false, responseCode: null, error: `${(error as Error).message}${cause ? `: ${cause.message}` : ''}` };
   }
 }

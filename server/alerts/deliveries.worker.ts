@@ -73,11 +73,11 @@ export class DeliveriesWorker implements OnApplicationBootstrap, BeforeApplicati
     if (!channel) result = { delivered: false, responseCode: null, error: 'channel deleted', permanent: true };
     else {
       const notification = await this.alerts.notification(d.event, d.alert_id);
-      const timeout = this.config.ALERTS_HTTP_TIMEOUT_MS;
+      const outbound = { timeoutMs: this.config.ALERTS_HTTP_TIMEOUT_MS, allowPrivate: this.config.ALERTS_ALLOW_PRIVATE_URLS };
       try {
         if (channel.kind === 'email') result = await this.mailer.send(channel.target.split(/,\s*/), notification);
-        else if (channel.kind === 'slack') result = await sendSlack(this.alerts.channelSecret(channel).url, notification, timeout);
-        else result = await sendWebhook(this.alerts.channelSecret(channel), notification, d.id, timeout);
+        else if (channel.kind === 'slack') result = await sendSlack(this.alerts.channelSecret(channel).url, notification, outbound);
+        else result = await sendWebhook(this.alerts.channelSecret(channel), notification, d.id, outbound);
       } catch (error) {
         result = { delivered: false, responseCode: null, error: (error as Error).message, permanent: true };
       }

@@ -162,6 +162,8 @@ export const configSchema = z.object({
   ALERTS_DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
   /** Longest one webhook or Slack call may take. */
   ALERTS_HTTP_TIMEOUT_MS: ms(10_000),
+  /** Let webhooks reach loopback and private addresses (an internal receiver). Link-local/metadata addresses are always refused (server/alerts/outbound.ts). */
+  ALERTS_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** SMTP server for email channels, e.g. smtp://user:pass@mail.example.com:587 (smtps:// for TLS); email channels fail without it. */
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   /** The From: of alert emails. */

@@ -113,6 +113,16 @@ describe('webhook channel', () => {
   });
 });
 
+describe('webhook destinations', () => {
+  it('never calls a link-local address such as the cloud metadata endpoint: failed at once, not retried', async () => {
+    const channel = await api<{ id: string }>('/api/alerts/channels', { method: 'POST', body: { kind: 'webhook', name: 'metadata', url: 'http://169.254.169.254/latest/meta-data/', secret: SECRET } });
+    const { deliveryId } = await api<{ deliveryId: string }>(`/api/alerts/channels/${channel.id}/test`, { method: 'POST' });
+    await drain();
+    expect(await delivery(deliveryId)).toMatchObject({ status: 'failed', attempts: 1, responseCode: null, error: expect.stringMatching(/^refused: 169\.254\.169\.254 is a link-local/) });
+    await api(`/api/alerts/channels/${channel.id}`, { method: 'PATCH', body: { enabled: false } });
+  });
+});
+
 describe('slack channel', () => {
   it('posts a readable text and blocks to the incoming webhook', async () => {
     const channel = await api<{ id: string; target: string }>('/api/alerts/channels', { method: 'POST', body: { kind: 'slack', name: '#ops', url: `${hook.url}/services/T000/B000/XXXXSECRET` } });

@@ -48,7 +48,7 @@ interface AlertView {
 
 beforeAll(async () => {
   stack = await startStack({ env: ENV });
-  const config = loadConfig({ ADMIN_TOKEN, LOG_LEVEL: 'warn', DATA_DIR: `/tmp/tallygate-alerts-replica-${randomBytes(4).toString('hex')}`, KEY_CACHE_TTL_MS: '0', LEDGER_FLUSH_INTERVAL_MS: '50', ...ENV });
+  const config = loadConfig({ ADMIN_TOKEN, ALERTS_ALLOW_PRIVATE_URLS: 'true', LOG_LEVEL: 'warn', DATA_DIR: `/tmp/tallygate-alerts-replica-${randomBytes(4).toString('hex')}`, KEY_CACHE_TTL_MS: '0', LEDGER_FLUSH_INTERVAL_MS: '50', ...ENV });
   replica = await createApp(config, stack.databaseUrl);
   await replica.listen({ port: 0, host: '127.0.0.1' });
   replicaUrl = (await replica.getUrl()).replace('[::1]', '127.0.0.1');

@@ -78,6 +78,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: 'warn',
     LEDGER_FLUSH_INTERVAL_MS: '50',
     KEY_CACHE_TTL_MS: '0',
+    // The tests' webhook receivers listen on 127.0.0.1 (test/e2e/alert-channels.test.ts checks the refusal).
+    ALERTS_ALLOW_PRIVATE_URLS: 'true',
     ...options.env,
   };
   const config = loadConfig(env);
