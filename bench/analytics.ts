@@ -19,8 +19,9 @@ import { TagStatementService } from '../server/attribution/tag-statement.service
 import { createApp } from '../server/app.js';
 import { loadConfig } from '../server/config/config.js';
 import { ensureDatabase, startScratchPostgres } from '../server/database/embedded-postgres.js';
-import { ROLLUPS, rollupFromLedgerSql } from '../server/ledger/rollups.js';
+import { rollupFromLedgerSql } from '../server/ledger/ledger.sql.js';
 import { LedgerWriter } from '../server/ledger/ledger.writer.js';
+import { ROLLUPS } from '../server/ledger/rollups.js';
 import { usageEvent, type UsageEvent } from '../server/ledger/usage-event.js';
 import { OrgsService } from '../server/orgs/orgs.service.js';
 

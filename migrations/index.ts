@@ -20,5 +20,6 @@ import { Batches1734200000000 } from './1734200000000-Batches.js';
 import { BudgetsAlerts1734300000000 } from './1734300000000-BudgetsAlerts.js';
 import { Attribution1734400000000 } from './1734400000000-Attribution.js';
 import { ModerationPolicies1734500000000 } from './1734500000000-ModerationPolicies.js';
+import { LedgerOrgKey1734600000000 } from './1734600000000-LedgerOrgKey.js';
 
-export const migrations = [Orgs1732579200000, Prices1732579300000, Ledger1732579400000, Audit1732579500000, Users1732800000000, AnalyticsRollups1732600000000, RateLimits1732700000000, LedgerOutcomes1733000000000, LedgerBounds1733100000000, AnonymousRequests1733200000000, PriceComponents1733300000000, Reconciliation1733500000000, GatewaySurface1733600000000, UsageComponents1733700000000, ErrorEpisodes1734000000000, RealtimeSessions1734100000000, Batches1734200000000, BudgetsAlerts1734300000000, Attribution1734400000000, ModerationPolicies1734500000000];
+export const migrations = [Orgs1732579200000, Prices1732579300000, Ledger1732579400000, Audit1732579500000, Users1732800000000, AnalyticsRollups1732600000000, RateLimits1732700000000, LedgerOutcomes1733000000000, LedgerBounds1733100000000, AnonymousRequests1733200000000, PriceComponents1733300000000, Reconciliation1733500000000, GatewaySurface1733600000000, UsageComponents1733700000000, ErrorEpisodes1734000000000, RealtimeSessions1734100000000, Batches1734200000000, BudgetsAlerts1734300000000, Attribution1734400000000, ModerationPolicies1734500000000, LedgerOrgKey1734600000000];

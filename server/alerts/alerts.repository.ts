@@ -4,6 +4,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { RuleKind } from '../contract/alerts.js';
+import { hasOrgSql } from '../ledger/no-org.js';
 
 export interface RuleRow {
   kind: RuleKind;
@@ -259,7 +260,7 @@ export class AlertsRepository {
          array_agg(DISTINCT e.feature_id) FILTER (WHERE ${BILLING_FAILURE_SQL} AND e.feature_id IS NOT NULL) AS feature_ids,
          array_agg(DISTINCT f.slug) FILTER (WHERE ${BILLING_FAILURE_SQL} AND f.slug IS NOT NULL) AS feature_slugs
        FROM usage_events e JOIN orgs o ON o.id = e.org_id LEFT JOIN features f ON f.id = e.feature_id
-       WHERE e.created_at > now() - make_interval(mins => $1) AND e.org_id IS NOT NULL
+       WHERE e.created_at > now() - make_interval(mins => $1) AND ${hasOrgSql('e.org_id')}
        GROUP BY e.org_id, o.name
        HAVING count(*) FILTER (WHERE ${BILLING_FAILURE_SQL}) > 0`,
       [windowMinutes],

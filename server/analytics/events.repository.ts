@@ -6,6 +6,7 @@ import type { Pool, PoolClient } from 'pg';
 import QueryStream from 'pg-query-stream';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { orgIdSql } from '../ledger/no-org.js';
 import { endpointFamilySql } from './endpoint-family.js';
 import type { RollupFilters } from './rollups.repository.js';
 
@@ -16,7 +17,7 @@ export const COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['created_at', 'e.created_at'],
   ['created_at_local', `to_char(e.created_at AT TIME ZONE $3, 'YYYY-MM-DD"T"HH24:MI:SS.MS')`],
   ['id', 'e.id'],
-  ['org_id', 'e.org_id'],
+  ['org_id', orgIdSql('e.org_id')],
   ['org', 'o.name'],
   ['feature_id', 'e.feature_id'],
   ['feature', 'f.slug'],

@@ -1,7 +1,8 @@
 // The ledger's write statement: one round trip inserts a batch of usage events (idempotently:
 // a batch written again after a failed attempt adds nothing) and folds exactly the rows that
 // were inserted into the rollups (server/ledger/rollups.ts), so rollups and ledger cannot drift apart.
-import { rollupCtes, ROLLUPS } from './rollups.js';
+import { NO_ORG, orgIdSql } from './no-org.js';
+import { rollupCtes, ROLLUPS, type Rollup } from './rollups.js';
 import type { UsageEvent } from './usage-event.js';
 
 type Column = readonly [name: string, pgType: string, value: (e: UsageEvent) => unknown];
@@ -9,7 +10,7 @@ type Column = readonly [name: string, pgType: string, value: (e: UsageEvent) => 
 const COLUMNS: readonly Column[] = [
   ['id', 'uuid', (e) => e.id],
   ['created_at', 'timestamptz', (e) => e.createdAt.toISOString()],
-  ['org_id', 'uuid', (e) => e.orgId],
+  ['org_id', 'uuid', (e) => e.orgId ?? NO_ORG],
   ['feature_id', 'uuid', (e) => e.featureId],
   ['gateway_key_id', 'uuid', (e) => e.gatewayKeyId],
   ['endpoint', 'text', (e) => e.endpoint],
@@ -72,14 +73,27 @@ function scoresText(scores: Record<string, number>): string {
     .join(',');
 }
 
+/**
+ * A ledger row as the rollups read it (`ins`): the columns written, with the no-org sentinel back to
+ * NULL, so the rollups' keys, and every dashboard query over them, keep NULL for "no org".
+ */
+const ROW_AS_READ = COLUMNS.map(([name]) => (name === 'org_id' ? `${orgIdSql('org_id')} AS org_id` : name)).join(', ');
+
+// ON CONFLICT without a target: a retried event has the same id, time and org as its first write
+// (the primary key, org_id first), so it adds nothing.
 export const INSERT_BATCH_SQL = `
 WITH ins AS (
   INSERT INTO usage_events (${COLUMNS.map(([name]) => name).join(', ')})
   SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
   ON CONFLICT DO NOTHING
-  RETURNING *
+  RETURNING ${ROW_AS_READ}
 )${rollupCtes(ROLLUPS)}
 SELECT count(*)::int AS inserted FROM ins`;
+
+/** Folds the ledger rows matching `where` (a condition on usage_events, with parameters) into these rollups, read as the insert's are. */
+export function rollupFromLedgerSql(rollups: readonly Rollup[], where: string): string {
+  return `WITH ins AS (SELECT ${ROW_AS_READ} FROM usage_events WHERE ${where})${rollupCtes(rollups)} SELECT 1`;
+}
 
 /**
  * One array literal per column, in COLUMNS order: a fixed number of parameters whatever the batch

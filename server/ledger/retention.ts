@@ -11,6 +11,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import QueryStream from 'pg-query-stream';
 import { csvRow } from '../contract/csv.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { NO_ORG } from './no-org.js';
 import { RetentionRepository, type LedgerPartition } from './retention.repository.js';
 
 /**
@@ -124,7 +125,7 @@ export class LedgerRetention implements OnApplicationBootstrap, OnModuleDestroy 
       transform(row: Record<string, unknown>, _encoding, done) {
         let out = '';
         if (!header) out += csvRow((header = Object.keys(row)));
-        out += csvRow(header.map((k) => cell(row[k])));
+        out += csvRow(header.map((k) => cell(k, row[k])));
         written++;
         const now = Date.now();
         if (now - lastReport >= PROGRESS_EVERY_MS) {
@@ -148,7 +149,8 @@ export class LedgerRetention implements OnApplicationBootstrap, OnModuleDestroy 
   }
 }
 
-/** Values as Postgres prints them: timestamps in ISO, the rest as text. */
-function cell(value: unknown): unknown {
+/** Values as Postgres prints them: timestamps in ISO, the rest as text; no org as empty, as the app's own CSV export has it. */
+function cell(column: string, value: unknown): unknown {
+  if (column === 'org_id' && value === NO_ORG) return null;
   return value instanceof Date ? value.toISOString() : value;
 }

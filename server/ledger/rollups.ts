@@ -154,8 +154,3 @@ export function rollupCtes(rollups: readonly Rollup[]): string {
   }
   return [...ctes].map((cte) => `, ${cte}`).join('');
 }
-
-/** Folds the ledger rows matching `where` (a condition on usage_events, with parameters) into these rollups. */
-export function rollupFromLedgerSql(rollups: readonly Rollup[], where: string): string {
-  return `WITH ins AS (SELECT * FROM usage_events WHERE ${where})${rollupCtes(rollups)} SELECT 1`;
-}

@@ -1,6 +1,7 @@
 // Every SQL statement of moderation: the policies, and the verdicts the ledger holds.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { orgIdSql } from '../ledger/no-org.js';
 import type { Category, ModerationPolicy } from './policy.js';
 
 type Row = Record<string, unknown>;
@@ -112,12 +113,16 @@ export class ModerationRepository {
     return rows.map((r) => new Date(r.bucket as string).toISOString());
   }
 
-  /** The latest guardrail actions other than a clean pass (blocks first among equals in time). */
+  /**
+   * The latest guardrail actions other than a clean pass (blocks first among equals in time). A
+   * guardrail's row names the org of the call it checked (moderation.hook.ts), so the join matches
+   * on org too: the ledger's key, and one shard when it is distributed by org.
+   */
   async recentGuardrailEvents(from: Date, to: Date, featureIds: string[] | null, outcomes: string[], limit: number): Promise<GuardrailEvent[]> {
     const rows = (await this.dataSource.query(
-      `SELECT m.id, m.created_at, m.feature_id, m.org_id, c.endpoint, c.model, m.guardrail, m.moderation_categories, m.moderation_scores,
+      `SELECT m.id, m.created_at, m.feature_id, ${orgIdSql('m.org_id')} AS org_id, c.endpoint, c.model, m.guardrail, m.moderation_categories, m.moderation_scores,
               m.linked_event_id, m.latency_ms, m.moderation_input
-       FROM usage_events m LEFT JOIN usage_events c ON c.id = m.linked_event_id AND c.created_at >= $1::timestamptz - interval '1 hour' AND c.created_at < $2::timestamptz + interval '1 hour'
+       FROM usage_events m LEFT JOIN usage_events c ON c.org_id = m.org_id AND c.id = m.linked_event_id AND c.created_at >= $1::timestamptz - interval '1 hour' AND c.created_at < $2::timestamptz + interval '1 hour'
        WHERE m.created_at >= $1 AND m.created_at < $2 AND m.endpoint = 'moderations' AND m.linked_event_id IS NOT NULL
          AND m.guardrail = ANY($4) AND ($3::uuid[] IS NULL OR m.feature_id = ANY($3))
        ORDER BY m.created_at DESC, m.id LIMIT $5`,

@@ -2,7 +2,8 @@
 // that run inside a correction take its transaction's EntityManager.
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
-import { COST_ROLLUPS, rollupFromLedgerSql } from '../ledger/rollups.js';
+import { rollupFromLedgerSql } from '../ledger/ledger.sql.js';
+import { COST_ROLLUPS } from '../ledger/rollups.js';
 import { Price, PRICE_COMPONENT_COLUMNS, PRICE_COMPONENTS } from './price.entity.js';
 import { STORED_USAGE_COLUMNS, type StoredUsageRow } from './stored-usage.js';
 

@@ -4,6 +4,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { ErrorClass } from '../contract/errors.js';
+import { hasOrgSql } from '../ledger/no-org.js';
 
 /** Ledger error kinds (rate-limit-headers.ts ErrorKind) by who has to act. */
 const KIND_CLASS = `CASE
@@ -15,7 +16,8 @@ const KIND_CLASS = `CASE
     ELSE 'request'
   END`;
 
-const FILTERS = (alias: string) => `${alias}.org_id IS NOT NULL
+// Calls that name an org: NULL in the rollups, the no-org sentinel in the ledger (neither passes `<>`).
+const FILTERS = (alias: string) => `${hasOrgSql(`${alias}.org_id`)}
   AND ($1::text IS NULL OR ${alias}.org_id IN (SELECT id FROM orgs WHERE id::text = $1 OR openai_org_id = $1))
   AND ($2::text IS NULL OR ${alias}.feature_id IN (SELECT id FROM features WHERE id::text = $2 OR slug = $2))
   AND ($3::text IS NULL OR model_family(${alias}.model) = model_family($3))`;

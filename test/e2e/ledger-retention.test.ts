@@ -49,7 +49,9 @@ beforeAll(async () => {
     const end = monthStart(back - 1);
     for (const at of [new Date(start.getTime() + 3_600_000), new Date(start.getTime() + 86_400_000 * 10), new Date(end.getTime() - 1000)]) {
       if (at > new Date()) continue;
-      stack.ledger.record(usageEvent({ createdAt: at, orgId: org.id, featureId: feature.id }));
+      // The oldest month's first call names no org (stored as the sentinel, exported as empty).
+      const noOrg = back === 16 && at.getTime() === start.getTime() + 3_600_000;
+      stack.ledger.record(usageEvent({ createdAt: at, orgId: noOrg ? null : org.id, featureId: feature.id }));
     }
   }
   await stack.ledger.flush();
@@ -98,6 +100,8 @@ describe('ledger retention', () => {
     const csv = gunzipSync(await readFile(join(exportDir, `${expired[0]}.csv.gz`))).toString('utf8').trim().split('\r\n');
     expect(csv).toHaveLength(4);
     expect(csv[0].split(',')).toEqual(expect.arrayContaining(['id', 'created_at', 'cost_nanos']));
+    const orgColumn = csv[0].split(',').indexOf('org_id');
+    expect(csv.slice(1).map((line) => line.split(',')[orgColumn])).toEqual(['', stack.orgs[0].id, stack.orgs[0].id]);
 
     // A second pass has nothing left to do.
     expect((await retention.run()).partitions).toEqual([]);

@@ -1,0 +1,160 @@
+// The ledger keyed by org (migrations/1734600000000-LedgerOrgKey.ts): the primary key of usage_events
+// and of every partition, old and new, is (org_id, created_at, id); a row that names no org stores the
+// sentinel, yet the rollups, the usage API and the CSV export still show that call with org null; and
+// a batch written twice adds nothing.
+import { randomUUID } from 'node:crypto';
+import OpenAI from 'openai';
+import type { QueryRunner } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LedgerOrgKey1734600000000 } from '../../migrations/1734600000000-LedgerOrgKey.js';
+import type { ErrorsResponse } from '../../server/contract/errors.js';
+import type { UsageReport } from '../../server/contract/analytics.js';
+import { NO_ORG } from '../../server/ledger/no-org.js';
+import { ROLLUPS } from '../../server/ledger/rollups.js';
+import { startStack, type Stack } from '../support/stack.js';
+import { api, getJson, parseCsv, usageEvent } from './analytics-fixtures.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack?.close());
+
+/** The primary key's columns, in order, of usage_events and each of its partitions. */
+async function primaryKeys(): Promise<Map<string, string[]>> {
+  const { rows } = await stack.db.query<{ table: string; columns: string[] }>(
+    `SELECT c.conrelid::regclass::text AS table,
+       array_agg(a.attname::text ORDER BY k.ord) AS columns
+     FROM pg_constraint c
+     CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+     WHERE c.contype = 'p' AND (c.conrelid = 'usage_events'::regclass
+       OR c.conrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'usage_events'::regclass))
+     GROUP BY 1`,
+  );
+  return new Map(rows.map((r) => [r.table, r.columns]));
+}
+
+async function partitionNames(): Promise<string[]> {
+  const { rows } = await stack.db.query<{ name: string }>(`SELECT inhrelid::regclass::text AS name FROM pg_inherits WHERE inhparent = 'usage_events'::regclass ORDER BY 1`);
+  return rows.map((r) => r.name);
+}
+
+describe('the ledger key', () => {
+  it('is (org_id, created_at, id) on usage_events and on every partition, including ones made later', async () => {
+    await stack.db.query(`SELECT ensure_usage_partitions('2031-01-01Z', 1)`);
+    const partitions = await partitionNames();
+    expect(partitions).toContain('usage_events_2031_01');
+    const keys = await primaryKeys();
+    expect(keys.get('usage_events')).toEqual(['org_id', 'created_at', 'id']);
+    for (const partition of partitions) expect(keys.get(partition), partition).toEqual(['org_id', 'created_at', 'id']);
+
+    // org_id is never NULL, and defaults to "no org".
+    const { rows: column } = await stack.db.query(
+      `SELECT is_nullable, column_default FROM information_schema.columns WHERE table_name = 'usage_events' AND column_name = 'org_id'`,
+    );
+    expect(column[0].is_nullable).toBe('NO');
+    expect(column[0].column_default).toContain(NO_ORG);
+
+    // The index by org and time is the key's prefix now; the one by time serves the reads across orgs.
+    const { rows: indexes } = await stack.db.query<{ name: string }>(`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'usage_events'`);
+    expect(indexes.map((i) => i.name)).toContain('usage_events_time');
+    expect(indexes.map((i) => i.name)).not.toContain('usage_events_org_time');
+
+    // A partition made after the migration takes rows, with and without an org.
+    const later = [usageEvent({ createdAt: new Date('2031-01-15T10:00:00Z') }), usageEvent({ createdAt: new Date('2031-01-15T10:00:00Z'), orgId: stack.orgs[0].id })];
+    await stack.ledger.write(later);
+    const { rows: stored } = await stack.db.query(`SELECT org_id FROM usage_events_2031_01 WHERE id = ANY($1::uuid[]) ORDER BY org_id`, [later.map((e) => e.id)]);
+    expect(stored.map((r) => r.org_id).sort()).toEqual([NO_ORG, stack.orgs[0].id].sort());
+  });
+});
+
+describe('the migration', () => {
+  it('goes down to the old key with NULL for no org, and up again', async () => {
+    const client = await stack.db.connect();
+    // The migration only calls query(): a pg client in one transaction stands in for TypeORM's runner.
+    const runner = { query: (sql: string, params?: unknown[]) => client.query(sql, params) } as unknown as QueryRunner;
+    const migration = new LedgerOrgKey1734600000000();
+    const noOrgRows = async () => (await client.query(`SELECT count(*) FILTER (WHERE org_id IS NULL)::int AS nulls, count(*) FILTER (WHERE org_id = $1)::int AS sentinels FROM usage_events`, [NO_ORG])).rows[0];
+    const key = async () => (await client.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'usage_events'::regclass AND contype = 'p'`)).rows[0].def;
+    await stack.ledger.write([usageEvent({ createdAt: new Date() })]);
+    try {
+      await client.query('BEGIN'); // rolled back: the other tests run on the migrated schema
+      const before = await noOrgRows();
+      expect(before.sentinels).toBeGreaterThan(0);
+      await migration.down(runner);
+      expect(await key()).toBe('PRIMARY KEY (created_at, id)');
+      expect(await noOrgRows()).toEqual({ nulls: before.sentinels, sentinels: 0 });
+      await migration.up(runner);
+      expect(await key()).toBe('PRIMARY KEY (org_id, created_at, id)');
+      expect(await noOrgRows()).toEqual(before);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+});
+
+describe('a call that names no org', () => {
+  it('is stored with the sentinel and shown with org null by the rollups, the usage API and the CSV export', async () => {
+    await stack.resetUsage();
+    const HOUR = 3_600_000;
+    const before = new Date(Math.floor(Date.now() / HOUR) * HOUR - HOUR); // usage is asked for in whole hours
+    // A feature asking for an org it was not granted is refused before an org is chosen.
+    const client = stack.client(stack.features[0], { organization: 'org-nowhere' });
+    const error = (await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(error.status).toBe(403);
+    expect(error.code).toBe('organization_not_allowed');
+    await stack.client(stack.features[0]).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+
+    const events = await stack.events();
+    const refused = events.find((e) => e.error_code === 'organization_not_allowed')!;
+    expect(refused).toMatchObject({ org_id: NO_ORG, feature_id: stack.features[0].id, status: 403 });
+
+    // No rollup holds the sentinel; the spend rollup keeps the refused call under org NULL.
+    for (const { table } of ROLLUPS) {
+      const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM ${table} WHERE org_id = $1`, [NO_ORG]);
+      expect(rows[0].n, table).toBe(0);
+    }
+    const { rows: hourly } = await stack.db.query(`SELECT org_id, sum(requests)::int AS requests, sum(errors)::int AS errors FROM usage_hourly GROUP BY 1 ORDER BY 1 NULLS LAST`);
+    expect(hourly).toEqual([
+      { org_id: stack.orgs[0].id, requests: 1, errors: 0 },
+      { org_id: null, requests: 1, errors: 1 },
+    ]);
+
+    const to = new Date(Math.ceil(Date.now() / HOUR) * HOUR + HOUR);
+    const range = `from=${before.toISOString()}&to=${to.toISOString()}`;
+    const report = await getJson<UsageReport>(stack, `/api/analytics/usage?${range}&groupBy=org`);
+    const noOrg = report.series.find((p) => p.group.org === null);
+    expect(noOrg, JSON.stringify(report.series)).toBeDefined();
+    expect(report.series.some((p) => p.group.org === NO_ORG)).toBe(false);
+
+    const response = await api(stack, `/api/analytics/exports/usage-events.csv?${range}`);
+    expect(response.status).toBe(200);
+    const [header, ...lines] = parseCsv(await response.text());
+    const row = lines.find((l) => l[header.indexOf('id')] === refused.id)!;
+    expect(row[header.indexOf('org_id')]).toBe('');
+    expect(row[header.indexOf('feature_id')]).toBe(stack.features[0].id);
+
+    // Errors by org list failures of real orgs only, as they did when the ledger stored NULL.
+    const errors = await getJson<ErrorsResponse>(stack, `/api/throttling/errors?${range}`);
+    expect(errors.data.some((g) => g.org.id === NO_ORG || g.org.id === null)).toBe(false);
+  });
+});
+
+describe('a batch written again', () => {
+  it('adds no row and counts nothing twice, with or without an org', async () => {
+    await stack.resetUsage();
+    const at = new Date();
+    const batch = [usageEvent({ createdAt: at }), usageEvent({ createdAt: at, orgId: stack.orgs[1].id, featureId: stack.features[1].id }), usageEvent({ createdAt: at, id: randomUUID() })];
+    await stack.ledger.write(batch);
+    await stack.ledger.write(batch); // as a replay after a lost answer does
+    const { rows } = await stack.db.query(`SELECT count(*)::int AS n FROM usage_events WHERE id = ANY($1::uuid[])`, [batch.map((e) => e.id)]);
+    expect(rows[0].n).toBe(3);
+    const { rows: hourly } = await stack.db.query(`SELECT org_id, sum(requests)::int AS requests FROM usage_hourly GROUP BY 1 ORDER BY 1 NULLS LAST`);
+    expect(hourly).toEqual([
+      { org_id: stack.orgs[1].id, requests: 1 },
+      { org_id: null, requests: 2 },
+    ]);
+  });
+});
