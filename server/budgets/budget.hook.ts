@@ -3,9 +3,8 @@
 // the verdict is in memory (HardBudgets keeps it, shared by replicas through Redis), so no call waits on Postgres.
 import { Injectable } from '@nestjs/common';
 import type { CallHook, HookedCall } from '../gateway/hooks/call-hook.js';
-import { OpenAIError } from '../http/openai-error.js';
 import type { UsageEvent } from '../ledger/usage-event.js';
-import { HardBudgets, type HardBudget } from './hard-budgets.js';
+import { budgetExceeded, HardBudgets } from './hard-budgets.js';
 
 @Injectable()
 export class BudgetHook implements CallHook {
@@ -31,16 +30,4 @@ export class BudgetHook implements CallHook {
     if (this.budgets.count === 0 || event.costNanos === null || event.costNanos === '0') return;
     this.budgets.addSpend(event.featureId, event.orgId, BigInt(event.costNanos), event.createdAt);
   }
-}
-
-function budgetExceeded(b: HardBudget): OpenAIError {
-  // Cents, or micro-dollars below a cent (a tiny budget must not read "$0.00 of $0.00").
-  const usd = (n: bigint) => `$${(Number(n) / 1e9).toFixed(n < 10_000_000n ? 6 : 2)}`;
-  const whose = b.featureId ? `Feature ${b.featureSlug}` : `Organization ${b.orgName}`;
-  return new OpenAIError(
-    429,
-    `${whose} has used its budget "${b.name}" (${usd(b.spent)} of ${usd(b.amount)}). The request was not sent to OpenAI. Ask an admin to raise the budget; it renews at ${b.periodEnd.toISOString()} (${b.timeZone}).`,
-    'insufficient_quota',
-    b.featureId ? 'feature_budget_exceeded' : 'org_budget_exceeded',
-  );
 }

@@ -22,6 +22,7 @@
 // what a lost notice missed. Nothing waits for Redis: the add and the pull are not on a call's path.
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { OpenAIError } from '../http/openai-error.js';
 import { SharedState } from '../shared-state/shared-state.js';
 import { BudgetsRepository, type BudgetRow } from './budgets.repository.js';
 
@@ -305,4 +306,17 @@ export class HardBudgets implements OnApplicationBootstrap, OnApplicationShutdow
     if (redis && !redis.tallygateBudgetAdd) redis.defineCommand('tallygateBudgetAdd', { lua: ADD });
     return redis;
   }
+}
+
+/** The refusal of a call (or a Realtime session) under a spent hard budget: OpenAI's shape, not sent. */
+export function budgetExceeded(b: HardBudget): OpenAIError {
+  // Cents, or micro-dollars below a cent (a tiny budget must not read "$0.00 of $0.00").
+  const usd = (n: bigint) => `$${(Number(n) / 1e9).toFixed(n < 10_000_000n ? 6 : 2)}`;
+  const whose = b.featureId ? `Feature ${b.featureSlug}` : `Organization ${b.orgName}`;
+  return new OpenAIError(
+    429,
+    `${whose} has used its budget "${b.name}" (${usd(b.spent)} of ${usd(b.amount)}). The request was not sent to OpenAI. Ask an admin to raise the budget; it renews at ${b.periodEnd.toISOString()} (${b.timeZone}).`,
+    'insufficient_quota',
+    b.featureId ? 'feature_budget_exceeded' : 'org_budget_exceeded',
+  );
 }

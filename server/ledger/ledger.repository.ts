@@ -18,14 +18,4 @@ export class LedgerRepository {
   async ensurePartitions(from: Date, months: number): Promise<void> {
     await this.dataSource.query('SELECT ensure_usage_partitions($1, $2)', [from.toISOString(), months]);
   }
-
-  /** A feature's cost since the 1st of this UTC month, in nano-dollars, from the daily rollup. */
-  async featureMonthToDateNanos(featureId: string): Promise<bigint> {
-    const [row] = (await this.dataSource.query(
-      `SELECT coalesce(sum(cost_nanos), 0)::text AS nanos FROM usage_daily
-       WHERE feature_id = $1 AND day >= date_trunc('month', now(), 'UTC')`,
-      [featureId],
-    )) as Array<{ nanos: string }>;
-    return BigInt(row.nanos);
-  }
 }

@@ -1,5 +1,6 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
+import { BudgetsModule } from '../budgets/budgets.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { OrgsModule } from '../orgs/orgs.module.js';
 import { PricingModule } from '../pricing/pricing.module.js';
@@ -11,7 +12,7 @@ import { RealtimeRelay } from './realtime.relay.js';
 
 /** The Realtime WebSocket relay (/v1/realtime) and its session records. */
 @Module({
-  imports: [LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
+  imports: [BudgetsModule, LedgerModule, OrgsModule, PricingModule, RateLimitsModule],
   controllers: [RealtimeController],
   providers: [RealtimeRelay, RealtimeSessionsRepository],
   exports: [RealtimeRelay],

@@ -11,7 +11,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { shuttingDown } from '../http/openai-error.js';
 import { TEXT_MAX } from '../ledger/bounds.js';
 import { LedgerWriter } from '../ledger/ledger.writer.js';
-import { MonthToDateSpend } from '../ledger/month-to-date.service.js';
+import { budgetExceeded, HardBudgets } from '../budgets/hard-budgets.js';
 import type { UsageEvent } from '../ledger/usage-event.js';
 import { badRequest, OpenAIError } from '../http/openai-error.js';
 import { isKeyRefusal, RouteResolver, type RefusedKey, type Route } from '../orgs/route-resolver.js';
@@ -56,7 +56,7 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
     private readonly resolver: RouteResolver,
     private readonly ledger: LedgerWriter,
     private readonly pricing: PricingService,
-    private readonly spend: MonthToDateSpend,
+    private readonly budgets: HardBudgets,
     private readonly repository: RealtimeSessionsRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
@@ -112,6 +112,8 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
   // --- SessionOwner
   record(event: UsageEvent): void {
     this.ledger.record(event);
+    // A session's spend counts against hard budgets as it is made (the next session is refused once spent).
+    if (event.costNanos && event.costNanos !== '0') this.budgets.addSpend(event.featureId, event.orgId, BigInt(event.costNanos), event.createdAt);
   }
 
   price(model: string, at: Date, usage: Parameters<PricingService['price']>[3]) {
@@ -183,7 +185,9 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
         throw error;
       }
       if (!model) throw badRequest(`Missing required parameter: 'model'. Connect to ${PATH}?model=gpt-realtime (or another realtime model).`, 'model', 'missing_required_parameter');
-      if (route.monthlyBudgetNanos !== null) await this.checkBudget(route);
+      // Hard budgets, as on the HTTP proxy (the feature's, then its org's; shared by replicas through Redis).
+      const budget = this.budgets.exhausted(route.featureId, route.org.orgId);
+      if (budget) throw budgetExceeded(budget);
       this.reserve(route);
       reserved = true;
       const upstream = await this.connectUpstream(req, socket, route, offered.filter((p) => !p.startsWith(KEY_PROTOCOL)));
@@ -246,17 +250,6 @@ export class RealtimeRelay implements OnApplicationBootstrap, BeforeApplicationS
     const open = (this.perFeature.get(featureId) ?? 1) - 1;
     if (open > 0) this.perFeature.set(featureId, open);
     else this.perFeature.delete(featureId);
-  }
-
-  private async checkBudget(route: Route): Promise<void> {
-    let spent: bigint;
-    try {
-      spent = await this.spend.featureNanos(route.featureId);
-    } catch {
-      return; // budgets fail open, as on the HTTP proxy
-    }
-    if (spent < BigInt(route.monthlyBudgetNanos!)) return;
-    throw new OpenAIError(429, `Feature ${route.featureSlug} has used its monthly budget. Ask an admin to raise it; it resets on the 1st of the month (UTC).`, 'insufficient_quota', 'feature_budget_exceeded');
   }
 
   /**

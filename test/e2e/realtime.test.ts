@@ -211,6 +211,34 @@ describe('official SDK realtime client over wss', () => {
   });
 });
 
+describe('hard budgets', () => {
+  it("counts a session's spend against its feature's hard budget as it is made, and refuses the next session once spent", async () => {
+    const feature = stack.features[0];
+    const dispatcher = new Agent({ connect: { ca } });
+    const created = await undiciFetch(`${stack.url}/api/budgets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'realtime hard', featureId: feature.id, amountUsd: '0.000001', enforcement: 'hard', forecastPercent: null, timeZone: 'UTC' }),
+      dispatcher,
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    try {
+      const ws = await connect(`${wss}/v1/realtime?model=gpt-realtime`, { headers: { authorization: `Bearer ${feature.gatewayKey}` } });
+      const seen = collect(ws);
+      ws.send(JSON.stringify({ type: 'response.create' }));
+      await waitFor(ws, seen, 'response.done');
+      const [row] = await eventually(realtimeEvents, (e) => e.some((r) => r.status === 200));
+      expect(BigInt(row.cost_nanos as string)).toBeGreaterThan(1000n); // over the budget's $0.000001
+      ws.close();
+      const refused = await connect(`${wss}/v1/realtime?model=gpt-realtime`, { headers: { authorization: `Bearer ${feature.gatewayKey}` } }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ status: 429, body: { error: { type: 'insufficient_quota', code: 'feature_budget_exceeded' } } });
+    } finally {
+      await undiciFetch(`${stack.url}/api/budgets/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, dispatcher });
+    }
+  });
+});
+
 describe('plain WebSocket client', () => {
   it('authenticates with the browser subprotocol, answers `realtime`, and relays text and binary frames in order', async () => {
     const key = stack.features[0].gatewayKey;
