@@ -82,6 +82,15 @@ return out`;
 
 type Commands = Redis & { tallygateBudgetAdd(numberOfKeys: number, ...args: string[]): Promise<string[]> };
 
+/**
+ * The budget's first open hour: the rollup's (over two minutes ago, truncated), but never before the
+ * period's first whole hour (UTC hours, as the rollup counts them): in the first minutes of a month
+ * the previous month's last hour is still open, and belongs to the previous period.
+ */
+export function openFromOf(r: Pick<BudgetRow, 'open_from' | 'period_start'>): number {
+  return Math.max(new Date(r.open_from).getTime(), Math.ceil(new Date(r.period_start).getTime() / HOUR_MS) * HOUR_MS);
+}
+
 function settle(b: HardBudget): void {
   let spent = b.ledger + b.local;
   if (b.shared !== null && b.closed + b.shared > spent) spent = b.closed + b.shared;
@@ -138,7 +147,7 @@ export class HardBudgets implements OnApplicationBootstrap, OnApplicationShutdow
     for (const r of rows) {
       // A custom period not begun or already over enforces nothing.
       if (new Date(r.period_start) > r.now || new Date(r.period_end) <= r.now) continue;
-      const openFrom = new Date(r.open_from).getTime();
+      const openFrom = openFromOf(r);
       const before = this.byId.get(r.id);
       const hard: HardBudget = {
         id: r.id,
@@ -181,7 +190,7 @@ export class HardBudgets implements OnApplicationBootstrap, OnApplicationShutdow
     const pipeline = redis.pipeline();
     for (const r of rows) {
       const hour = new Date(r.hour_start).getTime();
-      const openFrom = new Date(r.open_from).getTime();
+      const openFrom = openFromOf(r);
       const inHour = BigInt(r.spent_hour_nanos);
       pipeline.set(this.key(r.id, hour), inHour.toString(), 'PX', COUNTER_TTL_MS, 'NX');
       if (openFrom < hour) pipeline.set(this.key(r.id, openFrom), (BigInt(r.spent_nanos) - BigInt(r.spent_closed_nanos) - inHour).toString(), 'PX', COUNTER_TTL_MS, 'NX');
