@@ -8,6 +8,7 @@
 // effect at the next whole hour.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { orgIdSql } from '../ledger/no-org.js';
 import type { Dimension, Interval } from './analytics.dto.js';
 import { endpointFamilySql } from './endpoint-family.js';
 import type { Histogram } from './percentiles.js';
@@ -80,9 +81,12 @@ export interface HistogramRow {
   ttfb: Histogram;
 }
 
-/** Each dimension as an expression over the rollup row `r` (the family is derived from the endpoint). */
+/**
+ * Each dimension as an expression over the rollup row `r` (the family is derived from the endpoint;
+ * the rollups store "no org" as the sentinel, shown as null).
+ */
 const COLUMN: Record<RollupDimension, string> = {
-  org: 'r.org_id',
+  org: orgIdSql('r.org_id'),
   feature: 'r.feature_id',
   model: 'r.model',
   endpoint: 'r.endpoint',

@@ -1,7 +1,7 @@
 // The ledger's write statement: one round trip inserts a batch of usage events (idempotently:
 // a batch written again after a failed attempt adds nothing) and folds exactly the rows that
 // were inserted into the rollups (server/ledger/rollups.ts), so rollups and ledger cannot drift apart.
-import { NO_ORG, orgIdSql } from './no-org.js';
+import { NO_ORG } from './no-org.js';
 import { rollupCtes, ROLLUPS, type Rollup } from './rollups.js';
 import type { UsageEvent } from './usage-event.js';
 
@@ -74,10 +74,11 @@ function scoresText(scores: Record<string, number>): string {
 }
 
 /**
- * A ledger row as the rollups read it (`ins`): the columns written, with the no-org sentinel back to
- * NULL, so the rollups' keys, and every dashboard query over them, keep NULL for "no org".
+ * A ledger row as the rollups read it (`ins`): the columns written, org_id as stored (NO_ORG for no
+ * org), so the rollups key "no org" by the sentinel too and can be distributed by org with the ledger;
+ * the analytics queries read it back as NULL (server/analytics/rollups.repository.ts).
  */
-const ROW_AS_READ = COLUMNS.map(([name]) => (name === 'org_id' ? `${orgIdSql('org_id')} AS org_id` : name)).join(', ');
+const ROW_AS_READ = COLUMNS.map(([name]) => name).join(', ');
 
 // ON CONFLICT without a target: a retried event has the same id, time and org as its first write
 // (the primary key, org_id first), so it adds nothing.

@@ -1,6 +1,7 @@
 // The headroom and throttling rollups (entries of the registry in rollups.ts), run by the ledger's batch insert over the rows it just wrote
 // (`ins`). Rows of one batch that share a key are folded with GROUP BY first: one upsert per key.
 // Rows are sent in key order so concurrent replicas lock conflicting rows in the same order.
+import { hasOrgSql } from './no-org.js';
 import type { Rollup } from './rollup.js';
 
 /** Latest x-ratelimit-* values per org, model family and minute; an older observation never overwrites a newer one. */
@@ -40,7 +41,7 @@ export const HEADROOM_ROLLUP: Rollup = {
       SELECT date_trunc('minute', ${OBSERVED_AT}, 'UTC') AS minute, org_id, family, ${OBSERVED_AT} AS observed_at,
         ${LATEST_COLUMNS.map((c) => `rl_${c}`).join(', ')}
       FROM ${WITH_FAMILY} e
-      WHERE org_id IS NOT NULL AND model IS NOT NULL AND (rl_limit_requests IS NOT NULL OR rl_limit_tokens IS NOT NULL)
+      WHERE ${hasOrgSql('org_id')} AND model IS NOT NULL AND (rl_limit_requests IS NOT NULL OR rl_limit_tokens IS NOT NULL)
     )
     SELECT latest.minute, latest.org_id, latest.family, latest.observed_at, ${LATEST_COLUMNS.map((c) => `latest.rl_${c}`).join(', ')},
       seen_minute.min_remaining_requests, seen_minute.min_remaining_tokens, seen_minute.observations
@@ -71,7 +72,7 @@ export const THROTTLING_ROLLUP: Rollup = {
       count(*) FILTER (WHERE error_kind = 'quota'),
       count(*) FILTER (WHERE error_kind = 'paced'),
       count(*) FILTER (WHERE retry_count > 0)
-    FROM ${WITH_FAMILY} e WHERE org_id IS NOT NULL
+    FROM ${WITH_FAMILY} e WHERE ${hasOrgSql('org_id')}
     GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
     ON CONFLICT (minute, org_id, feature_id, model) DO UPDATE SET

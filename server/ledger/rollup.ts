@@ -3,7 +3,7 @@
 export interface Rollup {
   /** The table it keeps. */
   table: string;
-  /** Its upsert, one CTE named `<table>_rollup` reading `ins` (the ledger rows to fold in, org_id NULL for no org: ledger.sql.ts). */
+  /** Its upsert, one CTE named `<table>_rollup` reading `ins` (the ledger rows to fold in, org_id NO_ORG for no org: ledger.sql.ts). */
   upsert: string;
   /** CTEs it reads besides `ins`, shared by rollups that name the same text (written once). */
   needs?: readonly string[];

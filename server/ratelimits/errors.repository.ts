@@ -16,7 +16,7 @@ const KIND_CLASS = `CASE
     ELSE 'request'
   END`;
 
-// Calls that name an org: NULL in the rollups, the no-org sentinel in the ledger (neither passes `<>`).
+// Calls that name an org: throttle_minutes holds no others; the ledger stores the no-org sentinel, which `<>` skips.
 const FILTERS = (alias: string) => `${hasOrgSql(`${alias}.org_id`)}
   AND ($1::text IS NULL OR ${alias}.org_id IN (SELECT id FROM orgs WHERE id::text = $1 OR openai_org_id = $1))
   AND ($2::text IS NULL OR ${alias}.feature_id IN (SELECT id FROM features WHERE id::text = $2 OR slug = $2))

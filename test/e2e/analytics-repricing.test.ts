@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Statement } from '../../server/analytics/statement.types.js';
-import { orgIdSql } from '../../server/ledger/no-org.js';
 import { costNanos } from '../../server/pricing/cost.js';
 import { PricingService } from '../../server/pricing/pricing.service.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -83,7 +82,7 @@ describe('correcting a price for a past period', () => {
     expect(result.costBeforeNanos).toBe(sum(changed.map((r) => before.get(r.id)!)).toString());
 
     // Rollups still agree with the ledger.
-    const scan = `SELECT date_trunc('hour', created_at, 'UTC'), ${orgIdSql('org_id')}, feature_id, model, endpoint, price_id, count(*), coalesce(sum(cost_nanos), 0) FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`;
+    const scan = `SELECT date_trunc('hour', created_at, 'UTC'), org_id, feature_id, model, endpoint, price_id, count(*), coalesce(sum(cost_nanos), 0) FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6`;
     const rollup = `SELECT hour, org_id, feature_id, model, endpoint, price_id, requests, cost_nanos FROM usage_hourly`;
     expect((await stack.db.query(`(${scan} EXCEPT ${rollup}) UNION ALL (${rollup} EXCEPT ${scan})`)).rows).toEqual([]);
     const daily = `SELECT day, org_id, feature_id, model, endpoint, price_id, requests, cost_nanos FROM usage_daily`;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_CSV_HEADER } from '../../server/analytics/events-export.service.js';
 import { StatementService } from '../../server/analytics/statement.service.js';
 import type { Statement } from '../../server/analytics/statement.types.js';
-import { hasOrgSql, orgIdSql } from '../../server/ledger/no-org.js';
+import { hasOrgSql } from '../../server/ledger/no-org.js';
 import { ROLLUPS } from '../../server/ledger/rollups.js';
 import type { MonthToDateReport, UsageReport } from '../../server/analytics/analytics.service.js';
 import type { UsageEvent } from '../../server/ledger/usage-event.js';
@@ -188,11 +188,10 @@ describe('usage totals', () => {
 describe('rollups', () => {
   // Each rollup of the registry, recomputed from a full scan of the ledger, and read back from its
   // table (summed by key: a key with a NULL part can be more than one row), as the same columns.
-  // The ledger stores "no org" as a sentinel, the rollups as NULL.
-  const LEDGER_ORG = orgIdSql('org_id');
+  // The ledger and the usage rollups store "no org" as the sentinel; the headroom and throttling rollups hold only real orgs.
   const LEDGER_HAS_ORG = hasOrgSql('org_id');
   const usage = (unit: string) => ({
-    scan: `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, ${LEDGER_ORG}, feature_id, model, endpoint, price_id, count(*) AS requests,
+    scan: `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, org_id, feature_id, model, endpoint, price_id, count(*) AS requests,
         count(*) FILTER (WHERE outcome <> 'ok') AS errors, sum(input_tokens) AS i, sum(cached_tokens) AS c, sum(output_tokens) AS o,
         sum(audio_input_tokens) AS a, coalesce(sum(audio_seconds), 0) AS s, coalesce(sum(cost_nanos), 0) AS cost,
         coalesce(sum(cost_nanos) FILTER (WHERE usage_source = 'estimated'), 0) AS est, count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered') AS unpriced
@@ -202,7 +201,7 @@ describe('rollups', () => {
   });
   // The events once per tag they carry and once as their end user (tag ''; '' as a value is "other", NULL).
   const tagged = (unit: string) => ({
-    scan: `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, ${LEDGER_ORG}, feature_id, model, endpoint, price_id, t.tag, t.value, count(*) AS requests,
+    scan: `SELECT date_trunc('${unit}', created_at, 'UTC') AS t, org_id, feature_id, model, endpoint, price_id, t.tag, t.value, count(*) AS requests,
         count(*) FILTER (WHERE outcome <> 'ok') AS errors, sum(input_tokens) AS i, sum(cached_tokens) AS c, sum(output_tokens) AS o,
         coalesce(sum(audio_seconds), 0) AS s, coalesce(sum(cost_nanos), 0) AS cost, count(*) FILTER (WHERE cost_nanos IS NULL AND usage_source <> 'not_metered') AS unpriced
       FROM usage_events e CROSS JOIN LATERAL (
@@ -212,7 +211,7 @@ describe('rollups', () => {
         sum(audio_seconds), sum(cost_nanos), sum(unpriced_requests) FROM usage_tag_${unit === 'hour' ? 'hourly' : 'daily'} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
   });
   const latency = (unit: string) => ({
-    scan: `SELECT date_trunc('${unit}', created_at, 'UTC'), ${LEDGER_ORG}, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
+    scan: `SELECT date_trunc('${unit}', created_at, 'UTC'), org_id, feature_id, model, endpoint, b.bucket, sum(b.l), sum(b.t)
       FROM usage_events CROSS JOIN LATERAL (VALUES (latency_bucket(latency_ms), 1, 0), (latency_bucket(ttfb_ms), 0, 1)) AS b(bucket, l, t)
       WHERE b.bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6`,
     stored: `SELECT ${unit}, org_id, feature_id, model, endpoint, bucket, sum(latency_count), sum(ttfb_count) FROM usage_latency_${unit === 'hour' ? 'hourly' : 'daily'} GROUP BY 1, 2, 3, 4, 5, 6`,
@@ -226,12 +225,12 @@ describe('rollups', () => {
     usage_latency_hourly: latency('hour'),
     usage_latency_daily: latency('day'),
     ratelimit_minutes: {
-      scan: `SELECT date_trunc('minute', ${observedAt}, 'UTC'), ${LEDGER_ORG}, model_family(model), max(${observedAt}), min(rl_remaining_requests), min(rl_remaining_tokens), count(*)
+      scan: `SELECT date_trunc('minute', ${observedAt}, 'UTC'), org_id, model_family(model), max(${observedAt}), min(rl_remaining_requests), min(rl_remaining_tokens), count(*)
         FROM usage_events WHERE ${LEDGER_HAS_ORG} AND model IS NOT NULL AND (rl_limit_requests IS NOT NULL OR rl_limit_tokens IS NOT NULL) GROUP BY 1, 2, 3`,
       stored: `SELECT minute, org_id, model, max(observed_at), min(min_remaining_requests), min(min_remaining_tokens), sum(observations) FROM ratelimit_minutes GROUP BY 1, 2, 3`,
     },
     throttle_minutes: {
-      scan: `SELECT date_trunc('minute', created_at, 'UTC'), ${LEDGER_ORG}, feature_id, model_family(model), count(*), count(*) FILTER (WHERE error_kind = 'rate_limit_requests'),
+      scan: `SELECT date_trunc('minute', created_at, 'UTC'), org_id, feature_id, model_family(model), count(*), count(*) FILTER (WHERE error_kind = 'rate_limit_requests'),
           count(*) FILTER (WHERE error_kind = 'rate_limit_tokens'), count(*) FILTER (WHERE error_kind = 'quota'), count(*) FILTER (WHERE retry_count > 0)
         FROM usage_events WHERE ${LEDGER_HAS_ORG} GROUP BY 1, 2, 3, 4`,
       stored: `SELECT minute, org_id, feature_id, model, sum(requests), sum(rate_limit_requests), sum(rate_limit_tokens), sum(quota), sum(retries) FROM throttle_minutes GROUP BY 1, 2, 3, 4`,
