@@ -113,6 +113,16 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => stack?.close());
 
+
+/** The gateway records a batch's creator beside the create call, not before answering it: wait for that row. */
+async function remembered(batchId: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await stack.db.query('SELECT 1 FROM batches WHERE id = $1', [batchId])).rowCount) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`batch ${batchId} not recorded within 5 s`);
+}
+
 describe('the contract covers the API the app serves', () => {
   it('every /api route Nest serves is in the contract with the same access rule, reads and status, and the other way round', () => {
     const served = fastifyRoutes(stack.app).filter((r) => r.path.startsWith('/api') && !NOT_NEST.test(r.path));
@@ -320,6 +330,7 @@ describe('every answer is what the contract says, as each role', () => {
     const line = JSON.stringify({ custom_id: 'contract-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'contract' }] } });
     const file = await stack.client(stack.features[0]).files.create({ file: await toFile(Buffer.from(`${line}\n`), 'contract.jsonl'), purpose: 'batch' });
     const batch = await stack.client(stack.features[0]).batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await remembered(batch.id);
     await call('meterBatch', 'admin', { params: { id: batch.id }, body: {} });
     await call('listAudit', 'admin');
     // Sign-in's answer, then sign-out as each role (last: it ends the sessions the other calls used).
@@ -389,6 +400,7 @@ describe('every answer is what the contract says, as each role', () => {
     const line = JSON.stringify({ custom_id: 'c-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'contract' }] } });
     const file = await api.files.create({ file: await toFile(Buffer.from(`${line}\n`), 'contract.jsonl'), purpose: 'batch' });
     const batch = await api.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await remembered(batch.id);
     const view = (await call('meterBatch', 'admin', { params: { id: batch.id }, body: {} })) as { id: string; requestTotal: number };
     expect(view.id).toBe(batch.id);
   }, 60_000);
