@@ -218,6 +218,8 @@ function featuresPage(): Page {
   const budget = (v: string) => (v === '' ? null : Number(v));
 
   async function create() {
+    // As for gateway keys: a dialog opened before the first load must still offer the orgs.
+    if (!orgs.length) orgs = await admin.orgs(new AbortController().signal).catch(() => orgs);
     const created = await formDialog(
       'New feature',
       [
@@ -382,6 +384,8 @@ function gatewayKeysPage(): Page {
   let lookback = 24;
 
   async function issue() {
+    // Clicked before the page's first load finished: the dialog must not open with no features to pick.
+    if (!features.length) features = await admin.features(new AbortController().signal).catch(() => features);
     const featureParam = new URLSearchParams(location.search).get('feature') ?? '';
     const issued = await formDialog(
       'Issue a gateway key',
