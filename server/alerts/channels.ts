@@ -103,7 +103,7 @@ async function post(url: string, body: string, headers: Record<string, string>, 
     const cause = (error as Error & { cause?: Error }).cause;
     // A refused address will be refused again: not retried.
     const refused = error instanceof OutboundRefused || cause instanceof OutboundRefused;
-    if (refused) return { delivered: false, responseCode: null, error: (refused && cause instanceof OutboundRefused ? cause : (error as Error)).message, permanent: true };
+    if (refused) return { delivered: false, responseCode: null, error: (cause instanceof OutboundRefused ? cause : (error as Error)).message, permanent: true };
     return { delivered: false, responseCode: null, error: `${(error as Error).message}${cause ? `: ${cause.message}` : ''}` };
   }
 }
