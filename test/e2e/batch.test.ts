@@ -143,7 +143,8 @@ describe('a nightly batch of 1,000 lines', () => {
     const second = await replica();
     const batch = await createBatch(lines);
     // The creator was remembered from the gateway's own answer.
-    expect((await row(batch.id))?.feature_id).toBe(stack.features[0].id);
+    // (recorded beside the create call, not before it was answered)
+    expect((await until(() => row(batch.id), (r) => !!r, 5_000)).feature_id).toBe(stack.features[0].id);
 
     // Metering under way: stop the replica holding the batch in the middle of the file.
     const during = await until(() => row(batch.id), (r) => !!r && r.output_lines_metered > 0, 60_000, 5);
