@@ -91,6 +91,9 @@ export function openFromOf(r: Pick<BudgetRow, 'open_from' | 'period_start'>): nu
   return Math.max(new Date(r.open_from).getTime(), Math.ceil(new Date(r.period_start).getTime() / HOUR_MS) * HOUR_MS);
 }
 
+/** A feature's budget may be scoped to one of its orgs (as its spend is in the rollup query); an org's always matches. */
+const applies = (b: HardBudget, orgId: string | null) => b.orgId === null || b.orgId === orgId;
+
 function settle(b: HardBudget): void {
   let spent = b.ledger + b.local;
   if (b.shared !== null && b.closed + b.shared > spent) spent = b.closed + b.shared;
@@ -203,18 +206,14 @@ export class HardBudgets implements OnApplicationBootstrap, OnApplicationShutdow
     for (const target of [featureId, orgId]) {
       const budgets = this.byTarget.get(target);
       if (!budgets) continue;
-      for (const b of budgets) if (b.spent >= b.amount && (b.orgId === null || b.orgId === orgId)) return b;
+      for (const b of budgets) if (b.spent >= b.amount && applies(b, orgId)) return b;
     }
     return undefined;
   }
 
   /** A call's cost (its event created at `at`), counted here at once and added to the shared counters (not awaited). */
   addSpend(featureId: string | null, orgId: string | null, nanos: bigint, at: Date): void {
-    const covering: HardBudget[] = [];
-    for (const target of [featureId, orgId]) {
-      if (!target) continue;
-      for (const b of this.byTarget.get(target) ?? []) if (b.featureId === featureId || (b.featureId === null && b.orgId === orgId)) covering.push(b);
-    }
+    const covering = this.covering(featureId, orgId);
     if (!covering.length) return;
     for (const b of covering) {
       b.local += nanos;
@@ -257,15 +256,21 @@ export class HardBudgets implements OnApplicationBootstrap, OnApplicationShutdow
    */
   settling(featureId: string, orgId: string): Promise<unknown> | undefined {
     let waits: Promise<unknown>[] | undefined;
-    for (const target of [featureId, orgId]) {
-      for (const b of this.byTarget.get(target) ?? []) {
-        if (b.adding && b.spent * 10n >= b.amount * 9n) (waits ??= []).push(b.adding);
-      }
-    }
+    for (const b of this.covering(featureId, orgId)) if (b.adding && b.spent * 10n >= b.amount * 9n) (waits ??= []).push(b.adding);
     if (!waits) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise((resolve) => (timer = setTimeout(resolve, NEAR_WAIT_MS)));
     return Promise.race([Promise.allSettled(waits), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** The hard budgets a call of this feature through this org counts against: its feature's, then its org's. */
+  private covering(featureId: string | null, orgId: string | null): HardBudget[] {
+    const out: HardBudget[] = [];
+    for (const target of [featureId, orgId]) {
+      if (!target) continue;
+      for (const b of this.byTarget.get(target) ?? []) if (applies(b, orgId)) out.push(b);
+    }
+    return out;
   }
 
   private key(budgetId: string, hour: number): string {

@@ -74,26 +74,27 @@ function scoresText(scores: Record<string, number>): string {
 }
 
 /**
- * A ledger row as the rollups read it (`ins`): the columns written, org_id as stored (NO_ORG for no
- * org), so the rollups key "no org" by the sentinel too and can be distributed by org with the ledger;
- * the analytics queries read it back as NULL (server/analytics/rollups.repository.ts).
+ * The columns written, which are also what the rollups read of a ledger row (`ins`): org_id as
+ * stored (NO_ORG for no org), so the rollups key "no org" by the sentinel too and can be
+ * distributed by org with the ledger; the analytics queries read it back as NULL
+ * (server/analytics/rollups.repository.ts).
  */
-const ROW_AS_READ = COLUMNS.map(([name]) => name).join(', ');
+const NAMES = COLUMNS.map(([name]) => name).join(', ');
 
 // ON CONFLICT without a target: a retried event has the same id, time and org as its first write
 // (the primary key, org_id first), so it adds nothing.
 export const INSERT_BATCH_SQL = `
 WITH ins AS (
-  INSERT INTO usage_events (${COLUMNS.map(([name]) => name).join(', ')})
+  INSERT INTO usage_events (${NAMES})
   SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
   ON CONFLICT DO NOTHING
-  RETURNING ${ROW_AS_READ}
+  RETURNING ${NAMES}
 )${rollupCtes(ROLLUPS)}
 SELECT count(*)::int AS inserted FROM ins`;
 
 /** Folds the ledger rows matching `where` (a condition on usage_events, with parameters) into these rollups, read as the insert's are. */
 export function rollupFromLedgerSql(rollups: readonly Rollup[], where: string): string {
-  return `WITH ins AS (SELECT ${ROW_AS_READ} FROM usage_events WHERE ${where})${rollupCtes(rollups)} SELECT 1`;
+  return `WITH ins AS (SELECT ${NAMES} FROM usage_events WHERE ${where})${rollupCtes(rollups)} SELECT 1`;
 }
 
 /**

@@ -5,6 +5,7 @@
 // batch written twice adds nothing.
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
+import type { PoolClient } from 'pg';
 import type { QueryRunner } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerOrgKey1734600000000 } from '../../migrations/1734600000000-LedgerOrgKey.js';
@@ -90,17 +91,31 @@ describe('the rollup key', () => {
   });
 });
 
+
+/**
+ * Runs `body` on one pooled client inside a transaction that is rolled back, so a migration can go
+ * down and up while the other tests keep the migrated schema. Migrations only call query(): the
+ * client stands in for TypeORM's runner.
+ */
+async function rolledBack(body: (client: PoolClient, runner: QueryRunner) => Promise<void>): Promise<void> {
+  const client = await stack.db.connect();
+  const runner = { query: (sql: string, params?: unknown[]) => client.query(sql, params) } as unknown as QueryRunner;
+  try {
+    await client.query('BEGIN');
+    await body(client, runner);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+}
+
 describe('the migration', () => {
   it('goes down to the old key with NULL for no org, and up again', async () => {
-    const client = await stack.db.connect();
-    // The migration only calls query(): a pg client in one transaction stands in for TypeORM's runner.
-    const runner = { query: (sql: string, params?: unknown[]) => client.query(sql, params) } as unknown as QueryRunner;
     const migration = new LedgerOrgKey1734600000000();
-    const noOrgRows = async () => (await client.query(`SELECT count(*) FILTER (WHERE org_id IS NULL)::int AS nulls, count(*) FILTER (WHERE org_id = $1)::int AS sentinels FROM usage_events`, [NO_ORG])).rows[0];
-    const key = async () => (await client.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'usage_events'::regclass AND contype = 'p'`)).rows[0].def;
     await stack.ledger.write([usageEvent({ createdAt: new Date() })]);
-    try {
-      await client.query('BEGIN'); // rolled back: the other tests run on the migrated schema
+    await rolledBack(async (client, runner) => {
+      const noOrgRows = async () => (await client.query(`SELECT count(*) FILTER (WHERE org_id IS NULL)::int AS nulls, count(*) FILTER (WHERE org_id = $1)::int AS sentinels FROM usage_events`, [NO_ORG])).rows[0];
+      const key = async () => (await client.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'usage_events'::regclass AND contype = 'p'`)).rows[0].def;
       const before = await noOrgRows();
       expect(before.sentinels).toBeGreaterThan(0);
       await migration.down(runner);
@@ -109,10 +124,7 @@ describe('the migration', () => {
       await migration.up(runner);
       expect(await key()).toBe('PRIMARY KEY (org_id, created_at, id)');
       expect(await noOrgRows()).toEqual(before);
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+    });
   });
 });
 
@@ -124,26 +136,23 @@ describe('the rollup migration', () => {
       usageEvent({ createdAt: at, costNanos: '700', tags: { customer: 'acme' }, endUser: 'u1' }),
       usageEvent({ createdAt: at, orgId: stack.orgs[0].id, costNanos: '300' }),
     ]);
-    const client = await stack.db.connect();
-    const runner = { query: (sql: string, params?: unknown[]) => client.query(sql, params) } as unknown as QueryRunner;
     const migration = new RollupOrgKey1734700000000();
-    // Every column each rollup sums (numeric and not in its unique key), read from the catalog so none is missed.
-    const { rows: sums } = await client.query<{ table: string; columns: string[] }>(
-      `SELECT c.table_name AS table, array_agg(c.column_name::text ORDER BY c.column_name) AS columns
-       FROM information_schema.columns c
-       WHERE c.table_name = ANY($1::text[]) AND c.data_type IN ('bigint', 'numeric', 'integer')
-         AND c.column_name NOT IN (SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                                   WHERE i.indrelid = c.table_name::regclass AND i.indisunique)
-       GROUP BY 1`,
-      [USAGE_ROLLUPS],
-    );
-    const totals = async (table: string, where: string) => {
-      const columns = sums.find((s) => s.table === table)!.columns;
-      const { rows } = await client.query(`SELECT count(*)::int AS rows, ${columns.map((c) => `coalesce(sum(${c}), 0)::float8 AS ${c}`).join(', ')} FROM ${table} WHERE ${where}`, [NO_ORG]);
-      return rows[0] as Record<string, number>;
-    };
-    try {
-      await client.query('BEGIN'); // rolled back: the other tests run on the migrated schema
+    await rolledBack(async (client, runner) => {
+      // Every column each rollup sums (numeric and not in its unique key), read from the catalog so none is missed.
+      const { rows: sums } = await client.query<{ table: string; columns: string[] }>(
+        `SELECT c.table_name AS table, array_agg(c.column_name::text ORDER BY c.column_name) AS columns
+         FROM information_schema.columns c
+         WHERE c.table_name = ANY($1::text[]) AND c.data_type IN ('bigint', 'numeric', 'integer')
+           AND c.column_name NOT IN (SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                                     WHERE i.indrelid = c.table_name::regclass AND i.indisunique)
+         GROUP BY 1`,
+        [USAGE_ROLLUPS],
+      );
+      const totals = async (table: string, where: string) => {
+        const columns = sums.find((s) => s.table === table)!.columns;
+        const { rows } = await client.query(`SELECT count(*)::int AS rows, ${columns.map((c) => `coalesce(sum(${c}), 0)::float8 AS ${c}`).join(', ')} FROM ${table} WHERE ${where}`, [NO_ORG]);
+        return rows[0] as Record<string, number>;
+      };
       const before = new Map<string, Record<string, number>>();
       for (const table of USAGE_ROLLUPS) {
         const noOrg = await totals(table, 'org_id = $1');
@@ -167,10 +176,7 @@ describe('the rollup migration', () => {
       }
       const { rows: notNull } = await client.query(`SELECT table_name, is_nullable FROM information_schema.columns WHERE column_name = 'org_id' AND table_name = ANY($1::text[])`, [USAGE_ROLLUPS]);
       expect(notNull.every((r) => r.is_nullable === 'NO')).toBe(true);
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+    });
   });
 });
 
